@@ -1,0 +1,129 @@
+"""The on-disk layout of a job, and Hadoop's commit protocol.
+
+* scratch (``<tmp>/<job-id>/``): task attempts, sorted runs; removed when the job ends.
+* staging (``<output-parent>/.<name>.<job-id>.staging/``): committed output parts; on the
+  output's filesystem so that the job commit is one ``rename``.
+
+A task attempt writes into its own directory; the driver commits the first attempt to
+finish by renaming it into place, so a straggling or killed attempt can never mix into
+the output. The job commit writes ``_SUCCESS`` into staging and renames staging onto the
+output path, which must not exist: a reader sees no output, or all of it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from dataclasses import dataclass
+
+from engine.errors import CommitError
+
+SUCCESS_MARKER = "_SUCCESS"
+
+
+@dataclass(frozen=True)
+class JobDirs:
+    """Where a job keeps its temporary, staged and final files."""
+
+    job_id: str
+    scratch: str
+    staging: str
+    output: str
+
+    def attempt_dir(self, task_id: str, attempt: int) -> str:
+        """Private directory of one task attempt."""
+        return os.path.join(self.scratch, "attempts", f"{task_id}.attempt-{attempt}")
+
+    def committed_dir(self, task_id: str) -> str:
+        """Where a task's committed runs live until the job ends."""
+        return os.path.join(self.scratch, "committed", task_id)
+
+
+def check_output_dir(output_dir: str, input_files: list[str]) -> None:
+    """Refuse an output path that exists or would sit inside an input directory."""
+    output = os.path.abspath(output_dir)
+    if os.path.lexists(output):
+        raise CommitError(
+            f"output directory {output_dir!r} already exists; choose a new path or remove it "
+            "(the engine never overwrites output)"
+        )
+    for path in input_files:
+        parent = os.path.dirname(os.path.abspath(path))
+        if parent == output or parent.startswith(output + os.sep):
+            raise CommitError(f"output directory {output_dir!r} would contain the input {path!r}")
+
+
+def prepare_job_dirs(output_dir: str, scratch_root: str, job_id: str) -> JobDirs:
+    """Create scratch and staging directories for a job writing to *output_dir*."""
+    output = os.path.abspath(output_dir)
+    parent = os.path.dirname(output)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise CommitError(f"cannot create the output's parent {parent!r}: {exc.strerror}") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CommitError(f"output directory {output_dir!r} is not writable: check {parent!r}'s permissions")
+    dirs = JobDirs(
+        job_id=job_id,
+        scratch=os.path.join(os.path.abspath(scratch_root), job_id),
+        staging=os.path.join(parent, f".{os.path.basename(output)}.{job_id}.staging"),
+        output=output,
+    )
+    os.makedirs(dirs.scratch)
+    os.makedirs(dirs.staging)
+    return dirs
+
+
+def commit_task_dir(attempt_dir: str, committed_dir: str) -> None:
+    """Make an attempt's runs the task's committed runs (one rename)."""
+    os.makedirs(os.path.dirname(committed_dir), exist_ok=True)
+    os.rename(attempt_dir, committed_dir)
+
+
+def commit_task_output(attempt_file: str, dirs: JobDirs) -> str:
+    """Move an attempt's part file into staging; returns its new path."""
+    final = os.path.join(dirs.staging, os.path.basename(attempt_file))
+    os.rename(attempt_file, final)
+    return final
+
+
+def commit_job(dirs: JobDirs) -> None:
+    """Write ``_SUCCESS`` and rename staging onto the output path, atomically."""
+    marker = os.path.join(dirs.staging, SUCCESS_MARKER)
+    with open(marker, "wb") as f:
+        os.fsync(f.fileno())
+    try:
+        os.rename(dirs.staging, dirs.output)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+            raise CommitError(
+                f"output directory {dirs.output!r} appeared while the job ran (another job "
+                "wrote it first); this job's output was discarded"
+            ) from exc
+        raise CommitError(f"cannot commit output to {dirs.output!r}: {exc.strerror}") from exc
+    _fsync_dir(os.path.dirname(dirs.output))
+
+
+def abort_job(dirs: JobDirs) -> None:
+    """Remove everything the job wrote; the output path is left untouched."""
+    shutil.rmtree(dirs.staging, ignore_errors=True)
+    cleanup_scratch(dirs)
+
+
+def cleanup_scratch(dirs: JobDirs) -> None:
+    """Remove the job's temporary files."""
+    shutil.rmtree(dirs.scratch, ignore_errors=True)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,185 @@
+"""``run_job()``: the one orchestrator of a job, wave by wave, then the commit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+import uuid
+from typing import Iterator, Sequence
+
+from engine import commit
+from engine.errors import InputError, JobInterrupted
+from engine.executor import Executor, make_executor
+from engine.plan import JobPlan
+from engine.progress import JobStats, PhaseStats, ProgressBar
+from engine.splits import list_input_files, make_splits
+from engine.tasks import Task, TaskResult, Wave, plan_waves
+
+log = logging.getLogger(__name__)
+
+
+def new_job_id() -> str:
+    """A unique, sortable job id like Hadoop's ``job_<time>_<n>``."""
+    return time.strftime("job_%Y%m%d%H%M%S_") + uuid.uuid4().hex[:8]
+
+
+def run_job(
+    plan: JobPlan,
+    input_paths: Sequence[str],
+    output_dir: str,
+    scratch_root: str,
+    executor: str = "processes",
+    job_id: str | None = None,
+    progress: ProgressBar | None = None,
+) -> JobStats:
+    """Run *plan* over *input_paths* and commit Hadoop-style output to *output_dir*.
+
+    Raises ``InputError``/``CommitError``/``TaskFailedError``/``JobInterrupted``; on any
+    failure the output path is left as it was and temporary files are removed.
+    """
+    started = time.perf_counter()
+    job_id = job_id or new_job_id()
+    files = list_input_files(input_paths)
+    commit.check_output_dir(output_dir, files)
+    splits = make_splits(files, plan.workers, plan.split_size, whole_files=plan.steps[0].mapper_raw)
+    if not splits:
+        raise InputError("the job has no input files: give at least one path")
+    waves = plan_waves(plan)
+    progress = progress or ProgressBar()
+    dirs = commit.prepare_job_dirs(output_dir, scratch_root, job_id)
+    stats = JobStats(job_id, dirs.output, [{} for _ in plan.steps])
+    pool: Executor | None = None
+    try:
+        with _interrupts_raise():
+            pool = make_executor(executor, plan, job_id)
+            log.info(
+                "job %s: %d input files, %d splits, %d workers", job_id, len(files), len(splits), plan.workers
+            )
+            runs: list[list[str]] = []
+            for wave in waves:
+                tasks = _wave_tasks(plan, wave, splits, runs)
+                results = _run_wave(pool, dirs, wave, tasks, stats, progress)
+                previous = runs
+                runs = [[] for _ in range(_partitions(plan, wave))]
+                for result in results:
+                    for partition, path in sorted(result.runs.items()):
+                        runs[partition].append(path)
+                _drop_runs(previous)
+            pool.close()
+            commit.commit_job(dirs)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        commit.abort_job(dirs)
+        raise
+    commit.cleanup_scratch(dirs)
+    stats.seconds = time.perf_counter() - started
+    log.info("%s", stats.summary())
+    return stats
+
+
+def _partitions(plan: JobPlan, wave: Wave) -> int:
+    """Reducers of the shuffle that ends *wave* (0 when it writes output)."""
+    return plan.steps[wave.shuffle_step].num_reducers if wave.shuffle_step is not None else 0
+
+
+def _wave_tasks(plan: JobPlan, wave: Wave, splits: list, runs: list[list[str]]) -> list[Task]:
+    partitions = _partitions(plan, wave)
+    if wave.reduce_step is None:
+        step = wave.map_steps[0]
+        return [
+            Task(f"s{step}-m-{i:05d}", wave, i, partitions, split=split) for i, split in enumerate(splits)
+        ]
+    return [
+        Task(f"s{wave.reduce_step}-r-{p:05d}", wave, p, partitions, runs=tuple(paths))
+        for p, paths in enumerate(runs)
+    ]
+
+
+def _run_wave(
+    pool: Executor,
+    dirs: commit.JobDirs,
+    wave: Wave,
+    tasks: list[Task],
+    stats: JobStats,
+    progress: ProgressBar,
+) -> list[TaskResult]:
+    phase = PhaseStats(f"{wave.name} {wave.index}", tasks=len(tasks))
+    started = time.perf_counter()
+    progress.start(phase.name, len(tasks))
+    done = 0
+
+    def on_done(result: TaskResult) -> None:
+        nonlocal done
+        attempt_dir = dirs.attempt_dir(result.task_id, result.attempt)
+        if result.output_file is not None:
+            result.output_file = commit.commit_task_output(result.output_file, dirs)
+            shutil.rmtree(attempt_dir, ignore_errors=True)
+        else:
+            committed = dirs.committed_dir(result.task_id)
+            commit.commit_task_dir(attempt_dir, committed)
+            result.runs = {
+                p: os.path.join(committed, os.path.basename(path)) for p, path in result.runs.items()
+            }
+        for step, groups in result.counters.items():
+            merged = stats.counters[step]
+            for group, names in groups.items():
+                target = merged.setdefault(group, {})
+                for name, value in names.items():
+                    target[name] = target.get(name, 0) + value
+        if result.status:
+            log.debug("task %s status: %s", result.task_id, result.status)
+        phase.records_in += result.records_in
+        phase.records_out += result.records_out
+        phase.bytes_out += result.bytes_out
+        phase.spills += result.spills
+        phase.spilled_records += result.spilled_records
+        phase.shuffled_bytes += sum(result.run_bytes.values())
+        done += 1
+        progress.update(done, phase.records_in)
+
+    results = pool.run(tasks, lambda task, attempt: dirs.attempt_dir(task.task_id, attempt), on_done)
+    progress.finish()
+    phase.seconds = time.perf_counter() - started
+    stats.phases.append(phase)
+    log.info(
+        "%s: %d tasks, %d records in, %d out, %.2f s",
+        phase.name,
+        phase.tasks,
+        phase.records_in,
+        phase.records_out,
+        phase.seconds,
+    )
+    return results
+
+
+def _drop_runs(runs: list[list[str]]) -> None:
+    """Free the disk of a wave's inputs once the next wave has committed."""
+    for paths in runs:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+@contextlib.contextmanager
+def _interrupts_raise() -> Iterator[None]:
+    """Turn SIGTERM and Ctrl-C into ``JobInterrupted`` so cleanup runs and exit codes are right."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise JobInterrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise JobInterrupted(signal.SIGINT) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,102 @@
+"""``EngineMRJob``: an ``MRJob`` base class that adds ``-r engine`` to mrjob's runners.
+
+mrjob fixes ``--runner``'s choices in ``mrjob/options.py``; this is the one place that
+widens them. Jobs deriving from this class run unchanged on every mrjob runner (inline,
+local, hadoop, emr, spark) and on the engine. This module is imported on clusters too, so
+it stays Python 3.9-compatible and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from mrjob.job import MRJob
+
+from engine.errors import EngineError, JobInterrupted
+
+log = logging.getLogger(__name__)
+
+ENGINE_ALIAS = "engine"
+
+
+def add_engine_args(parser: Any) -> None:
+    """The engine runner's own switches (they are ignored by other runners)."""
+    group = parser.add_argument_group("engine runner (-r engine)")
+    group.add_argument(
+        "--memory-budget",
+        dest="memory_budget",
+        default=None,
+        help="shuffle buffer memory shared by the workers, e.g. 256M or 2G (default 512M)",
+    )
+    group.add_argument(
+        "--max-attempts",
+        dest="max_attempts",
+        type=int,
+        default=None,
+        help="attempts per task before the job fails (default 4, like Hadoop)",
+    )
+    group.add_argument(
+        "--executor",
+        dest="executor",
+        choices=["processes", "serial"],
+        default=None,
+        help="'processes' (default) or 'serial' (one process, for debugging)",
+    )
+    group.add_argument(
+        "--split-size",
+        dest="split_size",
+        default=None,
+        help="bytes of text per map task, e.g. 64M (default: about two splits per worker)",
+    )
+    group.add_argument(
+        "--task-timeout",
+        dest="task_timeout",
+        type=float,
+        default=None,
+        help="seconds after which a running task attempt is killed and retried",
+    )
+
+
+ENGINE_OPTION_DESTS = ("memory_budget", "max_attempts", "executor", "split_size", "task_timeout")
+
+
+class EngineMRJob(MRJob):
+    """Base class of this repo's jobs: ``-r engine`` runs them on the built-in engine."""
+
+    def configure_args(self) -> None:
+        """Add ``engine`` to ``--runner``'s choices and the engine's own switches."""
+        super().configure_args()
+        for action in self.arg_parser._actions:
+            if action.dest == "runner" and action.choices is not None:
+                action.choices = sorted(set(action.choices) | {ENGINE_ALIAS})
+        add_engine_args(self.arg_parser)
+
+    def _runner_class(self) -> type:
+        if self.options.runner == ENGINE_ALIAS:
+            from engine.runner import EngineRunner
+
+            return EngineRunner
+        return super()._runner_class()
+
+    def _runner_kwargs(self) -> dict:
+        kwargs = super()._runner_kwargs()
+        if self.options.runner == ENGINE_ALIAS:
+            kwargs["mrjob_cls"] = self.__class__
+            for dest in ENGINE_OPTION_DESTS:
+                value = getattr(self.options, dest, None)
+                if value is not None:
+                    kwargs[dest] = value
+        return kwargs
+
+    def run_job(self) -> None:
+        """Like mrjob's, but an engine error is one clear line and a non-zero exit."""
+        try:
+            super().run_job()
+        except JobInterrupted as exc:
+            log.error("%s", exc)
+            sys.exit(128 + exc.signum)
+        except EngineError as exc:
+            log.error("%s", exc)
+            sys.exit(1)

@@ -1,0 +1,155 @@
+"""Turn an mrjob job (its step descriptions and runner options) into a validated ``JobPlan``.
+
+Everything the engine cannot run is refused here, before any worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from engine.errors import JobDefinitionError
+
+#: Default total memory budget for shuffle buffers, shared by the workers.
+DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024
+#: Keys of the reducer-count jobconf in Hadoop 2+ and Hadoop 1.
+REDUCES_JOBCONF = ("mapreduce.job.reduces", "mapred.reduce.tasks")
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What one mrjob streaming step runs; each flag says a Python substep exists."""
+
+    index: int
+    has_mapper: bool
+    mapper_raw: bool
+    has_combiner: bool
+    has_reducer: bool
+    num_reducers: int = 1
+    jobconf: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything a worker needs to run any task of a job; crosses process boundaries."""
+
+    job_script: str
+    job_class: str
+    job_args: tuple[str, ...]
+    steps: tuple[StepPlan, ...]
+    workers: int
+    memory_budget: int
+    max_attempts: int = 4
+    task_timeout: float | None = None
+    sort_values: bool = False
+    split_size: int | None = None
+    working_dir: str = ""
+    env: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def task_memory_budget(self) -> int:
+        """The shuffle buffer of one task: the budget shared by the workers."""
+        return max(1, self.memory_budget // max(1, self.workers))
+
+
+def parse_size(text: str | int | None, default: int) -> int:
+    """Parse ``512M``, ``2G``, ``4096`` or ``1.5GB`` into bytes; ``None`` gives *default*."""
+    if text is None:
+        return default
+    if isinstance(text, int):
+        value = text
+    else:
+        raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+        scale = units.get(raw[-1:], 1)
+        number = raw[:-1] if raw[-1:] in units else raw
+        try:
+            value = int(float(number) * scale)
+        except ValueError:
+            raise JobDefinitionError(
+                f"cannot read the size {text!r}: give bytes or a number with K, M or G (e.g. 512M)"
+            ) from None
+    if value <= 0:
+        raise JobDefinitionError(f"a size must be positive, got {text!r}")
+    return value
+
+
+def step_plans(
+    steps_desc: Sequence[Mapping[str, Any]],
+    jobconfs: Sequence[Mapping[str, Any]] = (),
+    default_reducers: int = 1,
+) -> tuple[StepPlan, ...]:
+    """Validate mrjob step descriptions; refuse what the engine does not run.
+
+    *jobconfs* are each step's effective jobconf (they set the reducer count).
+    """
+    plans = []
+    for index, desc in enumerate(steps_desc):
+        kind = desc.get("type")
+        if kind != "streaming":
+            raise JobDefinitionError(
+                f"step {index} is a {kind!r} step; the engine runs only Python "
+                "mapper/combiner/reducer steps (use -r spark or -r emr for it)"
+            )
+        for substep in ("mapper", "combiner", "reducer"):
+            sub = desc.get(substep)
+            if sub is None:
+                continue
+            if sub.get("type") != "script":
+                raise JobDefinitionError(
+                    f"step {index}'s {substep} is a {sub.get('type')!r} substep "
+                    f"({substep}_cmd); the engine runs only Python methods: use -r local"
+                )
+            if sub.get("pre_filter"):
+                raise JobDefinitionError(
+                    f"step {index}'s {substep} has a {substep}_pre_filter (a shell command); "
+                    "the engine does not run shell commands: use -r local"
+                )
+        jobconf = tuple(sorted((str(k), str(v)) for k, v in (desc.get("jobconf") or {}).items()))
+        plans.append(
+            StepPlan(
+                index=index,
+                has_mapper="mapper" in desc,
+                mapper_raw=bool(desc.get("input_manifest")),
+                has_combiner="combiner" in desc,
+                has_reducer="reducer" in desc,
+                num_reducers=num_reducers_from(
+                    jobconfs[index] if index < len(jobconfs) else {}, default_reducers
+                ),
+                jobconf=jobconf,
+            )
+        )
+    if not plans:
+        raise JobDefinitionError("the job has no steps: define mapper/reducer or steps()")
+    for plan in plans[1:]:
+        if plan.mapper_raw:
+            raise JobDefinitionError(
+                f"step {plan.index} uses mapper_raw, which mrjob allows only in the first step"
+            )
+    return tuple(plans)
+
+
+def num_reducers_from(jobconf: Mapping[str, Any], default: int) -> int:
+    """The reducer count from ``mapreduce.job.reduces`` (or its Hadoop 1 name)."""
+    for name in REDUCES_JOBCONF:
+        if name in jobconf and jobconf[name] is not None:
+            try:
+                value = int(jobconf[name])
+            except ValueError:
+                raise JobDefinitionError(
+                    f"--jobconf {name}={jobconf[name]!r} is not a whole number"
+                ) from None
+            if value < 1:
+                raise JobDefinitionError(f"--jobconf {name}={value}: the engine needs at least one reducer")
+            return value
+    return default
+
+
+def validate_workers(num_cores: int | None) -> int:
+    """Worker processes to start: ``--num-cores`` or every core."""
+    if num_cores is None:
+        return os.cpu_count() or 1
+    if int(num_cores) < 1:
+        raise JobDefinitionError(f"--num-cores must be at least 1, got {num_cores}")
+    return int(num_cores)

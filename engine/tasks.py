@@ -1,0 +1,343 @@
+"""Run one task inside a worker: read its input, run the job's substeps, write its sink.
+
+A job is a chain of *waves* separated by shuffles. Wave 0 maps input splits; each later
+wave has one task per partition of the previous shuffle, which reduces that partition and
+then runs the following steps' mappers, so a multi-step job passes between steps through
+sorted runs on local disk, never through an extra map-only pass. Between substeps records
+travel as encoded lines, decoded and encoded with the job's own protocols, so every
+substep sees exactly what Hadoop Streaming would hand it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from mrjob.compat import translate_jobconf_for_all_versions
+
+from engine.errors import JobDefinitionError
+from engine.formats import SplitReader, TextPartWriter
+from engine.plan import JobPlan
+from engine.shuffle import MapOutputCollector, merge_runs
+from engine.splits import InputSplit
+
+Counters = dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One phase of the job: optionally a reducer, then mappers, then a shuffle or output."""
+
+    index: int
+    reduce_step: int | None
+    map_steps: tuple[int, ...]
+    shuffle_step: int | None
+
+    @property
+    def name(self) -> str:
+        """``map``, ``reduce`` or ``reduce+map`` for progress lines."""
+        if self.reduce_step is None:
+            return "map"
+        return "reduce+map" if self.map_steps else "reduce"
+
+
+def plan_waves(plan: JobPlan) -> tuple[Wave, ...]:
+    """Group the job's steps into waves, one shuffle between each pair."""
+    waves: list[Wave] = []
+    reduce_step: int | None = None
+    map_steps: list[int] = []
+    for step in plan.steps:
+        map_steps.append(step.index)
+        if step.has_reducer:
+            waves.append(Wave(len(waves), reduce_step, tuple(map_steps), step.index))
+            reduce_step, map_steps = step.index, []
+    waves.append(Wave(len(waves), reduce_step, tuple(map_steps), None))
+    return tuple(waves)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a split (wave 0) or a partition's runs (later waves)."""
+
+    task_id: str
+    wave: Wave
+    index: int
+    num_partitions: int
+    split: InputSplit | None = None
+    runs: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """Task id and input, for messages."""
+        if self.split is not None:
+            return f"task {self.task_id} (input {self.split.describe()})"
+        return f"task {self.task_id} (partition {self.index} of step {self.wave.reduce_step})"
+
+
+@dataclass
+class TaskResult:
+    """What a successful attempt produced; sent back to the driver."""
+
+    task_id: str
+    attempt: int
+    records_in: int = 0
+    records_out: int = 0
+    bytes_out: int = 0
+    spills: int = 0
+    spilled_records: int = 0
+    runs: dict[int, str] = field(default_factory=dict)
+    run_bytes: dict[int, int] = field(default_factory=dict)
+    output_file: str | None = None
+    counters: dict[int, Counters] = field(default_factory=dict)
+    status: str | None = None
+    seconds: float = 0.0
+
+
+_JOB_CLASSES: dict[tuple[str, str], type] = {}
+
+
+def load_job_module(script: str) -> Any:
+    """Import a job's file under a private module name, so its ``__main__`` guard does
+    not fire; the script's directory goes on ``sys.path`` as Python does for a script."""
+    digest = hashlib.sha1(script.encode()).hexdigest()[:12]
+    module_name = f"_engine_job_{digest}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, script)
+        if spec is None or spec.loader is None:
+            raise JobDefinitionError(f"cannot import job file {script!r}: is it a .py file?")
+        module = importlib.util.module_from_spec(spec)
+        script_dir = os.path.dirname(script)
+        if script_dir not in sys.path:
+            sys.path.insert(0, script_dir)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return module
+
+
+def load_job_class(script: str, class_name: str) -> type:
+    """The job class *class_name* of *script*; cached per process."""
+    cache_key = (script, class_name)
+    if cache_key not in _JOB_CLASSES:
+        module = load_job_module(script)
+        job_class = getattr(module, class_name, None)
+        if not isinstance(job_class, type):
+            raise JobDefinitionError(f"job file {script!r} defines no class {class_name!r}")
+        _JOB_CLASSES[cache_key] = job_class
+    return _JOB_CLASSES[cache_key]
+
+
+class TaskCounters:
+    """Counters of one task, per step, with mrjob's ``increment_counter`` rules."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[int, Counters] = {}
+        self.status: str | None = None
+
+    def incrementer(self, step: int) -> Callable[..., None]:
+        """A replacement for ``job.increment_counter`` that records into *step*."""
+        counters = self.by_step.setdefault(step, {})
+
+        def increment_counter(group: Any, counter: Any, amount: int = 1) -> None:
+            if not isinstance(amount, int):
+                raise TypeError(f"amount must be an integer, not {amount!r}")
+            group = str(group).replace(",", ";")
+            counter = str(counter).replace(",", ";")
+            names = counters.setdefault(group, {})
+            names[counter] = names.get(counter, 0) + amount
+
+        return increment_counter
+
+    def set_status(self, msg: str) -> None:
+        """Replacement for ``job.set_status``: keep the latest message."""
+        self.status = str(msg)
+
+
+def make_job(
+    plan: JobPlan, step: int, substep: str, counters: TaskCounters, extra: Iterable[str] = ()
+) -> Any:
+    """A fresh job instance as Hadoop Streaming would start it for *substep* of *step*."""
+    job_class = load_job_class(plan.job_script, plan.job_class)
+    job = job_class(args=[*plan.job_args, f"--step-num={step}", f"--{substep}", *extra])
+    job.increment_counter = counters.incrementer(step)
+    job.set_status = counters.set_status
+    return job
+
+
+def map_stage(
+    job: Any, step: int, lines: Iterable[bytes] | None, pairs: Iterable[Any] | None
+) -> Iterator[bytes]:
+    """Decode lines (or take pairs), run the step's mapper, encode its output."""
+    read, write = job.pick_protocols(step, "mapper")
+    if pairs is None:
+        pairs = (read(line) for line in lines or ())
+    for key, value in job.map_pairs(pairs, step):
+        yield write(key, value)
+
+
+def reduce_stage(job: Any, step: int, lines: Iterable[bytes], substep: str = "reducer") -> Iterator[bytes]:
+    """Decode sorted lines, run the step's reducer (or combiner), encode its output."""
+    read, write = job.pick_protocols(step, substep)
+    pairs = (read(line) for line in lines)
+    run = job.reduce_pairs if substep == "reducer" else job.combine_pairs
+    for key, value in run(pairs, step):
+        yield write(key, value)
+
+
+def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> dict[str, str]:
+    """Environment variables Hadoop sets for a task (jobconf names with ``.`` → ``_``)."""
+    is_map = task.wave.reduce_step is None
+    kind = "m" if is_map else "r"
+    jobconf = {
+        "mapreduce.job.id": job_id,
+        "mapreduce.task.id": f"task_{job_id}_{kind}_{task.index:06d}",
+        "mapreduce.task.attempt.id": f"attempt_{job_id}_{kind}_{task.index:06d}_{attempt - 1}",
+        "mapreduce.task.ismap": str(is_map).lower(),
+        "mapreduce.task.partition": str(task.index),
+        "mapreduce.job.local.dir": plan.working_dir,
+    }
+    if task.split is not None:
+        jobconf["mapreduce.map.input.file"] = "file://" + task.split.path
+        jobconf["mapreduce.map.input.start"] = str(task.split.start)
+        jobconf["mapreduce.map.input.length"] = str(task.split.length)
+    env = dict(plan.env)
+    step = task.wave.reduce_step if task.wave.reduce_step is not None else task.wave.map_steps[0]
+    for name, value in plan.steps[step].jobconf:
+        env[name.replace(".", "_")] = value
+    for name, value in jobconf.items():
+        for variant in translate_jobconf_for_all_versions(name):
+            env[variant.replace(".", "_")] = value
+    return env
+
+
+@contextlib.contextmanager
+def task_context(env: dict[str, str], working_dir: str) -> Iterator[None]:
+    """Set the task's environment and working directory; restore both afterwards."""
+    saved_env = os.environ.copy()
+    saved_cwd = os.getcwd()
+    saved_path = list(sys.path)
+    os.environ.update(env)
+    if working_dir:
+        os.chdir(working_dir)
+        sys.path.insert(0, working_dir)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+
+
+def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: str) -> TaskResult:
+    """Run one attempt of *task*, writing runs or the output part into *attempt_dir*."""
+    started = time.perf_counter()
+    os.makedirs(attempt_dir, exist_ok=True)
+    counters = TaskCounters()
+    result = TaskResult(task.task_id, attempt)
+    with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir):
+        reader, lines = _task_pipeline(plan, task, counters)
+        wave = task.wave
+        if wave.shuffle_step is not None:
+            step = wave.shuffle_step
+            combiner = None
+            if plan.steps[step].has_combiner:
+                combiner_job = make_job(plan, step, "combiner", counters)
+
+                def combiner(sorted_lines: Iterator[bytes]) -> Iterator[bytes]:
+                    return reduce_stage(combiner_job, step, sorted_lines, "combiner")
+
+            collector = MapOutputCollector(
+                attempt_dir, task.num_partitions, plan.task_memory_budget, combiner, plan.sort_values
+            )
+            collector.add_all(lines)
+            result.runs = collector.close()
+            result.run_bytes = collector.stats.run_bytes
+            result.records_out = collector.stats.records
+            result.bytes_out = collector.stats.bytes
+            result.spills = collector.stats.spills
+            result.spilled_records = collector.stats.spilled_records
+        else:
+            path = os.path.join(attempt_dir, f"part-{task.index:05d}")
+            writer = TextPartWriter(path)
+            try:
+                writer.write_all(lines)
+            finally:
+                writer.close()
+            result.output_file = path
+            result.records_out = writer.records
+            result.bytes_out = writer.bytes
+        result.records_in = reader()
+    result.counters = counters.by_step
+    result.status = counters.status
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _task_pipeline(
+    plan: JobPlan, task: Task, counters: TaskCounters
+) -> tuple[Callable[[], int], Iterator[bytes]]:
+    """Chain the task's source and substeps; returns (records-read getter, output lines)."""
+    wave = task.wave
+    lines: Iterator[bytes] | None = None
+    pairs: Iterator[Any] | None = None
+    map_steps = list(wave.map_steps)
+    if task.split is not None:
+        split_reader = SplitReader(task.split)
+        records_in: Callable[[], int] = lambda: split_reader.records  # noqa: E731
+        if task.split.kind == "parquet":
+            pairs = split_reader.parquet_pairs()
+        elif task.split.kind == "whole":
+            pairs = iter(())
+        else:
+            lines = split_reader.lines()
+    else:
+        merged = _Counted(merge_runs(task.runs, plan.sort_values))
+        records_in = merged.count
+        assert wave.reduce_step is not None
+        job = make_job(plan, wave.reduce_step, "reducer", counters)
+        lines = reduce_stage(job, wave.reduce_step, merged)
+    for step in map_steps:
+        if not plan.steps[step].has_mapper:
+            continue  # Hadoop Streaming's identity mapper: lines pass unchanged
+        extra: tuple[str, ...] = ()
+        if plan.steps[step].mapper_raw:
+            assert task.split is not None
+            extra = (task.split.path, task.split.path)
+        job = make_job(plan, step, "mapper", counters, extra)
+        lines = map_stage(job, step, lines, pairs)
+        pairs = None
+    if pairs is not None:
+        raise JobDefinitionError(
+            "Parquet input needs a mapper in the first step: rows are (None, dict) pairs, not lines"
+        )
+    assert lines is not None
+    return records_in, lines
+
+
+class _Counted:
+    """Wraps an iterator and counts what passed through it."""
+
+    def __init__(self, iterator: Iterator[bytes]) -> None:
+        self._iterator = iterator
+        self.n = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        n = 0
+        for item in self._iterator:
+            n += 1
+            yield item
+        self.n = n
+
+    def count(self) -> int:
+        """How many items were read."""
+        return self.n

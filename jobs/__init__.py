@@ -1,0 +1,1 @@
+"""The repo's mrjob jobs; each file runs on every mrjob runner and with ``-r engine``."""
