@@ -50,6 +50,9 @@ class EngineRunner(MRJobRunner):
     def _check_step(self, step: dict[str, Any], step_num: int) -> None:
         """Step validation happens in ``engine.plan.step_plans`` with clearer messages."""
 
+    def _create_input_manifest_if_needed(self) -> None:
+        """mapper_raw gets one whole-file split per input file; no manifest needed."""
+
     def _default_opts(self) -> dict[str, Any]:
         return dict(super()._default_opts(), executor="processes", max_attempts=4)
 

@@ -1,0 +1,1 @@
+"""Test suite of the engine, the jobs and the labs."""

@@ -1,0 +1,58 @@
+"""Run a job on mrjob's inline runner or on the engine and return its output lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from engine.runner import EngineRunner
+from engine.progress import JobStats
+
+TESTS = Path(__file__).parent
+JOBS = TESTS / "jobs"
+
+
+@dataclass
+class Outcome:
+    """Output bytes of a job run, and what the runner reported."""
+
+    output: bytes
+    counters: list[dict[str, dict[str, int]]]
+    stats: JobStats | None = None
+
+    @property
+    def lines(self) -> list[bytes]:
+        return self.output.splitlines()
+
+    @property
+    def sorted_lines(self) -> list[bytes]:
+        return sorted(self.output.splitlines())
+
+
+def run_inline(job_class: type, args: Sequence[str]) -> Outcome:
+    """The reference: mrjob's inline runner with one core (one reducer, sorted output)."""
+    job = job_class(args=["-r", "inline", "--num-cores", "1", *args])
+    with job.make_runner() as runner:
+        runner.run()
+        return Outcome(b"".join(runner.cat_output()), runner.counters())
+
+
+def run_engine(
+    job_class: type,
+    args: Sequence[str],
+    executor: str = "serial",
+    reducers: int | None = None,
+    workers: int = 2,
+    **engine_opts: Any,
+) -> Outcome:
+    """The same job on the engine, built the way ``python -m engine run`` builds it."""
+    extra = ["--num-cores", str(workers)]
+    if reducers is not None:
+        extra += ["--jobconf", f"mapreduce.job.reduces={reducers}"]
+    job = job_class(args=[*extra, *args])
+    kwargs = job._runner_kwargs()
+    kwargs.update(mrjob_cls=job_class, executor=executor, **engine_opts)
+    with EngineRunner(**kwargs) as runner:
+        runner.run()
+        return Outcome(b"".join(runner.cat_output()), runner.counters(), runner.stats)

@@ -1,0 +1,1 @@
+"""Plain mrjob jobs (``MRJob`` subclasses, not ``EngineMRJob``) used as test subjects."""
