@@ -2,10 +2,13 @@
 
 Writes ``--files K`` log files in the old web-distribution format: each starts with the
 two header lines ``#Version: 1.0`` and ``#Fields: date time x-edge-location ...``,
-then one tab-separated line of 11 fields per request, e.g.::
+then one tab-separated line of 11 fields per request (``<TAB>`` is one tab), e.g.::
 
-    2014-07-05	20:00:00	LHR3	4260	10.0.0.15	GET	eabcd12345678.cloudfront.net	/test-image-1.jpeg	200	-	Mozilla/5.0%20(MacOS;%20U;%20Windows%20NT%205.1;%20en-US;%20rv:1.9.0.9)%20Gecko/2009040821%20IE/3.0.9
+    2014-07-05<TAB>20:00:00<TAB>LHR3<TAB>4260<TAB>10.0.0.15<TAB>GET<TAB>
+    eabcd12345678.cloudfront.net<TAB>/test-image-1.jpeg<TAB>200<TAB>-<TAB>
+    Mozilla/5.0%20(MacOS;%20U;%20Windows%20NT%205.1;%20en-US;%20rv:1.9.0.9)%20Gecko/2009040821%20IE/3.0.9
 
+(shown on three lines here; one line in the file).
 The OS slot of the user agent is one of Android, Linux, MacOS, OSX, Windows, iOS.
 About 90% of the dates lie in 2014-07-05..2014-08-05 (both ends included on purpose),
 the rest a few days to two weeks either side. ``rows`` counts the request lines

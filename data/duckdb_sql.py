@@ -165,7 +165,7 @@ def load_tickit(con: duckdb.DuckDBPyConnection, text_dir: PathLike) -> Dict[str,
     counts: Dict[str, int] = {}
     for table, columns in TICKIT_COLUMNS.items():
         path = base / TICKIT_FILES[table]
-        delim = "\\t" if table == "sales" else "|"
+        delim = "\t" if table == "sales" else "|"
         read_cols = [
             (n, "VARCHAR" if (table == "sales" and n == "saletime") else t) for n, t in columns
         ]
@@ -176,7 +176,7 @@ def load_tickit(con: duckdb.DuckDBPyConnection, text_dir: PathLike) -> Dict[str,
         )
         con.execute(
             f'CREATE OR REPLACE TABLE "{table}" AS SELECT {select} FROM read_csv('
-            f"{_sql_str(path)}, delim = E'{delim}', header = false, quote = '', "
+            f"{_sql_str(path)}, delim = {_sql_str(delim)}, header = false, quote = '', "
             f"escape = '', nullstr = '', auto_detect = false, "
             f"timestampformat = '%Y-%m-%d %H:%M:%S', dateformat = '%Y-%m-%d', "
             f"columns = {_columns_struct(read_cols)})"
@@ -226,7 +226,7 @@ def load_cloudfront(con: duckdb.DuckDBPyConnection, text_dir: PathLike) -> int:
         f"SELECT {', '.join(casts)} FROM ("
         f"  SELECT regexp_full_match(line, {_sql_str(RE2_INPUT_REGEX)}) AS ok,"
         f"         regexp_extract(line, {_sql_str(RE2_INPUT_REGEX)}, {struct_names}) AS g"
-        f"  FROM read_csv({file_list}, delim = E'\\x01', header = false, quote = '',"
+        f"  FROM read_csv({file_list}, delim = {_sql_str(chr(1))}, header = false, quote = '',"
         f"                escape = '', auto_detect = false, columns = {{'line': 'VARCHAR'}},"
         f"                compression = 'auto')"
         ")"

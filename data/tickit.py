@@ -423,7 +423,7 @@ def _gen_event(
         pool.append(name)
     cats = rng.choices(range(1, 12), weights=_CAT_WEIGHTS, k=n)
     venue, dateid, eventname, start, weights = [], [], [], [], []
-    for i in range(n):
+    for _ in range(n):
         venue.append(
             rng.randint(203, MAX_VENUEID) if rng.random() < 0.04 else rng.randint(1, 202)
         )

@@ -24,7 +24,7 @@ from engine.plan import (
     validate_workers,
 )
 from engine.progress import JobStats
-from engine.splits import is_hidden
+from engine.splits import is_hidden, list_input_files
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,17 @@ class EngineRunner(MRJobRunner):
     def _check_step(self, step: dict[str, Any], step_num: int) -> None:
         """Step validation happens in ``engine.plan.step_plans`` with clearer messages."""
 
+    def _check_input_paths(self) -> None:
+        """Fail early, with ``InputError``'s message naming the path, as the driver would."""
+        list_input_files([p for p in self._input_paths if p != "-"])
+
     def _create_input_manifest_if_needed(self) -> None:
         """mapper_raw gets one whole-file split per input file; no manifest needed."""
 
     def _default_opts(self) -> dict[str, Any]:
-        return dict(super()._default_opts(), executor="processes", max_attempts=4)
+        # mrjob keeps a failed job's temp dir for debugging; the engine promises to leave
+        # no temp files behind, and its errors carry the worker's traceback instead.
+        return dict(super()._default_opts(), executor="processes", max_attempts=4, cleanup_on_failure=["ALL"])
 
     def build_plan(self) -> JobPlan:
         """The ``JobPlan`` for this job: steps, workers, reducers, budget, files."""

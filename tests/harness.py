@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from engine.runner import EngineRunner
 from engine.progress import JobStats
+from engine.runner import EngineRunner
 
 TESTS = Path(__file__).parent
 JOBS = TESTS / "jobs"

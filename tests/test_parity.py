@@ -96,8 +96,12 @@ def test_one_huge_key_and_spills(executor, reducers, tmp_path):
     path.write_text("\n".join(lines) + "\n")
     inline = run_inline(MRNoCombinerCount, [str(path)])
     engine = run_engine(
-        MRNoCombinerCount, [str(path)], executor=executor, reducers=reducers,
-        memory_budget="64K", split_size="64K",
+        MRNoCombinerCount,
+        [str(path)],
+        executor=executor,
+        reducers=reducers,
+        memory_budget="64K",
+        split_size="64K",
     )
     assert inline.lines == [b'"cold"\t4000', b'"hot"\t200000']
     assert engine.sorted_lines == inline.sorted_lines
