@@ -14,7 +14,7 @@ class MRInitFinal(MRJob):
         self.increment_counter("lines", "seen", 1)
         if not line.strip():
             self.increment_counter("lines", "blank, really", 1)
-        yield "line-length-%d" % (len(line) % 5), 1
+        yield f"line-length-{len(line) % 5}", 1
 
     def mapper_final(self):
         self.set_status("mapper done")
