@@ -44,6 +44,7 @@ class JobPlan:
     task_timeout: float | None = None
     sort_values: bool = False
     split_size: int | None = None
+    precombine: bool = True
     working_dir: str = ""
     env: tuple[tuple[str, str], ...] = field(default=())
 

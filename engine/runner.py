@@ -29,7 +29,15 @@ from engine.splits import is_hidden, list_input_files
 log = logging.getLogger(__name__)
 
 #: Options of this runner beyond mrjob's common ones.
-ENGINE_OPTS = {"executor", "max_attempts", "memory_budget", "num_cores", "split_size", "task_timeout"}
+ENGINE_OPTS = {
+    "executor",
+    "max_attempts",
+    "memory_budget",
+    "num_cores",
+    "precombine",
+    "split_size",
+    "task_timeout",
+}
 
 
 class EngineRunner(MRJobRunner):
@@ -91,6 +99,7 @@ class EngineRunner(MRJobRunner):
             task_timeout=float(timeout) if timeout else None,
             sort_values=bool(self._sort_values),
             split_size=parse_size(split_size, 0) if split_size is not None else None,
+            precombine=self._opts["precombine"] is not False,
             working_dir=self._setup_working_dir(),
             env=tuple(sorted(env.items())),
         )

@@ -24,6 +24,7 @@ from mrjob.compat import translate_jobconf_for_all_versions
 from engine.errors import JobDefinitionError
 from engine.formats import SplitReader, TextPartWriter
 from engine.plan import JobPlan
+from engine.precombine import PreCombiner, exact_write
 from engine.shuffle import MapOutputCollector, merge_runs
 from engine.splits import InputSplit
 
@@ -173,6 +174,16 @@ def make_job(
     return job
 
 
+def mapped_pairs(
+    job: Any, step: int, lines: Iterable[bytes] | None, pairs: Iterable[Any] | None
+) -> Iterator[tuple[Any, Any]]:
+    """Decode lines (or take pairs) and run the step's mapper; its pairs, not encoded."""
+    if pairs is None:
+        read, _ = job.pick_protocols(step, "mapper")
+        pairs = (read(line) for line in lines or ())
+    return job.map_pairs(pairs, step)
+
+
 def map_stage(
     job: Any, step: int, lines: Iterable[bytes] | None, pairs: Iterable[Any] | None
 ) -> Iterator[bytes]:
@@ -245,21 +256,39 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
     counters = TaskCounters()
     result = TaskResult(task.task_id, attempt)
     with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir):
-        reader, lines = _task_pipeline(plan, task, counters)
+        reader, lines, precombine = _task_pipeline(plan, task, counters)
         wave = task.wave
         if wave.shuffle_step is not None:
             step = wave.shuffle_step
-            combiner = None
+            combiner_job = None
             if plan.steps[step].has_combiner:
                 combiner_job = make_job(plan, step, "combiner", counters)
+            budget = plan.task_memory_budget
+            if precombine is not None and combiner_job is not None:
+                # Pre-aggregated groups are combined at each flush; the collector then
+                # holds combined records only, so each gets half the budget.
+                collector = MapOutputCollector(
+                    attempt_dir, task.num_partitions, budget // 2, None, plan.sort_values
+                )
+                pre = PreCombiner(
+                    precombine.write,
+                    lambda pairs: combiner_job.combine_pairs(pairs, step),
+                    collector,
+                    budget // 2,
+                )
+                pre.add_pairs(precombine.pairs)
+                pre.flush()
+            else:
+                combiner = None
+                if combiner_job is not None:
 
-                def combiner(sorted_lines: Iterator[bytes]) -> Iterator[bytes]:
-                    return reduce_stage(combiner_job, step, sorted_lines, "combiner")
+                    def combiner(sorted_lines: Iterator[bytes]) -> Iterator[bytes]:
+                        return reduce_stage(combiner_job, step, sorted_lines, "combiner")
 
-            collector = MapOutputCollector(
-                attempt_dir, task.num_partitions, plan.task_memory_budget, combiner, plan.sort_values
-            )
-            collector.add_all(lines)
+                collector = MapOutputCollector(
+                    attempt_dir, task.num_partitions, budget, combiner, plan.sort_values
+                )
+                collector.add_all(lines)
             result.runs = collector.close()
             result.run_bytes = collector.stats.run_bytes
             result.records_out = collector.stats.records
@@ -285,8 +314,13 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
 
 def _task_pipeline(
     plan: JobPlan, task: Task, counters: TaskCounters
-) -> tuple[Callable[[], int], Iterator[bytes]]:
-    """Chain the task's source and substeps; returns (records-read getter, output lines)."""
+) -> tuple[Callable[[], int], Iterator[bytes], MapOutput | None]:
+    """Chain the task's source and substeps.
+
+    Returns the records-read getter, the output lines, and — when the last mapper's output
+    may be pre-aggregated before its combiner (see ``engine.precombine``) — that mapper's
+    unencoded pairs instead of lines.
+    """
     wave = task.wave
     lines: Iterator[bytes] | None = None
     pairs: Iterator[Any] | None = None
@@ -314,6 +348,10 @@ def _task_pipeline(
             assert task.split is not None
             extra = (task.split.path, task.split.path)
         job = make_job(plan, step, "mapper", counters, extra)
+        if step == wave.shuffle_step and plan.precombine and plan.steps[step].has_combiner:
+            write = exact_write(job, step)
+            if write is not None:
+                return records_in, iter(()), MapOutput(mapped_pairs(job, step, lines, pairs), write)
         lines = map_stage(job, step, lines, pairs)
         pairs = None
     if pairs is not None:
@@ -321,7 +359,15 @@ def _task_pipeline(
             "Parquet input needs a mapper in the first step: rows are (None, dict) pairs, not lines"
         )
     assert lines is not None
-    return records_in, lines
+    return records_in, lines, None
+
+
+@dataclass
+class MapOutput:
+    """A mapper's unencoded output pairs and the encoder for them."""
+
+    pairs: Iterator[tuple[Any, Any]]
+    write: Callable[[Any, Any], bytes]
 
 
 class _Counted:

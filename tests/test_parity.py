@@ -88,6 +88,24 @@ def _assert_init_final(engine, inline) -> None:
     assert sum(engine.counters[0]["reducer"].values()) == sum(inline.counters[0]["reducer"].values())
 
 
+@pytest.mark.parametrize("precombine", [True, False], ids=["precombine", "encoded-combiner"])
+@pytest.mark.parametrize("budget", ["1K", "512M"])
+def test_combiner_paths_agree(precombine, budget, text_inputs):
+    """Map-side hash aggregation and Hadoop's encode-sort-combine give the same answer."""
+    inline = run_inline(MRWordCountPlain, text_inputs)
+    engine = run_engine(
+        MRWordCountPlain,
+        text_inputs,
+        reducers=1,
+        precombine=precombine,
+        memory_budget=budget,
+        split_size="8K",
+    )
+    assert engine.output == inline.output
+    if budget == "1K":
+        assert engine.stats.phases[0].spills > engine.stats.phases[0].tasks
+
+
 @pytest.mark.parametrize("executor,reducers", MODES)
 def test_one_huge_key_and_spills(executor, reducers, tmp_path):
     """200k values of one key through a 64 KB budget: many spills, same answer."""
