@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m demo
+	@echo "== word count on the engine (top 15 of data/sample/words.txt) =="
+	$(PY) jobs/wordcount.py -r engine -q data/sample/words.txt | sort -t "$$(printf '\t')" -k2,2nr -k1,1 | head -15
 
 test: setup
 	$(PY) -m ruff check .
