@@ -12,11 +12,13 @@ Anything else (other types, other protocols) takes the encoded path unchanged.
 
 from __future__ import annotations
 
+import json.encoder
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 from mrjob.job import MRJob
 from mrjob.protocol import PickleProtocol, RapidJSONProtocol, SimpleJSONProtocol, StandardJSONProtocol
+from mrjob.step import MRStep
 
 from engine.shuffle import MapOutputCollector
 
@@ -30,19 +32,56 @@ VALUE_OVERHEAD = 40
 
 Pairs = Iterable[tuple[Any, Any]]
 Write = Callable[[Any, Any], bytes]
+#: Encodes a str key as the protocol would, for ordering (None: use the protocol's write).
+KeyEncoder = Callable[[str], Any]
 
 
-def exact_write(job: Any, step: int) -> Write | None:
-    """The mapper's encoder if this job's map output may be pre-aggregated, else None."""
+def exact_key_encoder(write_protocol: Any) -> KeyEncoder | None:
+    """A fast encoder of str keys that sorts like the protocol's key bytes.
+
+    The standard JSON protocol writes a str key as ``json.dumps(key)`` (ASCII-only), which
+    is exactly ``encode_basestring_ascii(key)``: its text order is its byte order.
+    """
+    if type(write_protocol) is StandardJSONProtocol:
+        return json.encoder.encode_basestring_ascii
+    return None
+
+
+def combiner_for(
+    job: Any, step: int
+) -> Callable[[Iterator[tuple[Any, list[Any]]]], Iterator[tuple[Any, Any]]]:
+    """Run *step*'s combiner over ``(key, values)`` groups, as ``combine_pairs`` would.
+
+    ``MRJob.combine_pairs`` regroups a flat stream of pairs with ``itertools.groupby``; the
+    groups are already formed here, so calling the combiner per group saves that pass
+    while keeping its contract: ``combiner_init``, ``combiner(key, values)`` per key in
+    key order, ``combiner_final``.
+    """
+    mr_step = job._get_step(step, MRStep)
+    combiner = mr_step["combiner"]
+    init = mr_step["combiner_init"]
+    final = mr_step["combiner_final"]
+
+    def run(groups: Iterator[tuple[Any, list[Any]]]) -> Iterator[tuple[Any, Any]]:
+        if init:
+            yield from init() or ()
+        for key, values in groups:
+            yield from combiner(key, iter(values)) or ()
+        if final:
+            yield from final() or ()
+
+    return run
+
+
+def exact_protocol(job: Any, step: int) -> Any | None:
+    """The mapper's output protocol if this job's map output may be pre-aggregated."""
     if type(job).pick_protocols is not MRJob.pick_protocols:
         return None  # the job chooses protocols itself; don't second-guess it
     try:
         _, write_protocol = job._pick_protocol_instances(step, "mapper")
     except Exception:
         return None
-    if not isinstance(write_protocol, EXACT_PROTOCOLS):
-        return None
-    return write_protocol.write
+    return write_protocol if isinstance(write_protocol, EXACT_PROTOCOLS) else None
 
 
 class PreCombiner:
@@ -51,11 +90,13 @@ class PreCombiner:
     def __init__(
         self,
         write: Write,
-        combine: Callable[[Iterator[tuple[Any, Any]]], Iterator[tuple[Any, Any]]],
+        combine: Callable[[Iterator[tuple[Any, list[Any]]]], Iterator[tuple[Any, Any]]],
         collector: MapOutputCollector,
         budget_bytes: int,
+        encode_key: KeyEncoder | None = None,
     ) -> None:
         self.write = write
+        self.encode_key = encode_key
         self.combine = combine
         self.collector = collector
         self.budget = budget_bytes
@@ -76,13 +117,12 @@ class PreCombiner:
         for key, value in pairs:
             records += 1
             if type(key) is str and type(value) in exact_types:
-                values = groups.get(key)
-                if values is None:
+                try:
+                    groups[key].append(value)
+                    size += VALUE_OVERHEAD
+                except KeyError:
                     groups[key] = [value]
                     size += len(key) + KEY_OVERHEAD
-                else:
-                    values.append(value)
-                    size += VALUE_OVERHEAD
                 if size > budget:
                     self._size = size
                     self.flush()
@@ -98,14 +138,18 @@ class PreCombiner:
         if not self._groups:
             return
         write = self.write
-        ordered = []
-        for key, values in self._groups.items():
-            line = write(key, values[0])
-            tab = line.find(b"\t")
-            ordered.append((line if tab < 0 else line[:tab], key, values))
+        encode_key = self.encode_key
+        if encode_key is not None:
+            ordered = [(encode_key(key), key, values) for key, values in self._groups.items()]
+        else:
+            ordered = []
+            for key, values in self._groups.items():
+                line = write(key, values[0])
+                tab = line.find(b"\t")
+                ordered.append((line if tab < 0 else line[:tab], key, values))
         self._groups = {}
         self._size = 0
         ordered.sort(key=itemgetter(0))
-        pairs = ((key, value) for _, key, values in ordered for value in values)
-        self.collector.add_all(write(k, v) for k, v in self.combine(pairs))
+        groups = ((key, values) for _, key, values in ordered)
+        self.collector.add_all(write(k, v) for k, v in self.combine(groups))
         self.flushes += 1

@@ -24,7 +24,7 @@ from mrjob.compat import translate_jobconf_for_all_versions
 from engine.errors import JobDefinitionError
 from engine.formats import SplitReader, TextPartWriter
 from engine.plan import JobPlan
-from engine.precombine import PreCombiner, exact_write
+from engine.precombine import PreCombiner, combiner_for, exact_key_encoder, exact_protocol
 from engine.shuffle import MapOutputCollector, merge_runs
 from engine.splits import InputSplit
 
@@ -271,10 +271,11 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
                     attempt_dir, task.num_partitions, budget // 2, None, plan.sort_values
                 )
                 pre = PreCombiner(
-                    precombine.write,
-                    lambda pairs: combiner_job.combine_pairs(pairs, step),
+                    precombine.protocol.write,
+                    combiner_for(combiner_job, step),
                     collector,
                     budget // 2,
+                    exact_key_encoder(precombine.protocol),
                 )
                 pre.add_pairs(precombine.pairs)
                 pre.flush()
@@ -349,9 +350,9 @@ def _task_pipeline(
             extra = (task.split.path, task.split.path)
         job = make_job(plan, step, "mapper", counters, extra)
         if step == wave.shuffle_step and plan.precombine and plan.steps[step].has_combiner:
-            write = exact_write(job, step)
-            if write is not None:
-                return records_in, iter(()), MapOutput(mapped_pairs(job, step, lines, pairs), write)
+            protocol = exact_protocol(job, step)
+            if protocol is not None:
+                return records_in, iter(()), MapOutput(mapped_pairs(job, step, lines, pairs), protocol)
         lines = map_stage(job, step, lines, pairs)
         pairs = None
     if pairs is not None:
@@ -364,10 +365,10 @@ def _task_pipeline(
 
 @dataclass
 class MapOutput:
-    """A mapper's unencoded output pairs and the encoder for them."""
+    """A mapper's unencoded output pairs and the protocol that encodes them."""
 
     pairs: Iterator[tuple[Any, Any]]
-    write: Callable[[Any, Any], bytes]
+    protocol: Any
 
 
 class _Counted:

@@ -1,0 +1,1 @@
+"""Benchmarks: the engine beside mrjob's runners (and DuckDB) on the same data, in one run."""

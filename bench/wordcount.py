@@ -1,0 +1,95 @@
+"""Word count on >= 30 MB of text with -r engine, -r inline and -r local, in one run.
+
+    python -m bench.wordcount [--size-mb 32] [--repeat 3] [--runners engine,inline,local]
+
+Each runner runs the same job file (jobs/wordcount.py) as a user would, from the command
+line; every output is checked equal to the engine's before its time counts. Results are
+appended to bench/RESULTS.md with the command line and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.textgen import generate_text
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def run_once(runner: str, inputs: list[str], extra: list[str]) -> tuple[float, bytes, int]:
+    """Wall seconds, sorted output, and the peak RSS (KB) of the largest child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "jobs" / "wordcount.py"), "-r", runner, "-q", *extra, *inputs],
+        capture_output=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, b"\n".join(sorted(done.stdout.splitlines())), max(peak, before)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runners", default="engine,inline,local")
+    parser.add_argument("--no-record", action="store_true", help="don't append to bench/RESULTS.md")
+    args = parser.parse_args(argv)
+
+    path = generate_text(DATA / f"words-{args.size_mb}mb.txt", args.size_mb << 20)
+    inputs = [str(path)]
+    runners = args.runners.split(",")
+    times: dict[str, list[float]] = {r: [] for r in runners}
+    rss: dict[str, int] = {}
+    reference: bytes | None = None
+    for _ in range(args.repeat):
+        for runner in runners:  # interleaved, so machine noise hits every runner alike
+            seconds, output, peak = run_once(runner, inputs, [])
+            if reference is None:
+                reference = output
+            if output != reference:
+                raise SystemExit(f"-r {runner} gave a different answer: benchmark void")
+            times[runner].append(seconds)
+            rss[runner] = max(rss.get(runner, 0), peak)
+            print(f"{runner:>7}: {seconds:7.2f} s", flush=True)
+
+    engine = statistics.median(times["engine"]) if "engine" in times else None
+    lines = [
+        "",
+        f"### Word count, {path.stat().st_size / 1e6:.1f} MB of text, {args.repeat} runs each "
+        f"({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Command: `python -m bench.wordcount {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        "",
+        "| runner | median s | min–max s | engine speed-up |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for runner in runners:
+        med = statistics.median(times[runner])
+        ratio = f"{med / engine:.1f}×" if engine else "–"
+        lines.append(
+            f"| -r {runner} | {med:.2f} | {min(times[runner]):.2f}–{max(times[runner]):.2f} | {ratio} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_record:
+        with open(RESULTS, "a") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Reading TICKIT rows in a job: which table a map task reads, and its values.
+
+The TICKIT jobs are reduce-side joins: every mapper sees rows of several tables and
+tells them apart by the input file, as Hadoop Streaming jobs do, through
+``mapreduce.map.input.file``. Text files keep the real sample's names
+(``allusers_pipe.txt``, ``sales_tab.txt`` ... optionally ``.gz``/``.bz2``); Parquet
+files are named after their table (``users.parquet``, ``sales.parquet`` ...).
+
+A row reaches the mapper as ``(None, line)`` from text (``|``-delimited, ``sales``
+tab-delimited, as Redshift ``COPY`` reads them) or as ``(None, row_dict)`` from Parquet
+on the engine (pyarrow's Python values). ``fields()`` turns either into the same
+normalised Python values, so a job's output is identical for both formats:
+
+======================  =====================================================
+DDL type                value
+======================  =====================================================
+integer, smallint       ``int``
+decimal(8,2)            ``int`` cents (exact; JSON cannot encode ``Decimal``)
+boolean                 ``True`` / ``False`` (``TRUE``/``FALSE`` in text)
+date                    ``'YYYY-MM-DD'``
+timestamp               ``'YYYY-MM-DD HH:MM:SS'`` (sales' ``M/D/YYYY`` too)
+char, varchar           ``str``
+======================  =====================================================
+
+An empty text field and a Parquet null are both ``None`` (SQL NULL), as with
+``COPY``'s empty-as-NULL reading of this data.
+
+This module is shipped with the jobs to Hadoop/EMR: stdlib and mrjob only, Python 3.9.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+from mrjob.compat import jobconf_from_env
+
+INPUT_FILE_VAR = "mapreduce.map.input.file"
+
+#: Text file name of each table, as in the real sample.
+TEXT_FILES: Dict[str, str] = {
+    "users": "allusers_pipe.txt",
+    "venue": "venue_pipe.txt",
+    "category": "category_pipe.txt",
+    "date": "date2008_pipe.txt",
+    "event": "allevents_pipe.txt",
+    "listing": "listings_pipe.txt",
+    "sales": "sales_tab.txt",
+}
+_TABLE_OF_TEXT = {name: table for table, name in TEXT_FILES.items()}
+_COMPRESSION_SUFFIXES = (".gz", ".bz2")
+_PARQUET_SUFFIXES = (".parquet", ".parq")
+
+# Column kinds: i = integer, m = money (decimal(8,2)), b = boolean, d = date,
+# t = timestamp, s = string.
+_LIKES = (
+    "likesports", "liketheatre", "likeconcerts", "likejazz", "likeclassical",
+    "likeopera", "likerock", "likevegas", "likebroadway", "likemusicals",
+)
+#: Columns of each table in file order with their kind (the Redshift DDL).
+SCHEMA: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "users": (
+        ("userid", "i"), ("username", "s"), ("firstname", "s"), ("lastname", "s"),
+        ("city", "s"), ("state", "s"), ("email", "s"), ("phone", "s"),
+    ) + tuple((name, "b") for name in _LIKES),
+    "venue": (
+        ("venueid", "i"), ("venuename", "s"), ("venuecity", "s"), ("venuestate", "s"),
+        ("venueseats", "i"),
+    ),
+    "category": (("catid", "i"), ("catgroup", "s"), ("catname", "s"), ("catdesc", "s")),
+    "date": (
+        ("dateid", "i"), ("caldate", "d"), ("day", "s"), ("week", "i"), ("month", "s"),
+        ("qtr", "s"), ("year", "i"), ("holiday", "b"),
+    ),
+    "event": (
+        ("eventid", "i"), ("venueid", "i"), ("catid", "i"), ("dateid", "i"),
+        ("eventname", "s"), ("starttime", "t"),
+    ),
+    "listing": (
+        ("listid", "i"), ("sellerid", "i"), ("eventid", "i"), ("dateid", "i"),
+        ("numtickets", "i"), ("priceperticket", "m"), ("totalprice", "m"), ("listtime", "t"),
+    ),
+    "sales": (
+        ("salesid", "i"), ("listid", "i"), ("sellerid", "i"), ("buyerid", "i"),
+        ("eventid", "i"), ("dateid", "i"), ("qtysold", "i"), ("pricepaid", "m"),
+        ("commission", "m"), ("saletime", "t"),
+    ),
+}
+_INDEX = {t: {name: i for i, (name, _) in enumerate(cols)} for t, cols in SCHEMA.items()}
+_KIND = {t: dict(cols) for t, cols in SCHEMA.items()}
+
+_TRUE = frozenset(("true", "t", "1", "y", "yes", "on"))
+_FALSE = frozenset(("false", "f", "0", "n", "no", "off"))
+_CENT = Decimal(1)
+
+
+def table_of_path(path: str) -> Optional[str]:
+    """The TICKIT table a file holds, by its name; ``None`` if the name is not known."""
+    name = os.path.basename(path.rstrip("/"))
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name in _TABLE_OF_TEXT:
+        return _TABLE_OF_TEXT[name]
+    for suffix in _PARQUET_SUFFIXES:
+        if name.endswith(suffix) and name[: -len(suffix)] in SCHEMA:
+            return name[: -len(suffix)]
+    return None
+
+
+class TableReader:
+    """Tells a mapper which table its current input file holds (cached per file)."""
+
+    def __init__(self, wanted: Sequence[str]) -> None:
+        self.wanted = frozenset(wanted)
+        self._path: Optional[str] = None
+        self._table: Optional[str] = None
+
+    def table(self) -> str:
+        """The table of the current input file; ``ValueError`` if the name is unknown."""
+        path = jobconf_from_env(INPUT_FILE_VAR)
+        if path != self._path:
+            if not path:
+                raise ValueError(
+                    f"{INPUT_FILE_VAR} is not set: this join needs its tables as named files "
+                    "(not stdin)"
+                )
+            table = table_of_path(path)
+            if table is None:
+                raise ValueError(
+                    f"input file {path!r} is not a TICKIT table: name text files as the "
+                    f"real sample does ({', '.join(sorted(_TABLE_OF_TEXT))}) and Parquet "
+                    "files <table>.parquet"
+                )
+            self._path, self._table = path, table
+        return self._table  # type: ignore[return-value]
+
+
+def money_cents(value: Any) -> int:
+    """A decimal(8,2) value (text or ``Decimal``) as integer cents, rounded half up."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    return int(d.scaleb(2).quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def format_cents(cents: int) -> str:
+    """Integer cents as ``'1234.50'`` (``'-0.05'`` for negatives)."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def _text_bool(s: str) -> bool:
+    low = s.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {s!r}")
+
+
+def _text_date(s: str) -> str:
+    return dt.date.fromisoformat(s.strip()).isoformat()
+
+
+def _text_timestamp(s: str) -> str:
+    s = s.strip()
+    if "/" in s:  # sales: M/D/YYYY HH:MI:SS, month and day not zero-padded
+        return dt.datetime.strptime(s, "%m/%d/%Y %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+
+
+_FROM_TEXT: Dict[str, Callable[[str], Any]] = {
+    "i": lambda s: int(s),
+    "m": money_cents,
+    "b": _text_bool,
+    "d": _text_date,
+    "t": _text_timestamp,
+    "s": lambda s: s,
+}
+
+
+def _from_arrow(kind: str, v: Any) -> Any:
+    if kind == "i" or kind == "s":
+        return v
+    if kind == "m":
+        return money_cents(v)
+    if kind == "b":
+        return bool(v)
+    if kind == "d":
+        return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else _text_date(str(v))
+    if kind == "t":
+        if isinstance(v, dt.datetime):
+            return v.strftime("%Y-%m-%d %H:%M:%S")
+        return _text_timestamp(str(v))
+    raise AssertionError(kind)
+
+
+def fields(table: str, value: Any, names: Sequence[str]) -> Tuple[Any, ...]:
+    """The normalised values of columns ``names`` of one row of ``table``.
+
+    ``value`` is a text line (``str``) or a Parquet row (``dict``). Raises
+    ``ValueError`` for a text line with the wrong number of fields.
+    """
+    kinds = _KIND[table]
+    if isinstance(value, dict):
+        out = []
+        for name in names:
+            v = value.get(name)
+            out.append(None if v is None else _from_arrow(kinds[name], v))
+        return tuple(out)
+    parts = value.split("\t" if table == "sales" else "|")
+    if len(parts) != len(SCHEMA[table]):
+        raise ValueError(
+            f"{table} row has {len(parts)} fields, expected {len(SCHEMA[table])}: {value[:200]!r}"
+        )
+    index = _INDEX[table]
+    out = []
+    for name in names:
+        s = parts[index[name]]
+        # COPY reads an empty field as NULL (DuckDB's nullstr '' likewise).
+        out.append(None if s == "" else _FROM_TEXT[kinds[name]](s))
+    return tuple(out)

@@ -1,0 +1,115 @@
+"""Top k buyers by quantity: aggregate, top-k, reduce-side join with ``users``.
+
+    SELECT firstname, lastname, total_quantity
+    FROM (SELECT buyerid, sum(qtysold) total_quantity FROM sales
+          GROUP BY buyerid ORDER BY total_quantity desc limit 10) Q, users
+    WHERE Q.buyerid = userid ORDER BY Q.total_quantity desc;
+
+Ties: ``ORDER BY total_quantity desc`` is broken on ``buyerid`` ascending, both in the
+``LIMIT`` and in the final order (the DuckDB check adds ``, buyerid`` / ``, Q.buyerid``).
+
+Step 1 (GROUP BY buyerid, and the join on buyerid = userid). Map: a ``sales`` row ->
+``buyerid -> ["S", qtysold]``; a ``users`` row -> ``userid -> ["U", firstname,
+lastname]``; other tables are ignored. Combine: ``S`` quantities summed map-side.
+Reduce: per user id, the summed quantity of a buyer (an id with at least one sale) goes
+on as ``None -> [total, buyerid, firstname, lastname]`` (names ``None`` if the buyer is
+not in ``users``).
+Step 2 (ORDER BY ... LIMIT k, then the join's WHERE). Combine: each map task keeps only
+its k best by (total desc, buyerid asc) -- top-k is associative. Reduce: the one
+``None`` key takes the k best overall and drops a buyer with no user row (the inner
+join happens after the LIMIT, as in the SQL). Output lines, best first:
+``["firstname", "lastname"]\\t<total_quantity>``.
+
+    python jobs/tickit_top_buyers.py -r engine --k 10 \\
+        data/sample/tickit/sales_tab.txt data/sample/tickit/allusers_pipe.txt
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from mrjob.step import MRStep
+
+from engine.job import EngineMRJob
+from jobs.tickit_rows import TableReader, fields
+
+
+def _rank(row):
+    """Sort key of ``[total, buyerid, ...]``: total descending, buyerid ascending."""
+    return (-row[0], row[1])
+
+
+class MRTickitTopBuyers(EngineMRJob):
+    """The k buyers with the most tickets bought, with their names."""
+
+    def configure_args(self):
+        super().configure_args()
+        self.add_passthru_arg(
+            "--k", type=int, default=10, help="how many buyers (ORDER BY ... LIMIT k; default 10)"
+        )
+
+    def load_args(self, args):
+        super().load_args(args)
+        if self.options.k < 0:
+            self.arg_parser.error("--k must be >= 0")
+
+    def mapper_init(self):
+        self.tables = TableReader(["sales", "users"])
+
+    def mapper(self, _, value):
+        table = self.tables.table()
+        if table == "sales":
+            buyerid, qty = fields("sales", value, ("buyerid", "qtysold"))
+            yield buyerid, ["S", qty]
+        elif table == "users":
+            userid, first, last = fields("users", value, ("userid", "firstname", "lastname"))
+            yield userid, ["U", first, last]
+
+    def combiner(self, userid, tagged):
+        total = None
+        for value in tagged:
+            if value[0] == "S":
+                total = value[1] if total is None else total + value[1]
+            else:
+                yield userid, value
+        if total is not None:
+            yield userid, ["S", total]
+
+    def join_reducer(self, userid, tagged):
+        total = None
+        names = []
+        for value in tagged:
+            if value[0] == "S":
+                total = value[1] if total is None else total + value[1]
+            else:
+                names.append(value[1:])
+        if total is None:  # a user who bought nothing is not in GROUP BY buyerid
+            return
+        if not names:
+            names = [[None, None]]
+        for first, last in names:
+            yield None, [total, userid, first, last]
+
+    def top_combiner(self, _, rows):
+        for row in heapq.nsmallest(self.options.k, rows, key=_rank):
+            yield None, row
+
+    def top_reducer(self, _, rows):
+        for total, _buyerid, first, last in heapq.nsmallest(self.options.k, rows, key=_rank):
+            if first is not None or last is not None:  # WHERE Q.buyerid = userid
+                yield [first, last], total
+
+    def steps(self):
+        return [
+            MRStep(
+                mapper_init=self.mapper_init,
+                mapper=self.mapper,
+                combiner=self.combiner,
+                reducer=self.join_reducer,
+            ),
+            MRStep(combiner=self.top_combiner, reducer=self.top_reducer),
+        ]
+
+
+if __name__ == "__main__":
+    MRTickitTopBuyers.run()
