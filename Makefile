@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 demo: setup
 	@echo "== word count on the engine (top 15 of data/sample/words.txt) =="
 	$(PY) jobs/wordcount.py -r engine -q data/sample/words.txt | sort -t "$$(printf '\t')" -k2,2nr -k1,1 | head -15
+	@echo
+	@echo "== the labs: Redshift challenge on the engine and in DuckDB, CloudFront OS counts =="
+	$(PY) -m data.demo
 
 test: setup
 	$(PY) -m ruff check .
