@@ -51,6 +51,13 @@ def add_engine_args(parser: Any) -> None:
         help="bytes of text per map task, e.g. 64M (default: about two splits per worker)",
     )
     group.add_argument(
+        "--no-vectorize",
+        dest="vectorize",
+        action="store_false",
+        default=None,
+        help="ignore the job's vectorized (Arrow) twin and run its record methods",
+    )
+    group.add_argument(
         "--task-timeout",
         dest="task_timeout",
         type=float,
@@ -59,7 +66,7 @@ def add_engine_args(parser: Any) -> None:
     )
 
 
-ENGINE_OPTION_DESTS = ("memory_budget", "max_attempts", "executor", "split_size", "task_timeout")
+ENGINE_OPTION_DESTS = ("memory_budget", "max_attempts", "executor", "split_size", "task_timeout", "vectorize")
 
 
 class EngineMRJob(MRJob):

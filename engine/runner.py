@@ -37,6 +37,7 @@ ENGINE_OPTS = {
     "precombine",
     "split_size",
     "task_timeout",
+    "vectorize",
 }
 
 
