@@ -58,7 +58,11 @@ def _run(args: argparse.Namespace) -> int:
     from engine.runner import EngineRunner
 
     job_class = job_class_in_file(args.job, args.job_class)
-    job = job_class(args=list(args.job_args))
+    try:
+        job = job_class(args=list(args.job_args))
+    except ValueError as exc:  # mrjob's parser raises ValueError when handed args
+        log.error("bad arguments for the job %s: %s (see: python %s --help)", args.job, exc, args.job)
+        return 2
     kwargs = job._runner_kwargs()
     kwargs["mrjob_cls"] = job_class
     for dest in ENGINE_OPTION_DESTS:

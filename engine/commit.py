@@ -16,6 +16,7 @@ import errno
 import os
 import shutil
 from dataclasses import dataclass
+from typing import Sequence
 
 from engine.errors import CommitError
 
@@ -40,8 +41,9 @@ class JobDirs:
         return os.path.join(self.scratch, "committed", task_id)
 
 
-def check_output_dir(output_dir: str, input_files: list[str]) -> None:
-    """Refuse an output path that exists or would sit inside an input directory."""
+def check_output_dir(output_dir: str, input_files: list[str], input_dirs: Sequence[str] = ()) -> None:
+    """Refuse an output path that exists, would contain an input, or would sit inside an
+    input directory (a later run over that directory would read this output back)."""
     output = os.path.abspath(output_dir)
     if os.path.lexists(output):
         raise CommitError(
@@ -52,6 +54,22 @@ def check_output_dir(output_dir: str, input_files: list[str]) -> None:
         parent = os.path.dirname(os.path.abspath(path))
         if parent == output or parent.startswith(output + os.sep):
             raise CommitError(f"output directory {output_dir!r} would contain the input {path!r}")
+    where = os.path.realpath(os.path.dirname(output))
+    for directory in input_dirs:
+        inside = os.path.realpath(directory)
+        if where == inside or where.startswith(inside.rstrip(os.sep) + os.sep):
+            raise CommitError(
+                f"output directory {output_dir!r} is inside the input directory {directory!r}; "
+                "a later run would read the output as input: choose a path outside it"
+            )
+    parent = os.path.dirname(output)
+    while parent and not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise CommitError(
+            f"output directory {output_dir!r} cannot be created: {parent!r} is a file, not a "
+            "directory; choose another output path"
+        )
 
 
 def prepare_job_dirs(output_dir: str, scratch_root: str, job_id: str) -> JobDirs:
@@ -70,8 +88,12 @@ def prepare_job_dirs(output_dir: str, scratch_root: str, job_id: str) -> JobDirs
         staging=os.path.join(parent, f".{os.path.basename(output)}.{job_id}.staging"),
         output=output,
     )
-    os.makedirs(dirs.scratch)
-    os.makedirs(dirs.staging)
+    for path, what in ((dirs.scratch, "scratch (--local-tmp-dir)"), (dirs.staging, "staging")):
+        try:
+            os.makedirs(path)
+        except OSError as exc:
+            abort_job(dirs)
+            raise CommitError(f"cannot create the job's {what} directory {path!r}: {exc.strerror}") from exc
     return dirs
 
 
@@ -91,8 +113,11 @@ def commit_task_output(attempt_file: str, dirs: JobDirs) -> str:
 def commit_job(dirs: JobDirs) -> None:
     """Write ``_SUCCESS`` and rename staging onto the output path, atomically."""
     marker = os.path.join(dirs.staging, SUCCESS_MARKER)
-    with open(marker, "wb") as f:
-        os.fsync(f.fileno())
+    try:
+        with open(marker, "wb") as f:
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise CommitError(f"cannot write {marker!r}: {exc.strerror}; no output was committed") from exc
     try:
         os.rename(dirs.staging, dirs.output)
     except OSError as exc:

@@ -15,9 +15,10 @@ from typing import Iterator, Sequence
 from engine import commit
 from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
+from engine.formats import check_skipped
 from engine.plan import JobPlan
 from engine.progress import JobStats, PhaseStats, ProgressBar
-from engine.splits import list_input_files, make_splits
+from engine.splits import input_directories, list_input_files, make_splits
 from engine.tasks import Task, TaskResult, Wave, plan_waves
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def run_job(
     started = time.perf_counter()
     job_id = job_id or new_job_id()
     files = list_input_files(input_paths)
-    commit.check_output_dir(output_dir, files)
+    commit.check_output_dir(output_dir, files, input_directories(input_paths))
     splits = make_splits(files, plan.workers, plan.split_size, whole_files=plan.steps[0].mapper_raw)
     if not splits:
         raise InputError("the job has no input files: give at least one path")
@@ -64,6 +65,8 @@ def run_job(
             for wave in waves:
                 tasks = _wave_tasks(plan, wave, splits, runs)
                 results = _run_wave(pool, dirs, wave, tasks, stats, progress)
+                if wave.reduce_step is None:
+                    check_skipped(stats.counters, plan.skip_bad_records)
                 previous = runs
                 runs = [[] for _ in range(_partitions(plan, wave))]
                 for result in results:

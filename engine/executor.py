@@ -7,10 +7,12 @@ re-run only that task, and kill a worker whose task runs past ``--task-timeout``
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import reprlib
 import shutil
 import signal
 import time
@@ -19,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
 
-from engine.errors import TaskFailedError
+from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
 from engine.plan import JobPlan
 from engine.tasks import Task, TaskResult, run_task
 
@@ -45,12 +47,77 @@ class Executor(Protocol):
 class _Failure:
     summary: str
     traceback: str
+    #: ``error`` is retried; ``input``, ``job``, ``encode`` and ``nospace`` would fail the
+    #: same way again, so the job fails at once.
+    kind: str = "error"
 
 
 def _failure_message(task: Task, attempts: int, failure: _Failure) -> str:
     return (
         f"{task.describe()} failed {attempts} time(s); last error: {failure.summary}. "
         "Fix the job or its input and run it again (no output was written)"
+    )
+
+
+def describe_exception(exc: BaseException, tb: str) -> _Failure:
+    """Classify a failed attempt's exception (in the process that raised it)."""
+    if isinstance(exc, InputError):
+        return _Failure(str(exc), "", "input")
+    if isinstance(exc, JobDefinitionError):
+        return _Failure(str(exc), "", "job")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _Failure(f"{type(exc).__name__}: {exc}", "", "nospace")
+    summary = f"{type(exc).__name__}: {exc}"
+    encode = _encode_failure(exc)
+    if encode is not None:
+        return _Failure(f"{encode} ({summary})", tb, "encode")
+    return _Failure(summary, tb)
+
+
+def _encode_failure(exc: BaseException) -> str | None:
+    """If *exc* escaped a protocol's ``write(key, value)``, say which record it could not
+    encode. Found from the traceback, so the hot loops carry no extra ``try``."""
+    if not isinstance(exc, (TypeError, ValueError, AttributeError, OverflowError, RecursionError)):
+        return None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "write":
+            local = frame.f_locals
+            protocol = local.get("self")
+            if (
+                protocol is not None
+                and "key" in local
+                and callable(getattr(protocol, "read", None))
+                and callable(getattr(protocol, "write", None))
+            ):
+                short = reprlib.Repr()
+                short.maxstring = short.maxother = 60
+                return (
+                    f"{type(protocol).__name__} cannot encode the record with key "
+                    f"{short.repr(local['key'])} and value {short.repr(local.get('value'))}: "
+                    "yield keys and values that protocol can encode (e.g. a list, not a set, "
+                    "for JSON) or set the job's INTERNAL_PROTOCOL/OUTPUT_PROTOCOL"
+                )
+        tb = tb.tb_next
+    return None
+
+
+def _fatal_error(task: Task, attempt: int, failure: _Failure) -> EngineError:
+    """The error of a task that is not retried because it would fail the same way."""
+    if failure.kind == "input":
+        return InputError(f"task {task.task_id}: {failure.summary} (not retried; no output was written)")
+    if failure.kind == "job":
+        return JobDefinitionError(f"task {task.task_id}: {failure.summary}")
+    if failure.kind == "nospace":
+        return TaskFailedError(
+            f"{task.describe()} ran out of disk space ({failure.summary}): free space on that disk "
+            "or point --local-tmp-dir at a bigger one, then run the job again (no output was written)"
+        )
+    return TaskFailedError(
+        f"{task.describe()} failed on attempt {attempt}, not retried: {failure.summary}. "
+        "Fix the job and run it again (no output was written)",
+        failure.traceback,
     )
 
 
@@ -63,6 +130,8 @@ class _RetryBook:
     def after_failure(self, task: Task, attempt: int, failure: _Failure, attempt_path: str) -> bool:
         """Clean the failed attempt; True if the task gets another attempt."""
         shutil.rmtree(attempt_path, ignore_errors=True)
+        if failure.kind != "error":
+            raise _fatal_error(task, attempt, failure)
         if attempt >= self.max_attempts:
             raise TaskFailedError(_failure_message(task, attempt, failure), failure.traceback)
         log.warning("%s attempt %d failed (%s); retrying", task.describe(), attempt, failure.summary)
@@ -86,8 +155,12 @@ class SerialExecutor:
                 path = attempt_dir(task, attempt)
                 try:
                     result = run_task(self.plan, task, attempt, path, self.job_id)
+                except JobInterrupted:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise
                 except Exception as exc:
-                    failure = _Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                    failure = describe_exception(exc, traceback.format_exc())
+                    del exc  # the traceback holds the task's frames
                     self.book.after_failure(task, attempt, failure, path)
                     attempt += 1
                     continue
@@ -115,7 +188,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, plan: JobPlan, job
         try:
             result = run_task(plan, task, attempt, path, job_id)
         except BaseException as exc:  # report everything; the driver decides
-            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            failure = describe_exception(exc, traceback.format_exc())
+            del exc
+            conn.send(("error", failure, ""))
         else:
             conn.send(("ok", result, ""))
 
@@ -203,7 +278,7 @@ class ProcessExecutor:
                             on_done(payload)
                             worker.task = None
                             continue
-                        failure = _Failure(payload, remote_tb)
+                        failure = payload
                 elif worker.process.sentinel in ready:
                     failure = self._death(worker)
                 elif timeout and time.monotonic() - worker.started > timeout:

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import bz2
 import gzip
-from typing import IO, Any, Iterator
+import logging
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from engine.errors import InputError
 from engine.splits import InputSplit
 
+log = logging.getLogger(__name__)
+
 READ_BUFFER = 1 << 20
+#: Counter group and name of the records ``--skip-bad-records`` skipped.
+SKIPPED_COUNTER = ("engine", "skipped bad records")
+#: Skipped records named one by one in a task's log before it goes quiet.
+SKIP_WARNINGS = 10
+_NO_LINE = object()
 
 
 class SplitReader:
@@ -22,10 +30,75 @@ class SplitReader:
     def __init__(self, split: InputSplit) -> None:
         self.split = split
         self.records = 0
+        #: Byte offset of the split's first line (a text split skips a straddling line).
+        self.first_line_offset = split.start
 
     def where(self) -> str:
         """The split and the record being read, for an error message."""
         return f"{self.split.describe()}, record {self.records}"
+
+    def line_number(self) -> int:
+        """1-based line number, in its file, of the line read last (errors only: it may
+        count the newlines before the split)."""
+        if self.split.kind != "text" or self.first_line_offset == 0:
+            return self.records
+        before = 0
+        remaining = self.first_line_offset
+        with open(self.split.path, "rb") as f:
+            while remaining > 0:
+                chunk = f.read(min(READ_BUFFER, remaining))
+                if not chunk:
+                    break
+                before += chunk.count(b"\n")
+                remaining -= len(chunk)
+        return before + self.records
+
+    def decoded(
+        self,
+        read: Callable[[bytes], Any],
+        lines: Iterable[bytes],
+        skip_limit: int = 0,
+        count_skipped: Callable[[], None] | None = None,
+    ) -> Iterator[Any]:
+        """``read(line)`` for each line: the job's input protocol decoding this split.
+
+        A line the protocol cannot decode is an ``InputError`` naming the file and line
+        (retrying would fail the same way), or, while fewer than *skip_limit* were
+        skipped in this task, a skipped record counted through *count_skipped*. The
+        ``try`` wraps the whole loop, so the common path costs nothing extra.
+        """
+        skipped = 0
+        iterator = iter(lines)
+        line: Any = _NO_LINE
+        while True:
+            try:
+                for line in iterator:
+                    yield read(line)
+                return
+            except InputError:
+                raise
+            except Exception as exc:
+                if line is _NO_LINE:
+                    raise  # the reader failed, not the protocol
+                where = f"{self.split.path!r} line {self.line_number()}"
+                protocol = type(getattr(read, "__self__", read)).__name__
+                reason = f"cannot decode the record with {protocol} ({type(exc).__name__}: {exc})"
+                if skipped >= skip_limit:
+                    if skip_limit:
+                        raise InputError(
+                            f"input {where}: {reason}; more than --skip-bad-records={skip_limit} "
+                            "bad records: fix the input or raise the limit"
+                        ) from exc
+                    raise InputError(
+                        f"input {where}: {reason}; fix or remove the line, or run with "
+                        "--skip-bad-records N to skip up to N such records"
+                    ) from exc
+                skipped += 1
+                if count_skipped is not None:
+                    count_skipped()
+                if skipped <= SKIP_WARNINGS:
+                    log.warning("skipped bad record at %s: %s", where, reason)
+                line = _NO_LINE
 
     def lines(self) -> Iterator[bytes]:
         """Lines of a ``text`` or ``compressed`` split."""
@@ -44,6 +117,7 @@ class SplitReader:
                 # The line that straddles our start belongs to the previous split.
                 f.seek(split.start - 1)
                 pos = split.start - 1 + len(f.readline())
+                self.first_line_offset = pos
             count = 0
             for line in f:
                 if pos >= end:
@@ -73,25 +147,42 @@ class SplitReader:
 
     def parquet_pairs(self) -> Iterator[tuple[None, dict[str, Any]]]:
         """``(None, row_dict)`` for each row of the split's row groups."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         split = self.split
         count = 0
+        group: int | None = None
         try:
             pf = pq.ParquetFile(split.path)
-            if not split.row_groups:
-                return
-            for batch in pf.iter_batches(row_groups=list(split.row_groups), batch_size=65536):
-                for row in batch.to_pylist():
-                    count += 1
-                    self.records = count
-                    yield None, row
+            for group in split.row_groups:
+                for batch in pf.iter_batches(row_groups=[group], batch_size=65536):
+                    for row in batch.to_pylist():
+                        count += 1
+                        self.records = count
+                        yield None, row
         except InputError:
             raise
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
+            where = f"row group {group}" if group is not None else "footer"
             raise InputError(
-                f"cannot read Parquet {split.describe()}: {exc} (is the file truncated?)"
+                f"cannot read Parquet file {split.path!r} ({where}): {exc}; the file is corrupt "
+                "or truncated: re-copy or regenerate it"
             ) from exc
+
+
+def check_skipped(counters: list[dict[str, dict[str, int]]], limit: int) -> None:
+    """Fail the job if its tasks skipped more bad records, in all, than ``--skip-bad-records``.
+
+    Each task stops at *limit* on its own; this is the per-job total, summed by the driver.
+    """
+    group, name = SKIPPED_COUNTER
+    skipped = sum(step.get(group, {}).get(name, 0) for step in counters)
+    if skipped > limit:
+        raise InputError(
+            f"the map tasks skipped {skipped} bad input records in all, more than "
+            f"--skip-bad-records={limit} (the warnings above name them): fix the input or raise the limit"
+        )
 
 
 def _is_codec_error(exc: OSError) -> bool:

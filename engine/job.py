@@ -58,6 +58,15 @@ def add_engine_args(parser: Any) -> None:
         help="ignore the job's vectorized (Arrow) twin and run its record methods",
     )
     group.add_argument(
+        "--skip-bad-records",
+        dest="skip_bad_records",
+        type=int,
+        default=None,
+        help="skip input lines the job's input protocol cannot decode, up to N in the whole "
+        "job (counted as engine / skipped bad records); more fails the job (default 0: fail "
+        "on the first)",
+    )
+    group.add_argument(
         "--task-timeout",
         dest="task_timeout",
         type=float,
@@ -66,7 +75,15 @@ def add_engine_args(parser: Any) -> None:
     )
 
 
-ENGINE_OPTION_DESTS = ("memory_budget", "max_attempts", "executor", "split_size", "task_timeout", "vectorize")
+ENGINE_OPTION_DESTS = (
+    "memory_budget",
+    "max_attempts",
+    "executor",
+    "split_size",
+    "task_timeout",
+    "vectorize",
+    "skip_bad_records",
+)
 
 
 class EngineMRJob(MRJob):

@@ -45,6 +45,9 @@ class JobPlan:
     sort_values: bool = False
     split_size: int | None = None
     precombine: bool = True
+    #: Input lines the input protocol cannot decode that the job may skip (0: none).
+    skip_bad_records: int = 0
+    vectorized: bool = False
     working_dir: str = ""
     env: tuple[tuple[str, str], ...] = field(default=())
 

@@ -73,6 +73,37 @@ def combiner_for(
     return run
 
 
+def fast_json_write(write: Write) -> Write:
+    """``StandardJSONProtocol.write`` with a shortcut for the commonest pairs.
+
+    ``json.dumps`` of a str is ``encode_basestring_ascii`` of it and of an int its
+    ``int.__repr__``; calling those directly skips the encoder's Python-level setup.
+    Any other pair goes through *write* unchanged.
+    """
+    encode_str = json.encoder.encode_basestring_ascii
+    int_repr = int.__repr__
+
+    def write_fast(key: Any, value: Any) -> bytes:
+        if type(key) is str and type(value) is int:
+            return (encode_str(key) + "\t" + int_repr(value)).encode()
+        return write(key, value)
+
+    return write_fast
+
+
+def protocol_write(job: Any, step: int, substep: str) -> Write:
+    """The encoder of *substep*'s output, with the JSON shortcut where it is exact."""
+    _, write = job.pick_protocols(step, substep)
+    if type(job).pick_protocols is MRJob.pick_protocols:
+        try:
+            _, protocol = job._pick_protocol_instances(step, substep)
+        except Exception:
+            return write
+        if type(protocol) is StandardJSONProtocol:
+            return fast_json_write(write)
+    return write
+
+
 def exact_protocol(job: Any, step: int) -> Any | None:
     """The mapper's output protocol if this job's map output may be pre-aggregated."""
     if type(job).pick_protocols is not MRJob.pick_protocols:

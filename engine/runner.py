@@ -19,6 +19,7 @@ from engine.errors import JobDefinitionError
 from engine.plan import (
     DEFAULT_MEMORY_BUDGET,
     JobPlan,
+    StepPlan,
     parse_size,
     step_plans,
     validate_workers,
@@ -35,6 +36,7 @@ ENGINE_OPTS = {
     "memory_budget",
     "num_cores",
     "precombine",
+    "skip_bad_records",
     "split_size",
     "task_timeout",
     "vectorize",
@@ -83,11 +85,15 @@ class EngineRunner(MRJobRunner):
         max_attempts = self._opts["max_attempts"]
         if max_attempts is not None and int(max_attempts) < 1:
             raise JobDefinitionError(f"--max-attempts must be at least 1, got {max_attempts}")
+        skip_bad_records = self._opts["skip_bad_records"]
+        if skip_bad_records is not None and int(skip_bad_records) < 0:
+            raise JobDefinitionError(f"--skip-bad-records must be 0 or more, got {skip_bad_records}")
         timeout = self._opts["task_timeout"]
         if timeout is not None and float(timeout) <= 0:
             raise JobDefinitionError(f"--task-timeout must be positive, got {timeout}")
         split_size = self._opts["split_size"]
         env = {k.replace(".", "_"): str(v) for k, v in (self._opts["jobconf"] or {}).items()}
+        vectorized = self._opts["vectorize"] is not False and self._can_vectorize(script, class_name, steps)
         env.update(self._cmdenv())
         return JobPlan(
             job_script=script,
@@ -98,12 +104,28 @@ class EngineRunner(MRJobRunner):
             memory_budget=parse_size(self._opts["memory_budget"], DEFAULT_MEMORY_BUDGET),
             max_attempts=int(max_attempts or 4),
             task_timeout=float(timeout) if timeout else None,
+            skip_bad_records=int(skip_bad_records or 0),
             sort_values=bool(self._sort_values),
             split_size=parse_size(split_size, 0) if split_size is not None else None,
             precombine=self._opts["precombine"] is not False,
+            vectorized=vectorized,
             working_dir=self._setup_working_dir(),
             env=tuple(sorted(env.items())),
         )
+
+    def _can_vectorize(self, script: str, class_name: str, steps: tuple[StepPlan, ...]) -> bool:
+        """True if the job offers a vectorized twin the engine can run (one step, with a reducer)."""
+        from engine.tasks import load_job_class
+        from engine.vectorized import has_vector_twin
+
+        job_class = self._mrjob_cls or load_job_class(script, class_name)
+        if not has_vector_twin(job_class):
+            return False
+        if len(steps) != 1 or not steps[0].has_reducer or steps[0].mapper_raw:
+            log.info("the job's vectorized twin is ignored: it covers single-step jobs with a reducer only")
+            return False
+        log.info("running the job's vectorized (Arrow) twin; --no-vectorize runs its record methods")
+        return True
 
     def _setup_working_dir(self) -> str:
         """A directory holding the job's ``FILES``/``--file``/archives, like a task's cwd."""

@@ -85,6 +85,16 @@ def list_input_files(paths: Sequence[str]) -> list[str]:
     return files
 
 
+def input_directories(paths: Sequence[str]) -> list[str]:
+    """The directories among *paths* (globs expanded): the output must not go inside one."""
+    found: list[str] = []
+    for path in paths:
+        for match in sorted(glob.glob(path)) if glob.has_magic(path) else [path]:
+            if os.path.isdir(match):
+                found.append(match)
+    return found
+
+
 def _walk_visible(directory: str) -> Iterable[str]:
     for root, dirs, names in os.walk(directory, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
@@ -152,7 +162,8 @@ def _parquet_splits(path: str, split_size: int) -> list[InputSplit]:
         meta = pq.ParquetFile(path).metadata
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise InputError(
-            f"cannot read Parquet file {path!r}: {exc} (is it truncated or not Parquet?)"
+            f"cannot read Parquet file {path!r}: {exc}; is it truncated or not Parquet? "
+            "Re-copy or regenerate it, or remove it from the input"
         ) from exc
     if meta.num_row_groups == 0:
         return [InputSplit(path, "parquet", 0, 0, ())]

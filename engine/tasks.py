@@ -20,11 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from mrjob.compat import translate_jobconf_for_all_versions
+from mrjob.protocol import StandardJSONProtocol
 
 from engine.errors import JobDefinitionError
-from engine.formats import SplitReader, TextPartWriter
+from engine.formats import SKIPPED_COUNTER, SplitReader, TextPartWriter
 from engine.plan import JobPlan
-from engine.precombine import PreCombiner, combiner_for, exact_key_encoder, exact_protocol
+from engine.precombine import (
+    PreCombiner,
+    combiner_for,
+    exact_key_encoder,
+    exact_protocol,
+    fast_json_write,
+    protocol_write,
+)
 from engine.shuffle import MapOutputCollector, merge_runs
 from engine.splits import InputSplit
 
@@ -256,6 +264,11 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
     counters = TaskCounters()
     result = TaskResult(task.task_id, attempt)
     with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir):
+        if plan.vectorized:
+            _run_vector_task(plan, task, attempt_dir, counters, result)
+            result.counters = counters.by_step
+            result.seconds = time.perf_counter() - started
+            return result
         reader, lines, precombine = _task_pipeline(plan, task, counters)
         wave = task.wave
         if wave.shuffle_step is not None:
@@ -271,7 +284,9 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
                     attempt_dir, task.num_partitions, budget // 2, None, plan.sort_values
                 )
                 pre = PreCombiner(
-                    precombine.protocol.write,
+                    fast_json_write(precombine.protocol.write)
+                    if type(precombine.protocol) is StandardJSONProtocol
+                    else precombine.protocol.write,
                     combiner_for(combiner_job, step),
                     collector,
                     budget // 2,
@@ -313,6 +328,44 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
     return result
 
 
+def _run_vector_task(
+    plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters, result: TaskResult
+) -> None:
+    """A task of a single-step job through its vectorized twin (see ``engine.vectorized``)."""
+    from engine import vectorized
+
+    if task.split is not None:
+        job = make_job(plan, 0, "mapper", counters)
+        write = protocol_write(job, 0, "mapper")
+        runs, stats = vectorized.run_vector_map(
+            job.vector_steps()[0],
+            task.split,
+            write,
+            task.num_partitions,
+            plan.task_memory_budget,
+            attempt_dir,
+        )
+        result.runs = runs
+        result.run_bytes = stats.run_bytes or {}
+        result.records_in = stats.records_in
+        result.records_out = stats.records_out
+        result.spills = stats.spills
+        return
+    job = make_job(plan, 0, "reducer", counters)
+    write = protocol_write(job, 0, "reducer")
+    lines, rows = vectorized.run_vector_reduce(job.vector_steps()[0], task.runs, write)
+    path = os.path.join(attempt_dir, f"part-{task.index:05d}")
+    writer = TextPartWriter(path)
+    try:
+        writer.write_all(iter(lines))
+    finally:
+        writer.close()
+    result.output_file = path
+    result.records_in = rows
+    result.records_out = writer.records
+    result.bytes_out = writer.bytes
+
+
 def _task_pipeline(
     plan: JobPlan, task: Task, counters: TaskCounters
 ) -> tuple[Callable[[], int], Iterator[bytes], MapOutput | None]:
@@ -326,6 +379,7 @@ def _task_pipeline(
     lines: Iterator[bytes] | None = None
     pairs: Iterator[Any] | None = None
     map_steps = list(wave.map_steps)
+    raw_lines = False  # lines still straight from the input split (not yet decoded)
     if task.split is not None:
         split_reader = SplitReader(task.split)
         records_in: Callable[[], int] = lambda: split_reader.records  # noqa: E731
@@ -335,6 +389,7 @@ def _task_pipeline(
             pairs = iter(())
         else:
             lines = split_reader.lines()
+            raw_lines = True
     else:
         merged = _Counted(merge_runs(task.runs, plan.sort_values))
         records_in = merged.count
@@ -349,6 +404,9 @@ def _task_pipeline(
             assert task.split is not None
             extra = (task.split.path, task.split.path)
         job = make_job(plan, step, "mapper", counters, extra)
+        if raw_lines and lines is not None:
+            pairs = _decode_input(plan, job, step, split_reader, lines, counters)
+            lines, raw_lines = None, False
         if step == wave.shuffle_step and plan.precombine and plan.steps[step].has_combiner:
             protocol = exact_protocol(job, step)
             if protocol is not None:
@@ -361,6 +419,16 @@ def _task_pipeline(
         )
     assert lines is not None
     return records_in, lines, None
+
+
+def _decode_input(
+    plan: JobPlan, job: Any, step: int, reader: SplitReader, lines: Iterator[bytes], counters: TaskCounters
+) -> Iterator[Any]:
+    """The job's input protocol over the split's lines: a line it cannot decode is an
+    ``InputError`` naming file and line, or skipped and counted (``--skip-bad-records``)."""
+    read, _ = job.pick_protocols(step, "mapper")
+    increment = counters.incrementer(step)
+    return reader.decoded(read, lines, plan.skip_bad_records, lambda: increment(*SKIPPED_COUNTER))
 
 
 @dataclass

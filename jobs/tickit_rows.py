@@ -56,36 +56,77 @@ _PARQUET_SUFFIXES = (".parquet", ".parq")
 # Column kinds: i = integer, m = money (decimal(8,2)), b = boolean, d = date,
 # t = timestamp, s = string.
 _LIKES = (
-    "likesports", "liketheatre", "likeconcerts", "likejazz", "likeclassical",
-    "likeopera", "likerock", "likevegas", "likebroadway", "likemusicals",
+    "likesports",
+    "liketheatre",
+    "likeconcerts",
+    "likejazz",
+    "likeclassical",
+    "likeopera",
+    "likerock",
+    "likevegas",
+    "likebroadway",
+    "likemusicals",
 )
 #: Columns of each table in file order with their kind (the Redshift DDL).
 SCHEMA: Dict[str, Tuple[Tuple[str, str], ...]] = {
     "users": (
-        ("userid", "i"), ("username", "s"), ("firstname", "s"), ("lastname", "s"),
-        ("city", "s"), ("state", "s"), ("email", "s"), ("phone", "s"),
-    ) + tuple((name, "b") for name in _LIKES),
+        ("userid", "i"),
+        ("username", "s"),
+        ("firstname", "s"),
+        ("lastname", "s"),
+        ("city", "s"),
+        ("state", "s"),
+        ("email", "s"),
+        ("phone", "s"),
+    )
+    + tuple((name, "b") for name in _LIKES),
     "venue": (
-        ("venueid", "i"), ("venuename", "s"), ("venuecity", "s"), ("venuestate", "s"),
+        ("venueid", "i"),
+        ("venuename", "s"),
+        ("venuecity", "s"),
+        ("venuestate", "s"),
         ("venueseats", "i"),
     ),
     "category": (("catid", "i"), ("catgroup", "s"), ("catname", "s"), ("catdesc", "s")),
     "date": (
-        ("dateid", "i"), ("caldate", "d"), ("day", "s"), ("week", "i"), ("month", "s"),
-        ("qtr", "s"), ("year", "i"), ("holiday", "b"),
+        ("dateid", "i"),
+        ("caldate", "d"),
+        ("day", "s"),
+        ("week", "i"),
+        ("month", "s"),
+        ("qtr", "s"),
+        ("year", "i"),
+        ("holiday", "b"),
     ),
     "event": (
-        ("eventid", "i"), ("venueid", "i"), ("catid", "i"), ("dateid", "i"),
-        ("eventname", "s"), ("starttime", "t"),
+        ("eventid", "i"),
+        ("venueid", "i"),
+        ("catid", "i"),
+        ("dateid", "i"),
+        ("eventname", "s"),
+        ("starttime", "t"),
     ),
     "listing": (
-        ("listid", "i"), ("sellerid", "i"), ("eventid", "i"), ("dateid", "i"),
-        ("numtickets", "i"), ("priceperticket", "m"), ("totalprice", "m"), ("listtime", "t"),
+        ("listid", "i"),
+        ("sellerid", "i"),
+        ("eventid", "i"),
+        ("dateid", "i"),
+        ("numtickets", "i"),
+        ("priceperticket", "m"),
+        ("totalprice", "m"),
+        ("listtime", "t"),
     ),
     "sales": (
-        ("salesid", "i"), ("listid", "i"), ("sellerid", "i"), ("buyerid", "i"),
-        ("eventid", "i"), ("dateid", "i"), ("qtysold", "i"), ("pricepaid", "m"),
-        ("commission", "m"), ("saletime", "t"),
+        ("salesid", "i"),
+        ("listid", "i"),
+        ("sellerid", "i"),
+        ("buyerid", "i"),
+        ("eventid", "i"),
+        ("dateid", "i"),
+        ("qtysold", "i"),
+        ("pricepaid", "m"),
+        ("commission", "m"),
+        ("saletime", "t"),
     ),
 }
 _INDEX = {t: {name: i for i, (name, _) in enumerate(cols)} for t, cols in SCHEMA.items()}
@@ -124,8 +165,7 @@ class TableReader:
         if path != self._path:
             if not path:
                 raise ValueError(
-                    f"{INPUT_FILE_VAR} is not set: this join needs its tables as named files "
-                    "(not stdin)"
+                    f"{INPUT_FILE_VAR} is not set: this join needs its tables as named files (not stdin)"
                 )
             table = table_of_path(path)
             if table is None:

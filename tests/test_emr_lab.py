@@ -392,7 +392,8 @@ def test_py_files_archive_runs_the_job_as_hadoop_streaming_tasks(tmp_path: Path)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{archive}:{Path(mrjob.__file__).parent.parent}"}
 
     def task(flag: str, data: bytes) -> bytes:
-        cmd = [sys.executable, "-S", "wordcount.py", "--step-num=0", flag]
+        # EMR 7's Python 3.9: under -S, 3.12+ lacks setuptools' distutils shim (a .pth) that mrjob needs
+        cmd = [_python39(), "-S", "wordcount.py", "--step-num=0", flag]
         proc = subprocess.run(cmd, input=data, cwd=str(task_dir), env=env, capture_output=True, timeout=60)
         assert proc.returncode == 0, proc.stderr.decode()
         return proc.stdout

@@ -116,42 +116,59 @@ class LabJob(NamedTuple):
 
 LAB_JOBS = {
     "challenge": LabJob(
-        MRTickitChallenge, [], ("users",),
+        MRTickitChallenge,
+        [],
+        ("users",),
         # no ORDER BY in the SQL: the job orders by (lastname, firstname); compare as sets
         lambda con: sorted(duckdb_sql.run_query(con, duckdb_sql.CHALLENGE_SQL)),
         lambda pairs: sorted((k, v) for k, v in pairs),
     ),
     "total_sales": LabJob(
-        MRTickitTotalSales, [], ("sales", "date"),
-        lambda con: [("2008-01-05", n) for (n,) in duckdb_sql.run_query(
-            con, duckdb_sql.TOTAL_SALES_ON_DATE_SQL
-        )],
+        MRTickitTotalSales,
+        [],
+        ("sales", "date"),
+        lambda con: [
+            ("2008-01-05", n) for (n,) in duckdb_sql.run_query(con, duckdb_sql.TOTAL_SALES_ON_DATE_SQL)
+        ],
         lambda pairs: pairs,
     ),
     "total_sales_other_date": LabJob(
-        MRTickitTotalSales, ["--date", "2008-06-30"], ("sales", "date"),
-        lambda con: [("2008-06-30", n) for (n,) in duckdb_sql.run_query(
-            con, _replace(duckdb_sql.TOTAL_SALES_ON_DATE_SQL, "2008-01-05", "2008-06-30")
-        )],
+        MRTickitTotalSales,
+        ["--date", "2008-06-30"],
+        ("sales", "date"),
+        lambda con: [
+            ("2008-06-30", n)
+            for (n,) in duckdb_sql.run_query(
+                con, _replace(duckdb_sql.TOTAL_SALES_ON_DATE_SQL, "2008-01-05", "2008-06-30")
+            )
+        ],
         lambda pairs: pairs,
     ),
     "top_buyers": LabJob(
-        MRTickitTopBuyers, [], ("sales", "users"),
+        MRTickitTopBuyers,
+        [],
+        ("sales", "users"),
         lambda con: duckdb_sql.run_query(con, top_buyers_sql(10)),
         lambda pairs: [(k[0], k[1], v) for k, v in pairs],
     ),
     "top_buyers_k3": LabJob(
-        MRTickitTopBuyers, ["--k", "3"], ("sales", "users"),
+        MRTickitTopBuyers,
+        ["--k", "3"],
+        ("sales", "users"),
         lambda con: duckdb_sql.run_query(con, top_buyers_sql(3)),
         lambda pairs: [(k[0], k[1], v) for k, v in pairs],
     ),
     "percentile_events": LabJob(
-        MRTickitPercentileEvents, [], ("sales", "event"),
+        MRTickitPercentileEvents,
+        [],
+        ("sales", "event"),
         lambda con: [(n, _money(t)) for n, t in duckdb_sql.run_query(con, percentile_sql())],
         lambda pairs: [(k, v) for k, v in pairs],
     ),
     "cloudfront_os_requests": LabJob(
-        MRCloudFrontOSRequests, [], ("cloudfront",),
+        MRCloudFrontOSRequests,
+        [],
+        ("cloudfront",),
         lambda con: sorted(duckdb_sql.run_query(con, duckdb_sql.HIVE_OS_REQUESTS_SQL)),
         lambda pairs: sorted((k, v) for k, v in pairs),
     ),
@@ -184,9 +201,7 @@ def parse_pairs(outcome: Outcome) -> list[tuple[Any, Any]]:
 def _run(lab: LabJob, args: Sequence[str], runner: str, executor: str | None, reducers: int | None):
     if runner == "inline":
         return run_inline(lab.job_class, args)
-    return run_engine(
-        lab.job_class, args, executor=executor, reducers=reducers, split_size=SPLIT_SIZE
-    )
+    return run_engine(lab.job_class, args, executor=executor, reducers=reducers, split_size=SPLIT_SIZE)
 
 
 def _check(lab: LabJob, outcome: Outcome, con) -> None:
@@ -240,8 +255,7 @@ def test_ntile_first_bucket_matches_duckdb():
     con = duckdb.connect()
     for n in (1, 2, 999, 1000, 1001, 1999, 2000, 2001, 8798):
         (size,) = con.execute(
-            "SELECT count(*) FROM (SELECT ntile(1000) OVER (ORDER BY i) AS p FROM range(?) t(i))"
-            " WHERE p = 1",
+            "SELECT count(*) FROM (SELECT ntile(1000) OVER (ORDER BY i) AS p FROM range(?) t(i)) WHERE p = 1",
             [n],
         ).fetchone()
         assert first_bucket_size(n) == size, n
@@ -328,8 +342,31 @@ def test_fast_path_equals_regex_on_generated_logs(datasets):
 
 
 _PIECES = st.sampled_from(
-    ["\t", "\t", "\t", " ", "#", "(", ")", ";", "%20", "/", "-", "a", "Z", "0", ".", ":",
-     "\x0b", "\x1c", "\xa0", "\u00e9", "Mozilla/5.0%20(", "Gecko/1%20", "IE/3.0"]
+    [
+        "\t",
+        "\t",
+        "\t",
+        " ",
+        "#",
+        "(",
+        ")",
+        ";",
+        "%20",
+        "/",
+        "-",
+        "a",
+        "Z",
+        "0",
+        ".",
+        ":",
+        "\x0b",
+        "\x1c",
+        "\xa0",
+        "\u00e9",
+        "Mozilla/5.0%20(",
+        "Gecko/1%20",
+        "IE/3.0",
+    ]
 )
 
 

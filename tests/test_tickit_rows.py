@@ -32,7 +32,10 @@ def test_normalised_types():
     assert len(when) == 19 and when[4] == "-" and when[13] == ":"
     user = "7|ABCDEFGH|Ann|Smith|Kent|WA|a@b.com|(206) 555-0100|TRUE||FALSE|t|f|||||"
     assert fields("users", user, ("userid", "likesports", "liketheatre", "likeconcerts")) == (
-        7, True, None, False,
+        7,
+        True,
+        None,
+        False,
     )
     with pytest.raises(ValueError, match="fields"):
         fields("users", "1|2|3", ("userid",))

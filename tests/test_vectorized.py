@@ -1,0 +1,149 @@
+"""The vectorized (Arrow) twins give the record path's output, byte for byte."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from engine.errors import InputError, JobDefinitionError
+from engine.splits import text_splits
+from engine.vectorized import VectorStep, final_aggregate, input_batches, partial_aggregate
+from jobs.wordcount import MRWordCount
+from tests.harness import run_engine, run_inline
+from tests.jobs.mr_vector_stats import MRVectorStats
+
+MODES = [("serial", 1), ("serial", 3), ("processes", 1), ("processes", 3)]
+
+
+@pytest.fixture
+def stats_input(tmp_path):
+    rng = random.Random(7)
+    lines = []
+    for i in range(3000):
+        key = rng.choice(["a", "b", "c", "d", "", "ü", "k;with"])
+        value = "" if rng.random() < 0.2 else str(rng.randint(-50, 50))
+        lines.append(f"{key},{value}" if i % 97 else "no comma here")
+    lines.append("nullsonly,")
+    path = tmp_path / "stats.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("executor,reducers", MODES)
+@pytest.mark.parametrize("budget", ["2K", "512M"], ids=["spilling", "in-memory"])
+def test_every_aggregation_matches_the_record_path(stats_input, executor, reducers, budget):
+    opts = dict(executor=executor, reducers=reducers, memory_budget=budget, split_size="16K")
+    vector = run_engine(MRVectorStats, [stats_input], **opts)
+    record = run_engine(MRVectorStats, [stats_input], vectorize=False, **opts)
+    assert vector.output == record.output  # same partitions, same order, same bytes
+    assert vector.lines and b'"nullsonly"\t[null, 1, null, null, null, null, [null]]' in vector.lines
+    assert b"null\t" in vector.output  # the null key forms a group of its own
+    if budget == "2K":
+        assert vector.stats.phases[0].spills > vector.stats.phases[0].tasks
+    if reducers == 1:
+        assert vector.output == run_inline(MRVectorStats, [stats_input]).output
+
+
+@pytest.mark.parametrize("executor,reducers", MODES)
+def test_wordcount_twin_matches_inline(text_inputs, executor, reducers):
+    vector = run_engine(MRWordCount, text_inputs, executor=executor, reducers=reducers, split_size="8K")
+    record = run_engine(MRWordCount, text_inputs, executor=executor, reducers=reducers, vectorize=False)
+    assert vector.output == record.output if reducers == 1 else vector.sorted_lines == record.sorted_lines
+    assert vector.sorted_lines == run_inline(MRWordCount, text_inputs).sorted_lines
+
+
+def test_wordcount_twin_on_unicode_and_compressed(tmp_path):
+    import gzip
+
+    text = "Ünïcode wörds_and numbers ²³ 42 it's ÉTÉ été\r\n\nnaïve café-au-lait\n" * 50
+    (tmp_path / "u.txt.gz").write_bytes(gzip.compress(text.encode()))
+    vector = run_engine(MRWordCount, [str(tmp_path / "u.txt.gz")], reducers=1)
+    assert vector.output == run_inline(MRWordCount, [str(tmp_path / "u.txt.gz")]).output
+
+
+def test_empty_input_and_empty_partitions(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert run_engine(MRWordCount, [str(empty)], reducers=3).output == b""
+    one = tmp_path / "one.txt"
+    one.write_text("word\n")
+    outcome = run_engine(MRWordCount, [str(one)], reducers=4)
+    assert outcome.lines == [b'"word"\t1']
+
+
+def test_text_batches_cover_every_line_once(tmp_path):
+    data = b"".join(b"line %d\r\n" % i if i % 3 else b"\n" for i in range(5000))
+    path = tmp_path / "t.txt"
+    path.write_bytes(data)
+    for size in (1, 7, 1000, len(data)):
+        got = [
+            line
+            for split in text_splits(str(path), len(data), size)
+            for batch in input_batches(split, None)
+            for line in batch.column("line").to_pylist()
+        ]
+        assert got == [line.rstrip(b"\r").decode() for line in data.split(b"\n")[:-1]]
+
+
+def test_non_utf8_text_names_the_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"fine\nalso fine\nbad \xff byte\n")
+    split = text_splits(str(path), path.stat().st_size, 1 << 20)[0]
+    with pytest.raises(InputError, match="line 3"):
+        list(input_batches(split, None))
+
+
+def test_parquet_input_batches_with_projection(tmp_path):
+    pq.write_table(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]}), tmp_path / "t.parquet", row_group_size=2)
+    from engine.splits import make_splits
+
+    splits = make_splits([str(tmp_path / "t.parquet")], workers=1, split_size=1)
+    batches = [b for s in splits for b in input_batches(s, ["b"])]
+    assert [b.schema.names for b in batches] == [["b"], ["b"]]
+    assert sum(b.num_rows for b in batches) == 3
+
+
+def test_partial_then_final_equals_one_aggregation():
+    step = VectorStep(
+        mapper=lambda b: b,
+        keys=("k",),
+        aggregate={"s": ("v", "sum"), "n": ("v", "count"), "l": ("v", "collect")},
+    )
+    table = pa.table({"k": ["x", "y", "x", "x"], "v": [1, None, 3, 4]})
+    halves = pa.concat_tables(
+        [partial_aggregate(table.slice(0, 2), step), partial_aggregate(table.slice(2), step)]
+    )
+    final = final_aggregate(halves, step).sort_by("k").to_pylist()
+    assert final == [{"k": "x", "s": 8, "n": 3, "l": [1, 3, 4]}, {"k": "y", "s": None, "n": 1, "l": [None]}]
+
+
+def test_unknown_aggregation_is_refused():
+    step = VectorStep(mapper=lambda b: b, keys=("k",), aggregate={"m": ("v", "median")})
+    with pytest.raises(JobDefinitionError, match="median"):
+        step.validate()
+
+
+def test_cloudfront_twin_matches_record_path(tmp_path):
+    """Generated logs (text and Parquet) plus edge-case lines: the RE2 twin gives the record answer."""
+    from data.cloudfront import generate
+    from jobs.cloudfront_os_requests import MRCloudFrontOSRequests
+    from tests.test_lab_jobs import EDGE_LINES, GOOD
+
+    generate(tmp_path / "cf", rows=3000, seed=3, files=2)
+    edge = [
+        *EDGE_LINES,
+        GOOD.replace("(MacOS;", "(Win%20NT/5;").replace("%20IE/3.0.9", ""),  # group 11 must backtrack
+        GOOD.replace("2014-07-05", "2014-07-32"),  # not a date: NULL, dropped
+        GOOD.replace("2014-07-05", "2014-08-05"),  # the window's last day counts
+        GOOD.replace("2014-07-05", "2014-08-06"),
+    ]
+    (tmp_path / "edge.log").write_text("\n".join(edge) + "\n")
+    text = sorted(str(p) for p in (tmp_path / "cf").glob("*.log")) + [str(tmp_path / "edge.log")]
+    for inputs in (text, [str(tmp_path / "cf" / "parquet")]):
+        vector = run_engine(MRCloudFrontOSRequests, inputs, reducers=2, executor="processes")
+        record = run_engine(MRCloudFrontOSRequests, inputs, reducers=2, vectorize=False)
+        assert vector.sorted_lines == record.sorted_lines
+        assert len(vector.lines) >= 6  # six OS values, plus what odd edge lines parse to
