@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-pythons lint bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,41 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
+# The suite's core under the other supported Pythons (3.11 is `make test`'s .venv): each gets its own
+# .venv-pyXY, built once like .venv; an interpreter that is not installed is skipped with a notice.
+PY_VERSIONS ?= 3.9 3.10 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+# A representative part of the suite (all of it runs under 3.11): the CLI runners (-r inline/local/engine,
+# python -m engine run), parity, the lab jobs against DuckDB, the EMR runner on moto, shuffle and splits.
+PY_TESTS ?= tests/test_runner.py tests/test_parity.py tests/test_lab_jobs.py tests/test_emr_lab.py \
+	tests/test_vectorized.py tests/test_splits.py tests/test_shuffle.py tests/test_commit.py \
+	tests/test_faults.py tests/test_duckdb_sql.py tests/test_tickit_rows.py \
+	-m "not slow" -k "not procs and not processes and not s7 and not huge_key"
+# Newest pyenv patch release of Python $(1), else python$(1) on PATH; empty when there is none.
+find_python = $(firstword $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python 2>/dev/null \
+	| grep -E '/$(subst .,\.,$(1))\.[0-9]+/bin/' | sort -rV) $(shell command -v python$(1)))
+
+define python_rules
+.PHONY: test-py$(2)
+ifeq ($(3),)
+test-py$(2):
+	@echo "== Python $(1): no interpreter (pyenv $(1).x or python$(1) on PATH), skipped"
+else
+.venv-py$(2)/.installed: pyproject.toml
+	test -x .venv-py$(2)/bin/python || $(3) -m venv .venv-py$(2)
+	.venv-py$(2)/bin/python -m pip install --quiet --upgrade pip
+	.venv-py$(2)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $$@
+
+test-py$(2): .venv-py$(2)/.installed
+	@echo "== Python $(1): $(3)"
+	.venv-py$(2)/bin/python -m pytest -q -p no:cacheprovider $(PY_TESTS)
+endif
+endef
+$(foreach v,$(PY_VERSIONS),$(eval $(call python_rules,$(v),$(subst .,,$(v)),$(call find_python,$(v)))))
+
+test-pythons: $(foreach v,$(PY_VERSIONS),test-py$(subst .,,$(v)))
+
 lint: setup
 	$(PY) -m ruff check .
 
@@ -32,4 +67,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-py* .pytest_cache build *.egg-info

@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.textgen import generate_text
+from bench.datasets import words
+from bench.measure import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -27,17 +27,13 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
 def run_once(runner: str, inputs: list[str], extra: list[str]) -> tuple[float, bytes, int]:
-    """Wall seconds, sorted output, and the peak RSS (KB) of the largest child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "jobs" / "wordcount.py"), "-r", runner, "-q", *extra, *inputs],
-        capture_output=True,
-        check=True,
+    """Wall seconds, sorted output, and the peak PSS (bytes) of the whole process tree."""
+    done = run_measured(
+        [sys.executable, str(ROOT / "jobs" / "wordcount.py"), "-r", runner, "-q", *extra, *inputs], cwd=ROOT
     )
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, b"\n".join(sorted(done.stdout.splitlines())), max(peak, before)
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, runner, done.stdout, done.stderr)
+    return done.seconds, b"\n".join(sorted(done.stdout.splitlines())), done.peak_pss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true", help="don't append to bench/RESULTS.md")
     args = parser.parse_args(argv)
 
-    path = generate_text(DATA / f"words-{args.size_mb}mb.txt", args.size_mb << 20)
+    path = words(DATA, args.size_mb) / "words.txt"
     inputs = [str(path)]
     runners = args.runners.split(",")
     times: dict[str, list[float]] = {r: [] for r in runners}
@@ -74,20 +70,22 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python -m bench.wordcount {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
         "",
-        "| runner | median s | min–max s | engine speed-up |",
-        "| --- | ---: | ---: | ---: |",
+        "| runner | median s | min–max s | engine speed-up | peak MiB PSS (process tree) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for runner in runners:
         med = statistics.median(times[runner])
         ratio = f"{med / engine:.1f}×" if engine else "–"
         lines.append(
-            f"| -r {runner} | {med:.2f} | {min(times[runner]):.2f}–{max(times[runner]):.2f} | {ratio} |"
+            f"| -r {runner} | {med:.2f} | {min(times[runner]):.2f}–{max(times[runner]):.2f} | {ratio} "
+            f"| {rss[runner] / 2**20:.0f} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_record:
-        with open(RESULTS, "a") as f:
-            f.write(text)
+        from bench.report import append
+
+        append(RESULTS, text)
     return 0
 
 
