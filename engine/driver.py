@@ -10,7 +10,8 @@ import signal
 import threading
 import time
 import uuid
-from typing import Iterator, Sequence
+from dataclasses import replace
+from typing import Iterator, Mapping, Sequence
 
 from engine import commit
 from engine.errors import InputError, JobInterrupted
@@ -18,6 +19,7 @@ from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
 from engine.plan import JobPlan
 from engine.progress import JobStats, PhaseStats, ProgressBar
+from engine.s3 import is_s3
 from engine.splits import input_directories, list_input_files, make_splits
 from engine.tasks import Task, TaskResult, Wave, plan_waves
 
@@ -43,11 +45,47 @@ def run_job(
     Raises ``InputError``/``CommitError``/``TaskFailedError``/``JobInterrupted``; on any
     failure the output path is left as it was and temporary files are removed.
     """
-    started = time.perf_counter()
     job_id = job_id or new_job_id()
+    if not any(is_s3(p) for p in (*input_paths, output_dir)):
+        return _run_local_job(plan, input_paths, output_dir, scratch_root, executor, job_id, progress)
+    from engine.s3 import S3Job
+
+    remote = S3Job(os.path.join(os.path.abspath(scratch_root), f"{job_id}-s3"), job_id)
+    try:
+        if is_s3(output_dir):
+            remote.check_output(output_dir)
+            local_output = os.path.join(remote.scratch, "output")
+        else:
+            local_output = output_dir
+        local_inputs, uris = remote.stage_inputs(input_paths)
+        stats = _run_local_job(
+            plan, local_inputs, local_output, scratch_root, executor, job_id, progress, uris
+        )
+        if is_s3(output_dir):
+            remote.publish(local_output, output_dir)
+            stats.output_dir = output_dir
+        return stats
+    finally:
+        shutil.rmtree(remote.scratch, ignore_errors=True)
+
+
+def _run_local_job(
+    plan: JobPlan,
+    input_paths: Sequence[str],
+    output_dir: str,
+    scratch_root: str,
+    executor: str,
+    job_id: str,
+    progress: ProgressBar | None,
+    uris: Mapping[str, str] | None = None,
+) -> JobStats:
+    """``run_job`` on local paths; *uris* maps staged local copies to their S3 URIs."""
+    started = time.perf_counter()
     files = list_input_files(input_paths)
     commit.check_output_dir(output_dir, files, input_directories(input_paths))
     splits = make_splits(files, plan.workers, plan.split_size, whole_files=plan.steps[0].mapper_raw)
+    if uris:
+        splits = [replace(s, uri=uris.get(s.path, "")) for s in splits]
     if not splits:
         raise InputError("the job has no input files: give at least one path")
     waves = plan_waves(plan)

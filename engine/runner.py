@@ -25,6 +25,7 @@ from engine.plan import (
     validate_workers,
 )
 from engine.progress import JobStats
+from engine.s3 import is_s3
 from engine.splits import is_hidden, list_input_files
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class EngineRunner(MRJobRunner):
 
     def _check_input_paths(self) -> None:
         """Fail early, with ``InputError``'s message naming the path, as the driver would."""
-        list_input_files([p for p in self._input_paths if p != "-"])
+        list_input_files([p for p in self._input_paths if p != "-" and not is_s3(p)])
 
     def _create_input_manifest_if_needed(self) -> None:
         """mapper_raw gets one whole-file split per input file; no manifest needed."""
@@ -161,6 +162,11 @@ class EngineRunner(MRJobRunner):
         output_dir = self.get_output_dir()
         if output_dir is None:
             raise ValueError("Run the job before streaming output")
+        if is_s3(output_dir):
+            from engine.s3 import S3Job
+
+            yield from S3Job(self._get_local_tmp_dir(), "cat").read_output(output_dir)
+            return
         for i, name in enumerate(sorted(n for n in os.listdir(output_dir) if not is_hidden(n))):
             if i > 0:
                 yield b""

@@ -38,15 +38,22 @@ class InputSplit:
     start: int = 0
     length: int = 0
     row_groups: tuple[int, ...] = ()
+    uri: str = ""
+
+    @property
+    def input_uri(self) -> str:
+        """What Hadoop puts in ``mapreduce.map.input.file``: the S3 URI, or ``file://`` path."""
+        return self.uri or "file://" + self.path
 
     def describe(self) -> str:
         """Human-readable location used in error messages."""
+        where = self.uri or self.path
         if self.kind == "text":
-            return f"{self.path} bytes {self.start}-{self.start + self.length}"
+            return f"{where} bytes {self.start}-{self.start + self.length}"
         if self.kind == "parquet":
             groups = ",".join(map(str, self.row_groups))
-            return f"{self.path} row groups {groups}"
-        return self.path
+            return f"{where} row groups {groups}"
+        return where
 
 
 def is_hidden(name: str) -> bool:

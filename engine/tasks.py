@@ -225,7 +225,7 @@ def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> di
         "mapreduce.job.local.dir": plan.working_dir,
     }
     if task.split is not None:
-        jobconf["mapreduce.map.input.file"] = "file://" + task.split.path
+        jobconf["mapreduce.map.input.file"] = task.split.input_uri
         jobconf["mapreduce.map.input.start"] = str(task.split.start)
         jobconf["mapreduce.map.input.length"] = str(task.split.length)
     env = dict(plan.env)
