@@ -115,15 +115,17 @@ class EngineRunner(MRJobRunner):
         )
 
     def _can_vectorize(self, script: str, class_name: str, steps: tuple[StepPlan, ...]) -> bool:
-        """True if the job offers a vectorized twin the engine can run (one step, with a reducer)."""
+        """True if the job offers a vectorized twin the engine can run (every step reduces)."""
         from engine.tasks import load_job_class
         from engine.vectorized import has_vector_twin
 
         job_class = self._mrjob_cls or load_job_class(script, class_name)
         if not has_vector_twin(job_class):
             return False
-        if len(steps) != 1 or not steps[0].has_reducer or steps[0].mapper_raw:
-            log.info("the job's vectorized twin is ignored: it covers single-step jobs with a reducer only")
+        if not all(step.has_reducer for step in steps) or steps[0].mapper_raw:
+            log.info(
+                "the job's vectorized twin is ignored: the engine runs twins of jobs whose steps all reduce"
+            )
             return False
         log.info("running the job's vectorized (Arrow) twin; --no-vectorize runs its record methods")
         return True

@@ -331,39 +331,72 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
 def _run_vector_task(
     plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters, result: TaskResult
 ) -> None:
-    """A task of a single-step job through its vectorized twin (see ``engine.vectorized``)."""
+    """A task through the job's vectorized twin (see ``engine.vectorized``).
+
+    Wave 0 maps input batches with step 0's twin; a later wave reduces its partition with
+    step *s*'s twin, then maps the result with step *s+1*'s (every step has a reducer).
+    """
     from engine import vectorized
 
-    if task.split is not None:
-        job = make_job(plan, 0, "mapper", counters)
-        write = protocol_write(job, 0, "mapper")
-        runs, stats = vectorized.run_vector_map(
-            job.vector_steps()[0],
-            task.split,
-            write,
-            task.num_partitions,
-            plan.task_memory_budget,
-            attempt_dir,
+    wave = task.wave
+    job = make_job(
+        plan, wave.reduce_step or 0, "reducer" if wave.reduce_step is not None else "mapper", counters
+    )
+    twins = job.vector_steps()
+    if len(twins) != len(plan.steps):
+        raise JobDefinitionError(
+            f"vector_steps() gives {len(twins)} steps but steps() has {len(plan.steps)}: "
+            "give one VectorStep per step, or no vector_steps()"
         )
-        result.runs = runs
-        result.run_bytes = stats.run_bytes or {}
+    for twin in twins:
+        twin.validate()
+    budget = plan.task_memory_budget
+    if task.split is not None:
+        block = max(4096, min(vectorized.TEXT_BLOCK, budget // 4))
+        batches: Iterable[Any] = vectorized.input_batches(task.split, twins[0].columns, block)
+    else:
+        assert wave.reduce_step is not None
+        table, result.records_in = vectorized.reduce_partition(twins[wave.reduce_step], task.runs)
+        if wave.shuffle_step is None:
+            lines = vectorized.output_lines(
+                twins[wave.reduce_step],
+                table,
+                _key_write(job, plan, wave.reduce_step),
+                protocol_write(job, wave.reduce_step, "reducer"),
+            )
+            path = os.path.join(attempt_dir, f"part-{task.index:05d}")
+            writer = TextPartWriter(path)
+            try:
+                writer.write_all(iter(lines))
+            finally:
+                writer.close()
+            result.output_file = path
+            result.records_out = writer.records
+            result.bytes_out = writer.bytes
+            return
+        batches = vectorized.result_batches(table)
+    step = wave.shuffle_step
+    assert step is not None
+    runs, stats = vectorized.map_and_shuffle(
+        twins[step], batches, _key_write(job, plan, step), task.num_partitions, budget, attempt_dir
+    )
+    result.runs = runs
+    result.run_bytes = stats.run_bytes
+    if task.split is not None:
         result.records_in = stats.records_in
-        result.records_out = stats.records_out
-        result.spills = stats.spills
-        return
-    job = make_job(plan, 0, "reducer", counters)
-    write = protocol_write(job, 0, "reducer")
-    lines, rows = vectorized.run_vector_reduce(job.vector_steps()[0], task.runs, write)
-    path = os.path.join(attempt_dir, f"part-{task.index:05d}")
-    writer = TextPartWriter(path)
-    try:
-        writer.write_all(iter(lines))
-    finally:
-        writer.close()
-    result.output_file = path
-    result.records_in = rows
-    result.records_out = writer.records
-    result.bytes_out = writer.bytes
+    result.records_out = stats.records_out
+    result.spills = stats.spills
+
+
+def _key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes]:
+    """The encoder whose key bytes partition and order *step*'s reducer input.
+
+    That is the step's mapper output protocol; a step without a mapper passes the
+    previous reducer's lines through, encoded with the internal protocol.
+    """
+    if plan.steps[step].has_mapper:
+        return protocol_write(job, step, "mapper")
+    return job.internal_protocol().write
 
 
 def _task_pipeline(

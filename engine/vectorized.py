@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,21 +49,35 @@ OPERATIONS = ("sum", "count", "min", "max", "mean", "first", "collect")
 
 @dataclass(frozen=True)
 class VectorStep:
-    """The vectorized twin of one mrjob step (mapper + combiner + reducer)."""
+    """The vectorized twin of one mrjob step (mapper + combiner + reducer).
 
-    mapper: Callable[[pa.RecordBatch], Any]
+    * ``mapper``: record batch → table (``None``: pass the batch on; steps after the first
+      get the previous step's result table in batches).
+    * ``keys``: the columns that group and partition rows (the step's mrjob key).
+    * ``aggregate``: ``{output column: (input column, operation)}``; empty: no grouping,
+      the partition's rows are handed to ``reducer`` as they are.
+    * ``combiner``: an Arrow function applied to each map-side partial table (e.g. a
+      per-task top-k), ``reducer``: to each reduce partition's final table.
+    * ``output_keys``/``output_values`` (last step): the columns whose values become the
+      output key and value (default ``keys`` and the ``aggregate`` columns; a list when
+      several), or ``value(row)`` for the value.
+    * ``columns``: Parquet columns to read (projection).
+    """
+
     keys: Sequence[str]
-    aggregate: Mapping[str, tuple[str, str]]
+    aggregate: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    mapper: Callable[[pa.RecordBatch], Any] | None = None
+    combiner: Callable[[pa.Table], pa.Table] | None = None
     reducer: Callable[[pa.Table], pa.Table] | None = None
+    output_keys: Sequence[str] | None = None
+    output_values: Sequence[str] | None = None
     value: Callable[[dict[str, Any]], Any] | None = None
     columns: Sequence[str] | None = None
 
     def validate(self) -> None:
-        """Refuse unknown operations and empty declarations."""
+        """Refuse unknown operations and impossible declarations."""
         if not self.keys:
             raise JobDefinitionError("a VectorStep needs at least one key column")
-        if not self.aggregate:
-            raise JobDefinitionError("a VectorStep needs at least one aggregated value column")
         for name, (_column, op) in self.aggregate.items():
             if op not in OPERATIONS:
                 raise JobDefinitionError(
@@ -72,6 +85,8 @@ class VectorStep:
                 )
             if name in self.keys:
                 raise JobDefinitionError(f"value column {name!r} has the name of a key column")
+        if not self.aggregate and self.output_values is None and self.value is None:
+            raise JobDefinitionError("a VectorStep without aggregate needs output_values or value")
 
 
 def has_vector_twin(job_class: type) -> bool:
@@ -269,7 +284,7 @@ def _compressed_blocks(path: str, block_bytes: int) -> Iterator[bytes]:
 
 def encoded_keys(table: pa.Table, step: VectorStep, write: Callable[[Any, Any], bytes]) -> list[bytes]:
     """Each row's key, encoded as the job's protocol encodes it (the bytes Hadoop sorts)."""
-    keys = row_keys(table, step)
+    keys = row_keys(table, step.keys)
     out = []
     for key in keys:
         line = write(key, None)
@@ -278,49 +293,58 @@ def encoded_keys(table: pa.Table, step: VectorStep, write: Callable[[Any, Any], 
     return out
 
 
-def row_keys(table: pa.Table, step: VectorStep) -> list[Any]:
-    """The mrjob key of each row: the key column's value, or a list of them."""
-    columns = [table.column(k).to_pylist() for k in step.keys]
-    if len(columns) == 1:
-        return columns[0]
-    return [list(values) for values in zip(*columns)]
+def row_keys(table: pa.Table, columns: Sequence[str]) -> list[Any]:
+    """The mrjob key of each row: the column's value, or a list of the columns' values."""
+    values = [table.column(k).to_pylist() for k in columns]
+    if len(values) == 1:
+        return values[0]
+    return [list(row) for row in zip(*values)]
 
 
 def row_values(table: pa.Table, step: VectorStep) -> list[Any]:
-    """The mrjob value of each row."""
-    names = list(step.aggregate)
+    """The mrjob value of each output row."""
     if step.value is not None:
         return [step.value(row) for row in table.to_pylist()]
-    columns = [table.column(n).to_pylist() for n in names]
-    if len(columns) == 1:
-        return columns[0]
-    return [list(values) for values in zip(*columns)]
+    return row_keys(table, list(step.output_values or step.aggregate))
 
 
 # ---------------------------------------------------------------------------------- tasks
 
 
+def partial(table: pa.Table, step: VectorStep) -> pa.Table:
+    """The map side's combine: partial aggregates (if declared), then ``combiner``."""
+    if step.aggregate:
+        table = partial_aggregate(table, step)
+    return step.combiner(table) if step.combiner is not None else table
+
+
+def final(partials: pa.Table, step: VectorStep) -> pa.Table:
+    """The reduce side: final aggregates (if declared), then ``reducer``."""
+    if step.aggregate:
+        partials = final_aggregate(partials, step)
+    return step.reducer(partials) if step.reducer is not None else partials
+
+
 @dataclass
-class VectorMapStats:
-    """What a vectorized map task did."""
+class ShuffleStats:
+    """What a vectorized map side wrote."""
 
     records_in: int = 0
     records_out: int = 0
     spills: int = 0
-    run_bytes: dict[int, int] | None = None
+    run_bytes: dict[int, int] = field(default_factory=dict)
 
 
-def run_vector_map(
+def map_and_shuffle(
     step: VectorStep,
-    split: InputSplit,
+    batches: Iterable[pa.RecordBatch],
     write: Callable[[Any, Any], bytes],
     num_partitions: int,
     budget: int,
     run_dir: str,
-) -> tuple[dict[int, str], VectorMapStats]:
-    """Map a split in batches, aggregate partially within *budget*, write IPC runs."""
-    step.validate()
-    stats = VectorMapStats(run_bytes={})
+) -> tuple[dict[int, str], ShuffleStats]:
+    """Map batches, combine within *budget*, partition by the encoded key, write IPC runs."""
+    stats = ShuffleStats()
     writers: dict[int, Any] = {}
     paths: dict[int, str] = {}
     pending: list[pa.Table] = []
@@ -330,25 +354,24 @@ def run_vector_map(
         nonlocal pending, pending_bytes
         if not pending:
             return
-        partial = partial_aggregate(pa.concat_tables(pending, promote_options="default"), step)
+        table = partial(pa.concat_tables(pending, promote_options="default"), step)
         pending, pending_bytes = [], 0
         stats.spills += 1
-        stats.records_out += partial.num_rows
+        stats.records_out += table.num_rows
         if num_partitions == 1:
-            _append(writers, paths, run_dir, 0, partial)
+            _append(writers, paths, run_dir, 0, table)
             return
-        parts = [zlib.crc32(k) % num_partitions for k in encoded_keys(partial, step, write)]
+        parts = [zlib.crc32(k) % num_partitions for k in encoded_keys(table, step, write)]
         order = sorted(range(len(parts)), key=parts.__getitem__)
-        ordered = partial.take(pa.array(order, type=pa.int64()))
+        ordered = table.take(pa.array(order, type=pa.int64()))
         start = 0
         for p, count in _runs_of(sorted(parts)):
             _append(writers, paths, run_dir, p, ordered.slice(start, count))
             start += count
 
-    block = max(4096, min(TEXT_BLOCK, budget // 4))
-    for batch in input_batches(split, step.columns, block):
+    for batch in batches:
         stats.records_in += batch.num_rows
-        mapped = step.mapper(batch)
+        mapped = step.mapper(batch) if step.mapper is not None else batch
         if isinstance(mapped, pa.RecordBatch):
             mapped = pa.Table.from_batches([mapped])
         pending.append(mapped)
@@ -358,7 +381,6 @@ def run_vector_map(
     flush()
     for p, writer in writers.items():
         writer.close()
-        assert stats.run_bytes is not None
         stats.run_bytes[p] = os.path.getsize(paths[p])
     return paths, stats
 
@@ -379,22 +401,37 @@ def _append(writers: dict[int, Any], paths: dict[int, str], run_dir: str, p: int
     writers[p].write_table(table)
 
 
-def run_vector_reduce(
-    step: VectorStep, runs: Sequence[str], write: Callable[[Any, Any], bytes]
-) -> tuple[list[bytes], int]:
-    """Final aggregation of a partition's runs; returns sorted output lines and rows read."""
-    tables = [ipc.open_stream(path).read_all() for path in runs]
-    tables = [t for t in tables if t.num_rows]
+def reduce_partition(step: VectorStep, runs: Sequence[str]) -> tuple[pa.Table | None, int]:
+    """A partition's runs, finally aggregated and reduced; ``None`` if it is empty."""
+    tables = [t for t in (ipc.open_stream(path).read_all() for path in runs) if t.num_rows]
     if not tables:
-        return [], 0
+        return None, 0
     partials = pa.concat_tables(tables, promote_options="default")
-    table = final_aggregate(partials, step)
-    if step.reducer is not None:
-        table = step.reducer(table)
-    lines = [write(k, v) for k, v in zip(row_keys(table, step), row_values(table, step))]
-    keyed = []
-    for line in lines:
-        tab = line.find(b"\t")
-        keyed.append((line if tab < 0 else line[:tab], line))
-    keyed.sort(key=itemgetter(0))
-    return [line for _, line in keyed], partials.num_rows
+    return final(partials, step), partials.num_rows
+
+
+def output_lines(
+    step: VectorStep,
+    table: pa.Table | None,
+    key_write: Callable[[Any, Any], bytes],
+    write: Callable[[Any, Any], bytes],
+) -> list[bytes]:
+    """The final step's output lines, ordered as the record path orders them.
+
+    The record path's reducer sees its keys in key-byte order and emits its rows in its
+    own order within a key; so here: rows sorted (stably) by the encoded group key, in
+    the reducer's order within a key, then encoded as (output key, output value).
+    """
+    if table is None or table.num_rows == 0:
+        return []
+    group_keys = encoded_keys(table, step, key_write)
+    order = sorted(range(len(group_keys)), key=group_keys.__getitem__)
+    keys = row_keys(table, list(step.output_keys or step.keys))
+    values = row_values(table, step)
+    return [write(keys[i], values[i]) for i in order]
+
+
+def result_batches(table: pa.Table | None, rows: int = PARQUET_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """A reduce result in batches, as the next step's mapper input."""
+    if table is not None:
+        yield from table.to_batches(max_chunksize=rows)

@@ -31,7 +31,7 @@ import heapq
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, fields
+from jobs.tickit_rows import TableReader, arrow_fields, fields
 
 
 def _rank(row):
@@ -98,6 +98,76 @@ class MRTickitTopBuyers(EngineMRJob):
         for total, _buyerid, first, last in heapq.nsmallest(self.options.k, rows, key=_rank):
             if first is not None or last is not None:  # WHERE Q.buyerid = userid
                 yield [first, last], total
+
+    def vector_steps(self):
+        """The Arrow twin: sum per buyer joined with the names, then a top-k table step."""
+        from engine.vectorized import VectorStep
+
+        return [
+            VectorStep(
+                mapper=self.buyers_batch,
+                keys=("buyerid",),
+                aggregate={
+                    "total": ("qty", "sum"),
+                    "firstname": ("firstname", "first"),
+                    "lastname": ("lastname", "first"),
+                },
+                reducer=self.buyers_only,
+            ),
+            VectorStep(
+                mapper=self.one_group,
+                keys=("all",),
+                combiner=self.top_k,
+                reducer=self.top_k_with_user,
+                output_keys=("firstname", "lastname"),
+                output_values=("total",),
+            ),
+        ]
+
+    def buyers_batch(self, batch):
+        """A sales batch → (buyerid, qty); a users batch → (buyerid, names); others: nothing."""
+        import pyarrow as pa
+
+        table = TableReader(["sales", "users"]).table()
+        names = {"buyerid": pa.int64(), "qty": pa.int64(), "firstname": pa.string(), "lastname": pa.string()}
+        if table == "sales":
+            cols = arrow_fields("sales", batch, ("buyerid", "qtysold"))
+            got = {"buyerid": cols["buyerid"], "qty": cols["qtysold"]}
+        elif table == "users":
+            cols = arrow_fields("users", batch, ("userid", "firstname", "lastname"))
+            got = {"buyerid": cols["userid"], "firstname": cols["firstname"], "lastname": cols["lastname"]}
+        else:
+            got = {}
+        n = batch.num_rows if got else 0
+        return pa.table(
+            {name: got.get(name, pa.nulls(n, kind)) for name, kind in names.items()},
+        )
+
+    @staticmethod
+    def buyers_only(table):
+        """GROUP BY buyerid keeps ids with at least one sale."""
+        import pyarrow.compute as pc
+
+        return table.filter(pc.is_valid(table.column("total")))
+
+    @staticmethod
+    def one_group(batch):
+        import pyarrow as pa
+
+        return pa.Table.from_batches([batch]).append_column("all", pa.nulls(batch.num_rows, pa.int8()))
+
+    def top_k(self, table):
+        """ORDER BY total desc, buyerid LIMIT k (associative: safe as a combiner)."""
+        ordered = table.sort_by([("total", "descending"), ("buyerid", "ascending")])
+        return ordered.slice(0, self.options.k)
+
+    def top_k_with_user(self, table):
+        """The k best, then the join's WHERE: drop buyers without a users row."""
+        import pyarrow.compute as pc
+
+        top = self.top_k(table)
+        known = pc.or_(pc.is_valid(top.column("firstname")), pc.is_valid(top.column("lastname")))
+        return top.filter(known)
 
     def steps(self):
         return [

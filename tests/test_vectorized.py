@@ -147,3 +147,26 @@ def test_cloudfront_twin_matches_record_path(tmp_path):
         record = run_engine(MRCloudFrontOSRequests, inputs, reducers=2, vectorize=False)
         assert vector.sorted_lines == record.sorted_lines
         assert len(vector.lines) >= 6  # six OS values, plus what odd edge lines parse to
+
+
+@pytest.fixture(scope="module")
+def tickit_dir(tmp_path_factory):
+    from data.tickit import generate
+
+    out = tmp_path_factory.mktemp("tickit")
+    generate(out, scale=0.02, seed=5)
+    return out
+
+
+@pytest.mark.parametrize("executor,reducers", MODES)
+def test_top_buyers_two_step_twin_matches_record_path(tickit_dir, executor, reducers):
+    from jobs.tickit_top_buyers import MRTickitTopBuyers
+
+    text = [str(tickit_dir / "sales_tab.txt"), str(tickit_dir / "allusers_pipe.txt")]
+    for inputs in (text, [str(tickit_dir / "parquet")]):
+        args = ["--k", "7", *inputs]
+        opts = dict(executor=executor, reducers=reducers, memory_budget="64K", split_size="32K")
+        vector = run_engine(MRTickitTopBuyers, args, **opts)
+        record = run_engine(MRTickitTopBuyers, args, vectorize=False, **opts)
+        assert vector.output == record.output  # same part, same order
+        assert len(vector.lines) == 7
