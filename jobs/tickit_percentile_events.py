@@ -35,7 +35,7 @@ from __future__ import annotations
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, fields, format_cents
+from jobs.tickit_rows import TableReader, arrow_fields, fields, format_cents
 
 BUCKETS = 1000  # ntile(1000): percentile = 1 is the 99.9 percentile
 
@@ -102,6 +102,82 @@ class MRTickitPercentileEvents(EngineMRJob):
         for total, _eventid, name, joined in rows[: first_bucket_size(len(rows))]:
             if joined:  # WHERE Q.eventid = E.eventid
                 yield name, None if total is None else format_cents(total)
+
+    def vector_steps(self):
+        """The Arrow twin: gross sales per event joined with its name, then ntile's first bucket."""
+        from engine.vectorized import VectorStep
+
+        return [
+            VectorStep(
+                mapper=self.events_batch,
+                keys=("eventid",),
+                aggregate={
+                    "total": ("paid", "sum"),
+                    "sales": ("is_sale", "count"),
+                    "name": ("name", "first"),
+                    "joined": ("is_event", "max"),
+                },
+                reducer=self.sold_events,
+            ),
+            VectorStep(
+                mapper=self.one_group,
+                keys=("all",),
+                reducer=self.first_bucket,
+                output_keys=("name",),
+                value=lambda row: None if row["total"] is None else format_cents(row["total"]),
+            ),
+        ]
+
+    def events_batch(self, batch):
+        """A sales batch → (eventid, cents); an event batch → (eventid, name)."""
+        import pyarrow as pa
+
+        table = TableReader(["sales", "event"]).table()
+        kinds = {
+            "eventid": pa.int64(),
+            "paid": pa.int64(),
+            "is_sale": pa.int8(),
+            "name": pa.string(),
+            "is_event": pa.bool_(),
+        }
+        if table == "sales":
+            cols = arrow_fields("sales", batch, ("eventid", "pricepaid"))
+            n = batch.num_rows
+            got = {
+                "eventid": cols["eventid"],
+                "paid": cols["pricepaid"],
+                "is_sale": pa.array([1] * n, pa.int8()),
+            }
+        elif table == "event":
+            cols = arrow_fields("event", batch, ("eventid", "eventname"))
+            n = batch.num_rows
+            got = {"eventid": cols["eventid"], "name": cols["eventname"], "is_event": pa.array([True] * n)}
+        else:
+            n, got = 0, {}
+        return pa.table({name: got.get(name, pa.nulls(n, kind)) for name, kind in kinds.items()})
+
+    @staticmethod
+    def sold_events(table):
+        """GROUP BY eventid keeps events with at least one sale."""
+        import pyarrow.compute as pc
+
+        joined = pc.fill_null(table.column("joined"), False)
+        table = table.set_column(table.schema.get_field_index("joined"), "joined", joined)
+        return table.filter(pc.greater(table.column("sales"), 0))
+
+    @staticmethod
+    def one_group(batch):
+        import pyarrow as pa
+
+        return pa.Table.from_batches([batch]).append_column("all", pa.nulls(batch.num_rows, pa.int8()))
+
+    @staticmethod
+    def first_bucket(table):
+        """ORDER BY total desc (NULL last: Arrow's default), eventid; ntile(1000)'s first
+        bucket; then the join's WHERE."""
+        ordered = table.sort_by([("total", "descending"), ("eventid", "ascending")])
+        bucket = ordered.slice(0, first_bucket_size(ordered.num_rows))
+        return bucket.filter(bucket.column("joined"))
 
     def steps(self):
         return [

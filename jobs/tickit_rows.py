@@ -268,19 +268,26 @@ def arrow_fields(table: str, batch: Any, names: Sequence[str]) -> Dict[str, Any]
     """Columns ``names`` of a record batch of ``table`` as Arrow arrays, for vectorized twins.
 
     Text batches (one ``line`` column) are split on the table's delimiter, an empty field
-    is NULL, and integer (``i``) and string (``s``) columns are supported; Parquet batches
-    give their columns, integers widened to int64. The same values as ``fields``.
+    is NULL. Integers become int64, strings and dates (ISO ``YYYY-MM-DD``) strings, money
+    integer cents; Parquet batches give their columns cast the same way. The same values
+    as ``fields``.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kinds = _KIND[table]
-    unsupported = [n for n in names if kinds[n] not in ("i", "s")]
+    unsupported = [n for n in names if kinds[n] not in ("i", "s", "d", "m")]
     if unsupported:
-        raise ValueError(f"arrow_fields reads integer and string columns only, not {unsupported}")
-    target = {"i": pa.int64(), "s": pa.string()}
+        raise ValueError(f"arrow_fields reads integer, string, date and money columns, not {unsupported}")
+    target = {"i": pa.int64(), "s": pa.string(), "d": pa.string(), "m": pa.decimal128(18, 2)}
+
+    def finish(kind: str, column: Any) -> Any:
+        if kind == "m":  # integer cents, as money_cents
+            return pc.cast(pc.multiply(pc.cast(column, target["m"]), pa.scalar(100, pa.int64())), pa.int64())
+        return pc.cast(column, target[kind])
+
     if "line" not in batch.schema.names:
-        return {n: pc.cast(batch.column(n), target[kinds[n]]) for n in names}
+        return {n: finish(kinds[n], batch.column(n)) for n in names}
     lines = batch.column("line")
     parts = pc.split_pattern(lines, "\t" if table == "sales" else "|")
     expected = len(SCHEMA[table])
@@ -290,5 +297,5 @@ def arrow_fields(table: str, batch: Any, names: Sequence[str]) -> Dict[str, Any]
     for name in names:
         text = pc.list_element(parts, _INDEX[table][name])
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-        out[name] = pc.cast(text, target[kinds[name]])
+        out[name] = finish(kinds[name], text)
     return out

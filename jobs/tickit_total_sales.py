@@ -24,7 +24,7 @@ import datetime as dt
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, fields
+from jobs.tickit_rows import TableReader, arrow_fields, fields
 
 
 class MRTickitTotalSales(EngineMRJob):
@@ -86,6 +86,67 @@ class MRTickitTotalSales(EngineMRJob):
                 by_date.setdefault(caldate, None)
         for caldate in sorted(by_date):
             yield caldate, by_date[caldate]
+
+    def vector_steps(self):
+        """The Arrow twin: the join on dateid with the sum per dateid, then the outer sum."""
+        from engine.vectorized import VectorStep
+
+        return [
+            VectorStep(
+                mapper=self.dated_sales_batch,
+                keys=("dateid",),
+                aggregate={"total": ("qty", "sum"), "caldate": ("caldate", "first")},
+                reducer=self.on_the_date,
+            ),
+            VectorStep(
+                mapper=self.one_group,
+                keys=("all",),
+                reducer=self.sum_per_date,
+                output_keys=("caldate",),
+                output_values=("total",),
+            ),
+        ]
+
+    def dated_sales_batch(self, batch):
+        """A sales batch → (dateid, qty); the date row of ``--date`` → (dateid, caldate)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = TableReader(["sales", "date"]).table()
+        empty = {"dateid": pa.int64(), "qty": pa.int64(), "caldate": pa.string()}
+        if table == "sales":
+            cols = arrow_fields("sales", batch, ("dateid", "qtysold"))
+            got = {"dateid": cols["dateid"], "qty": cols["qtysold"]}
+        elif table == "date":
+            cols = arrow_fields("date", batch, ("dateid", "caldate"))
+            keep = pc.fill_null(pc.equal(cols["caldate"], self.options.date), False)
+            got = {"dateid": pc.filter(cols["dateid"], keep), "caldate": pc.filter(cols["caldate"], keep)}
+        else:
+            return pa.table({name: pa.array([], kind) for name, kind in empty.items()})
+        n = len(got["dateid"])
+        return pa.table({name: got.get(name, pa.nulls(n, kind)) for name, kind in empty.items()})
+
+    @staticmethod
+    def on_the_date(table):
+        """The inner join: only dateids that have the wanted date row."""
+        import pyarrow.compute as pc
+
+        return table.filter(pc.is_valid(table.column("caldate")))
+
+    @staticmethod
+    def one_group(batch):
+        import pyarrow as pa
+
+        return pa.Table.from_batches([batch]).append_column("all", pa.nulls(batch.num_rows, pa.int8()))
+
+    @staticmethod
+    def sum_per_date(table):
+        """sum() over the joined rows, one row per caldate, in caldate order."""
+        import pyarrow as pa
+
+        summed = table.group_by("caldate", use_threads=False).aggregate([("total", "sum")])
+        summed = summed.select(["caldate", "total_sum"]).rename_columns(["caldate", "total"])
+        return summed.sort_by("caldate").append_column("all", pa.nulls(summed.num_rows, pa.int8()))
 
     def steps(self):
         return [

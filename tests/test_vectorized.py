@@ -170,3 +170,21 @@ def test_top_buyers_two_step_twin_matches_record_path(tickit_dir, executor, redu
         record = run_engine(MRTickitTopBuyers, args, vectorize=False, **opts)
         assert vector.output == record.output  # same part, same order
         assert len(vector.lines) == 7
+
+
+@pytest.mark.parametrize("executor,reducers", [("serial", 1), ("processes", 3)])
+@pytest.mark.parametrize("job", ["total_sales", "percentile_events"])
+def test_tickit_twins_match_record_path(tickit_dir, job, executor, reducers):
+    from jobs.tickit_percentile_events import MRTickitPercentileEvents
+    from jobs.tickit_total_sales import MRTickitTotalSales
+
+    job_class, tables = {
+        "total_sales": (MRTickitTotalSales, ("sales_tab.txt", "date2008_pipe.txt")),
+        "percentile_events": (MRTickitPercentileEvents, ("sales_tab.txt", "allevents_pipe.txt")),
+    }[job]
+    for inputs in ([str(tickit_dir / t) for t in tables], [str(tickit_dir / "parquet")]):
+        opts = dict(executor=executor, reducers=reducers, memory_budget="64K", split_size="32K")
+        vector = run_engine(job_class, inputs, **opts)
+        record = run_engine(job_class, inputs, vectorize=False, **opts)
+        assert vector.output == record.output
+        assert vector.lines
