@@ -16,7 +16,7 @@ writes them ordered by (lastname, firstname, userid) so the output is determinis
 from __future__ import annotations
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, fields
+from jobs.tickit_rows import TableReader, arrow_fields, fields
 
 COLUMNS = ("userid", "firstname", "lastname", "liketheatre", "likeclassical")
 
@@ -38,6 +38,46 @@ class MRTickitChallenge(EngineMRJob):
     def reducer(self, _, rows):
         for last, first, _userid in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
             yield first, last
+
+    def vector_steps(self):
+        """The Arrow twin: the WHERE as a filter kernel, the ORDER BY as a table reducer."""
+        from engine.vectorized import VectorStep
+
+        return [
+            VectorStep(
+                mapper=self.smiths_batch,
+                keys=("all",),
+                reducer=self.in_order,
+                output_keys=("firstname",),
+                output_values=("lastname",),
+            )
+        ]
+
+    def smiths_batch(self, batch):
+        """The users rows that pass the WHERE (a NULL like fails it)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if TableReader(["users"]).table() != "users":
+            return pa.table(
+                {
+                    "lastname": pa.array([], pa.string()),
+                    "firstname": pa.array([], pa.string()),
+                    "userid": pa.array([], pa.int64()),
+                    "all": pa.array([], pa.int8()),
+                }
+            )
+        cols = arrow_fields("users", batch, COLUMNS)
+        where = pc.and_kleene(
+            pc.and_kleene(cols["liketheatre"], cols["likeclassical"]), pc.equal(cols["lastname"], "Smith")
+        )
+        keep = pc.fill_null(where, False)
+        rows = pa.table({n: pc.filter(cols[n], keep) for n in ("lastname", "firstname", "userid")})
+        return rows.append_column("all", pa.nulls(rows.num_rows, pa.int8()))
+
+    @staticmethod
+    def in_order(table):
+        return table.sort_by([("lastname", "ascending"), ("firstname", "ascending"), ("userid", "ascending")])
 
 
 if __name__ == "__main__":

@@ -276,12 +276,21 @@ def arrow_fields(table: str, batch: Any, names: Sequence[str]) -> Dict[str, Any]
     import pyarrow.compute as pc
 
     kinds = _KIND[table]
-    unsupported = [n for n in names if kinds[n] not in ("i", "s", "d", "m")]
+    unsupported = [n for n in names if kinds[n] not in ("i", "s", "d", "m", "b")]
     if unsupported:
-        raise ValueError(f"arrow_fields reads integer, string, date and money columns, not {unsupported}")
-    target = {"i": pa.int64(), "s": pa.string(), "d": pa.string(), "m": pa.decimal128(18, 2)}
+        raise ValueError(
+            f"arrow_fields reads integer, string, date, money and boolean columns, not {unsupported}"
+        )
+    target = {"i": pa.int64(), "s": pa.string(), "d": pa.string(), "m": pa.decimal128(18, 2), "b": pa.bool_()}
 
     def finish(kind: str, column: Any) -> Any:
+        if kind == "b" and pa.types.is_string(column.type):  # as _text_bool
+            low = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+            true = pc.is_in(low, value_set=pa.array(sorted(_TRUE)))
+            false = pc.is_in(low, value_set=pa.array(sorted(_FALSE)))
+            if not pc.all(pc.or_kleene(pc.or_(true, false), pc.is_null(column))).as_py():
+                raise ValueError(f"not a boolean in a {table} row")
+            return pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()), true)
         if kind == "m":  # integer cents, as money_cents
             return pc.cast(pc.multiply(pc.cast(column, target["m"]), pa.scalar(100, pa.int64())), pa.int64())
         return pc.cast(column, target[kind])

@@ -173,12 +173,14 @@ def test_top_buyers_two_step_twin_matches_record_path(tickit_dir, executor, redu
 
 
 @pytest.mark.parametrize("executor,reducers", [("serial", 1), ("processes", 3)])
-@pytest.mark.parametrize("job", ["total_sales", "percentile_events"])
+@pytest.mark.parametrize("job", ["challenge", "total_sales", "percentile_events"])
 def test_tickit_twins_match_record_path(tickit_dir, job, executor, reducers):
+    from jobs.tickit_challenge import MRTickitChallenge
     from jobs.tickit_percentile_events import MRTickitPercentileEvents
     from jobs.tickit_total_sales import MRTickitTotalSales
 
     job_class, tables = {
+        "challenge": (MRTickitChallenge, ("allusers_pipe.txt",)),
         "total_sales": (MRTickitTotalSales, ("sales_tab.txt", "date2008_pipe.txt")),
         "percentile_events": (MRTickitPercentileEvents, ("sales_tab.txt", "allevents_pipe.txt")),
     }[job]
