@@ -51,7 +51,7 @@ else
 .venv-py$(2)/.installed: pyproject.toml
 	test -x .venv-py$(2)/bin/python || $(3) -m venv .venv-py$(2)
 	.venv-py$(2)/bin/python -m pip install --quiet --upgrade pip
-	.venv-py$(2)/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-py$(2)/bin/python -m pip install --quiet -e '.[test]'
 	touch $$@
 
 test-py$(2): .venv-py$(2)/.installed
