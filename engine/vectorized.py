@@ -89,6 +89,11 @@ class VectorStep:
             raise JobDefinitionError("a VectorStep without aggregate needs output_values or value")
 
 
+def one_group(batch: pa.RecordBatch, key: str = "all") -> pa.Table:
+    """*batch* with a null key column: every row in one group, as an mrjob ``None`` key."""
+    return pa.Table.from_batches([batch]).append_column(key, pa.nulls(batch.num_rows, pa.int8()))
+
+
 def has_vector_twin(job_class: type) -> bool:
     """Whether the job class offers ``vector_steps()``."""
     return callable(getattr(job_class, "vector_steps", None))

@@ -105,7 +105,7 @@ class MRTickitPercentileEvents(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: gross sales per event joined with its name, then ntile's first bucket."""
-        from engine.vectorized import VectorStep
+        from engine.vectorized import VectorStep, one_group
 
         return [
             VectorStep(
@@ -120,7 +120,7 @@ class MRTickitPercentileEvents(EngineMRJob):
                 reducer=self.sold_events,
             ),
             VectorStep(
-                mapper=self.one_group,
+                mapper=one_group,
                 keys=("all",),
                 reducer=self.first_bucket,
                 output_keys=("name",),
@@ -164,12 +164,6 @@ class MRTickitPercentileEvents(EngineMRJob):
         joined = pc.fill_null(table.column("joined"), False)
         table = table.set_column(table.schema.get_field_index("joined"), "joined", joined)
         return table.filter(pc.greater(table.column("sales"), 0))
-
-    @staticmethod
-    def one_group(batch):
-        import pyarrow as pa
-
-        return pa.Table.from_batches([batch]).append_column("all", pa.nulls(batch.num_rows, pa.int8()))
 
     @staticmethod
     def first_bucket(table):

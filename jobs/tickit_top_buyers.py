@@ -101,7 +101,7 @@ class MRTickitTopBuyers(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: sum per buyer joined with the names, then a top-k table step."""
-        from engine.vectorized import VectorStep
+        from engine.vectorized import VectorStep, one_group
 
         return [
             VectorStep(
@@ -115,7 +115,7 @@ class MRTickitTopBuyers(EngineMRJob):
                 reducer=self.buyers_only,
             ),
             VectorStep(
-                mapper=self.one_group,
+                mapper=one_group,
                 keys=("all",),
                 combiner=self.top_k,
                 reducer=self.top_k_with_user,
@@ -149,12 +149,6 @@ class MRTickitTopBuyers(EngineMRJob):
         import pyarrow.compute as pc
 
         return table.filter(pc.is_valid(table.column("total")))
-
-    @staticmethod
-    def one_group(batch):
-        import pyarrow as pa
-
-        return pa.Table.from_batches([batch]).append_column("all", pa.nulls(batch.num_rows, pa.int8()))
 
     def top_k(self, table):
         """ORDER BY total desc, buyerid LIMIT k (associative: safe as a combiner)."""

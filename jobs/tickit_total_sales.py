@@ -89,7 +89,7 @@ class MRTickitTotalSales(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: the join on dateid with the sum per dateid, then the outer sum."""
-        from engine.vectorized import VectorStep
+        from engine.vectorized import VectorStep, one_group
 
         return [
             VectorStep(
@@ -99,7 +99,7 @@ class MRTickitTotalSales(EngineMRJob):
                 reducer=self.on_the_date,
             ),
             VectorStep(
-                mapper=self.one_group,
+                mapper=one_group,
                 keys=("all",),
                 reducer=self.sum_per_date,
                 output_keys=("caldate",),
@@ -132,12 +132,6 @@ class MRTickitTotalSales(EngineMRJob):
         import pyarrow.compute as pc
 
         return table.filter(pc.is_valid(table.column("caldate")))
-
-    @staticmethod
-    def one_group(batch):
-        import pyarrow as pa
-
-        return pa.Table.from_batches([batch]).append_column("all", pa.nulls(batch.num_rows, pa.int8()))
 
     @staticmethod
     def sum_per_date(table):
