@@ -93,6 +93,11 @@ RE2_REGEX = (
     + _JAVA_SPACE
     + "+[^(]+[(](?P<os>[^;]+).*%20[^/]+/.*$"
 )
+#: What follows the regex's last ``\s+``, for RE2: the user-agent part (see ``TAIL_REGEX``).
+RE2_TAIL_REGEX = "(?s)^[^(]+[(](?P<os>[^;]+).*%20[^/]+/.*$"
+#: A line the fast path may split on tabs: tabs and printable ASCII but space only, not
+#: starting with ``#`` or a tab (``parse_line``'s conditions, as one RE2 test).
+RE2_FAST_LINE = '^[!"$-~][\t!-~]*$'
 
 
 def full_parse(line: str) -> Optional[Groups]:
@@ -165,14 +170,32 @@ class MRCloudFrontOSRequests(EngineMRJob):
         else:
             fields = [pc.fill_null(pc.cast(batch.column(c), pa.string()), "") for c in PARQUET_COLUMNS]
             lines = pc.binary_join_element_wise(*fields, "\t")
-        lines = pc.filter(lines, pc.match_substring_regex(lines, RE2_REGEX))
-        groups = pc.extract_regex(lines, RE2_REGEX)
-        date = pc.struct_field(groups, "date")
+        # The fast path of parse_line, in Arrow: a line of tabs and printable non-space
+        # ASCII with exactly 10 tabs and no empty field matches iff its last field matches
+        # the regex's tail, with the same groups; every other line takes the full regex
+        # (RE2's submatch extraction on the full regex costs ~50 us a line).
+        fast = pc.and_(
+            pc.and_(
+                pc.match_substring_regex(lines, RE2_FAST_LINE), pc.equal(pc.count_substring(lines, "\t"), 10)
+            ),
+            pc.invert(pc.or_(pc.match_substring(lines, "\t\t"), pc.ends_with(lines, "\t"))),
+        )
+        simple = pc.filter(lines, fast)
+        ua = pc.list_element(pc.split_pattern(simple, "\t", max_splits=1, reverse=True), 1)
+        tail_matches = pc.match_substring_regex(ua, RE2_TAIL_REGEX)
+        tail = pc.extract_regex(pc.filter(ua, tail_matches), RE2_TAIL_REGEX)
+        simple = pc.filter(simple, tail_matches)
+        rest = pc.filter(lines, pc.invert(fast))
+        full = pc.extract_regex(pc.filter(rest, pc.match_substring_regex(rest, RE2_REGEX)), RE2_REGEX)
+        date = pa.chunked_array(
+            [pc.list_element(pc.split_pattern(simple, "\t", max_splits=1), 0), pc.struct_field(full, "date")]
+        )
+        os_name = pa.chunked_array([pc.struct_field(tail, "os"), pc.struct_field(full, "os")])
         iso = pc.match_substring_regex(date, "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
         day = pc.strptime(pc.if_else(iso, date, None), format="%Y-%m-%d", unit="s", error_is_null=True)
         low, high = (pa.scalar(dt.datetime.fromisoformat(d), pa.timestamp("s")) for d in WINDOW)
         keep = pc.and_kleene(pc.greater_equal(day, low), pc.less_equal(day, high))
-        return pa.table({"os": pc.filter(pc.struct_field(groups, "os"), keep)})
+        return pa.table({"os": pc.filter(os_name, keep)})
 
     def reducer(self, os_name, counts):
         yield os_name, sum(counts)
