@@ -25,38 +25,76 @@ PathLike = Union[str, Path]
 #: timestamp unchanged).
 TICKIT_COLUMNS: Dict[str, List[Tuple[str, str]]] = {
     "users": [
-        ("userid", "INTEGER"), ("username", "VARCHAR"), ("firstname", "VARCHAR"),
-        ("lastname", "VARCHAR"), ("city", "VARCHAR"), ("state", "VARCHAR"),
-        ("email", "VARCHAR"), ("phone", "VARCHAR"), ("likesports", "BOOLEAN"),
-        ("liketheatre", "BOOLEAN"), ("likeconcerts", "BOOLEAN"), ("likejazz", "BOOLEAN"),
-        ("likeclassical", "BOOLEAN"), ("likeopera", "BOOLEAN"), ("likerock", "BOOLEAN"),
-        ("likevegas", "BOOLEAN"), ("likebroadway", "BOOLEAN"), ("likemusicals", "BOOLEAN"),
+        ("userid", "INTEGER"),
+        ("username", "VARCHAR"),
+        ("firstname", "VARCHAR"),
+        ("lastname", "VARCHAR"),
+        ("city", "VARCHAR"),
+        ("state", "VARCHAR"),
+        ("email", "VARCHAR"),
+        ("phone", "VARCHAR"),
+        ("likesports", "BOOLEAN"),
+        ("liketheatre", "BOOLEAN"),
+        ("likeconcerts", "BOOLEAN"),
+        ("likejazz", "BOOLEAN"),
+        ("likeclassical", "BOOLEAN"),
+        ("likeopera", "BOOLEAN"),
+        ("likerock", "BOOLEAN"),
+        ("likevegas", "BOOLEAN"),
+        ("likebroadway", "BOOLEAN"),
+        ("likemusicals", "BOOLEAN"),
     ],
     "venue": [
-        ("venueid", "SMALLINT"), ("venuename", "VARCHAR"), ("venuecity", "VARCHAR"),
-        ("venuestate", "VARCHAR"), ("venueseats", "INTEGER"),
+        ("venueid", "SMALLINT"),
+        ("venuename", "VARCHAR"),
+        ("venuecity", "VARCHAR"),
+        ("venuestate", "VARCHAR"),
+        ("venueseats", "INTEGER"),
     ],
     "category": [
-        ("catid", "SMALLINT"), ("catgroup", "VARCHAR"), ("catname", "VARCHAR"),
+        ("catid", "SMALLINT"),
+        ("catgroup", "VARCHAR"),
+        ("catname", "VARCHAR"),
         ("catdesc", "VARCHAR"),
     ],
     "date": [
-        ("dateid", "SMALLINT"), ("caldate", "DATE"), ("day", "VARCHAR"), ("week", "SMALLINT"),
-        ("month", "VARCHAR"), ("qtr", "VARCHAR"), ("year", "SMALLINT"), ("holiday", "BOOLEAN"),
+        ("dateid", "SMALLINT"),
+        ("caldate", "DATE"),
+        ("day", "VARCHAR"),
+        ("week", "SMALLINT"),
+        ("month", "VARCHAR"),
+        ("qtr", "VARCHAR"),
+        ("year", "SMALLINT"),
+        ("holiday", "BOOLEAN"),
     ],
     "event": [
-        ("eventid", "INTEGER"), ("venueid", "SMALLINT"), ("catid", "SMALLINT"),
-        ("dateid", "SMALLINT"), ("eventname", "VARCHAR"), ("starttime", "TIMESTAMP"),
+        ("eventid", "INTEGER"),
+        ("venueid", "SMALLINT"),
+        ("catid", "SMALLINT"),
+        ("dateid", "SMALLINT"),
+        ("eventname", "VARCHAR"),
+        ("starttime", "TIMESTAMP"),
     ],
     "listing": [
-        ("listid", "INTEGER"), ("sellerid", "INTEGER"), ("eventid", "INTEGER"),
-        ("dateid", "SMALLINT"), ("numtickets", "SMALLINT"), ("priceperticket", "DECIMAL(8,2)"),
-        ("totalprice", "DECIMAL(8,2)"), ("listtime", "TIMESTAMP"),
+        ("listid", "INTEGER"),
+        ("sellerid", "INTEGER"),
+        ("eventid", "INTEGER"),
+        ("dateid", "SMALLINT"),
+        ("numtickets", "SMALLINT"),
+        ("priceperticket", "DECIMAL(8,2)"),
+        ("totalprice", "DECIMAL(8,2)"),
+        ("listtime", "TIMESTAMP"),
     ],
     "sales": [
-        ("salesid", "INTEGER"), ("listid", "INTEGER"), ("sellerid", "INTEGER"),
-        ("buyerid", "INTEGER"), ("eventid", "INTEGER"), ("dateid", "SMALLINT"),
-        ("qtysold", "SMALLINT"), ("pricepaid", "DECIMAL(8,2)"), ("commission", "DECIMAL(8,2)"),
+        ("salesid", "INTEGER"),
+        ("listid", "INTEGER"),
+        ("sellerid", "INTEGER"),
+        ("buyerid", "INTEGER"),
+        ("eventid", "INTEGER"),
+        ("dateid", "SMALLINT"),
+        ("qtysold", "SMALLINT"),
+        ("pricepaid", "DECIMAL(8,2)"),
+        ("commission", "DECIMAL(8,2)"),
         ("saletime", "TIMESTAMP"),
     ],
 }
@@ -76,15 +114,13 @@ TICKIT_FILES: Dict[str, str] = {
 
 #: The lab's challenge (unchanged).
 CHALLENGE_SQL = (
-    "SELECT firstname, lastname FROM users "
-    "WHERE liketheatre AND likeclassical AND lastname = 'Smith';"
+    "SELECT firstname, lastname FROM users WHERE liketheatre AND likeclassical AND lastname = 'Smith';"
 )
 
 #: Find total sales on a given calendar date (unchanged; ``date`` is a usable table
 #: name in DuckDB as in Redshift).
 TOTAL_SALES_ON_DATE_SQL = (
-    "SELECT sum(qtysold) FROM sales, date "
-    "WHERE sales.dateid = date.dateid AND caldate = '2008-01-05';"
+    "SELECT sum(qtysold) FROM sales, date WHERE sales.dateid = date.dateid AND caldate = '2008-01-05';"
 )
 
 #: Find top 10 buyers by quantity (unchanged). The generator makes the 11 largest
@@ -135,10 +171,18 @@ RE2_INPUT_REGEX = HIVE_INPUT_REGEX.replace(r"^(?!#)([^ ]+)", r"^([^ #][^ ]*)", 1
 
 #: Columns of the Hive table (lower-case, as Hive stores them) and their types.
 CLOUDFRONT_COLUMNS: List[Tuple[str, str]] = [
-    ("dateobject", "DATE"), ("time", "VARCHAR"), ("location", "VARCHAR"),
-    ("bytes", "INTEGER"), ("requestip", "VARCHAR"), ("method", "VARCHAR"),
-    ("host", "VARCHAR"), ("uri", "VARCHAR"), ("status", "INTEGER"),
-    ("referrer", "VARCHAR"), ("os", "VARCHAR"), ("browser", "VARCHAR"),
+    ("dateobject", "DATE"),
+    ("time", "VARCHAR"),
+    ("location", "VARCHAR"),
+    ("bytes", "INTEGER"),
+    ("requestip", "VARCHAR"),
+    ("method", "VARCHAR"),
+    ("host", "VARCHAR"),
+    ("uri", "VARCHAR"),
+    ("status", "INTEGER"),
+    ("referrer", "VARCHAR"),
+    ("os", "VARCHAR"),
+    ("browser", "VARCHAR"),
     ("browserversion", "VARCHAR"),
 ]
 
@@ -166,12 +210,11 @@ def load_tickit(con: duckdb.DuckDBPyConnection, text_dir: PathLike) -> Dict[str,
     for table, columns in TICKIT_COLUMNS.items():
         path = base / TICKIT_FILES[table]
         delim = "\t" if table == "sales" else "|"
-        read_cols = [
-            (n, "VARCHAR" if (table == "sales" and n == "saletime") else t) for n, t in columns
-        ]
+        read_cols = [(n, "VARCHAR" if (table == "sales" and n == "saletime") else t) for n, t in columns]
         select = ", ".join(
             "strptime(saletime, '%m/%d/%Y %H:%M:%S') AS saletime"
-            if (table == "sales" and n == "saletime") else n
+            if (table == "sales" and n == "saletime")
+            else n
             for n, _ in columns
         )
         con.execute(
@@ -237,3 +280,34 @@ def load_cloudfront(con: duckdb.DuckDBPyConnection, text_dir: PathLike) -> int:
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> List[tuple]:
     """Run ``sql`` on ``con`` and return all result rows as tuples."""
     return [tuple(r) for r in con.execute(sql).fetchall()]
+
+
+# ------------------------------------------------------------ tie-broken variants
+# Where ORDER BY ... LIMIT or ntile cuts through equal values, SQL leaves the choice open;
+# the jobs break ties on a stated key, and these variants add exactly that key.
+
+
+def edit_sql(sql: str, old: str, new: str) -> str:
+    """*sql* with *old* replaced by *new*; *old* must occur (a dialect or tie-break edit)."""
+    assert old in sql, f"{old!r} not in the original SQL"
+    return sql.replace(old, new)
+
+
+def top_buyers_sql(k: int = 10) -> str:
+    """The original query, ties broken on buyerid (the jobs break them the same way)."""
+    sql = edit_sql(
+        TOP_BUYERS_SQL,
+        "ORDER BY total_quantity desc limit 10",
+        f"ORDER BY total_quantity desc, buyerid limit {k}",
+    )
+    return edit_sql(sql, "ORDER BY Q.total_quantity desc;", "ORDER BY Q.total_quantity desc, Q.buyerid;")
+
+
+def percentile_sql() -> str:
+    """The original query, ties broken on eventid (inside ntile and in the final order)."""
+    sql = edit_sql(
+        PERCENTILE_EVENTS_SQL,
+        "over(order by total_price desc)",
+        "over(order by total_price desc, eventid)",
+    )
+    return edit_sql(sql, "ORDER BY total_price desc;", "ORDER BY total_price desc, Q.eventid;")

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data import cloudfront, duckdb_sql, tickit
+from data.duckdb_sql import edit_sql, percentile_sql, top_buyers_sql
 from jobs.cloudfront_os_requests import (
     MRCloudFrontOSRequests,
     full_parse,
@@ -77,31 +78,6 @@ def oracles(datasets) -> dict[int, duckdb.DuckDBPyConnection]:
 # ------------------------------------------------------------------------ jobs
 
 
-def _replace(sql: str, old: str, new: str) -> str:
-    assert old in sql, f"{old!r} not in the original SQL"
-    return sql.replace(old, new)
-
-
-def top_buyers_sql(k: int) -> str:
-    """The original query, ties broken on buyerid (in the LIMIT and the final order)."""
-    sql = _replace(
-        duckdb_sql.TOP_BUYERS_SQL,
-        "ORDER BY total_quantity desc limit 10",
-        f"ORDER BY total_quantity desc, buyerid limit {k}",
-    )
-    return _replace(sql, "ORDER BY Q.total_quantity desc;", "ORDER BY Q.total_quantity desc, Q.buyerid;")
-
-
-def percentile_sql() -> str:
-    """The original query, ties broken on eventid (inside ntile and in the final order)."""
-    sql = _replace(
-        duckdb_sql.PERCENTILE_EVENTS_SQL,
-        "over(order by total_price desc)",
-        "over(order by total_price desc, eventid)",
-    )
-    return _replace(sql, "ORDER BY total_price desc;", "ORDER BY total_price desc, Q.eventid;")
-
-
 def _money(d: Decimal) -> str:
     return f"{d:.2f}"
 
@@ -139,7 +115,7 @@ LAB_JOBS = {
         lambda con: [
             ("2008-06-30", n)
             for (n,) in duckdb_sql.run_query(
-                con, _replace(duckdb_sql.TOTAL_SALES_ON_DATE_SQL, "2008-01-05", "2008-06-30")
+                con, edit_sql(duckdb_sql.TOTAL_SALES_ON_DATE_SQL, "2008-01-05", "2008-06-30")
             )
         ],
         lambda pairs: pairs,

@@ -1,0 +1,430 @@
+"""The benchmark suite: the engine beside DuckDB and mrjob's runners, on the same files, in one run.
+
+    python -m bench [--scale 1] [--rows 100000] [--size-mb 32] [--workers 1,2] [--repeat 3]
+                    [--format text|parquet] [--with-mrjob auto|yes|no] [--memory-bound] [--quick]
+
+For each query (word count, CloudFront OS counts, TICKIT top buyers, total sales on a
+date, 99.9 percentile events) and each worker count, it runs, as separate processes:
+
+* ``engine``      -- ``python jobs/X.py -r engine --no-vectorize --num-cores N`` (record path);
+* ``engine-vec``  -- ``python jobs/X.py -r engine --num-cores N``, only when the job class has
+  a ``vector_steps`` twin (otherwise the two modes would run the same code: "no twin");
+* ``duckdb``      -- the lab's SQL on the same files with ``SET threads = N`` (bench/duckrun.py);
+* ``inline``, ``local`` -- mrjob's own runners, at the largest worker count only, and only
+  for small inputs (``--with-mrjob auto``: fewer than ``--mrjob-max-rows`` input rows).
+
+Defaults finish in about 5 minutes on 2 cores. CloudFront defaults to 100k lines because
+DuckDB's RE2 needs ~80 µs a line to extract the RegexSerDe groups (1M lines: ~100 s on
+one thread); ``--rows``, ``--scale`` and ``--size-mb`` raise the sizes.
+
+Runs are interleaved (repeat, query, workers, system), so machine noise hits every system
+alike. Every answer is checked equal to DuckDB's before its time counts; a wrong answer
+or a failed run voids that row (reported loudly, exit status 1). Wall time includes
+process start-up, as a user sees it; memory is the peak over the whole process tree
+(bench/measure.py). Results: a Markdown section appended to bench/RESULTS.md and a chart
+bench/results.png (needs matplotlib: ``pip install -e '.[bench]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import datasets, queries
+from bench.measure import Measurement, run_measured
+from bench.queries import Query
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+SYSTEMS = ("duckdb", "engine", "engine-vec", "inline", "local")  # duckdb first: the reference
+MRJOB_RUNNERS = ("inline", "local")
+ALL_QUERIES = ("wordcount", "cloudfront", "top_buyers", "total_sales", "percentile")
+
+
+@dataclass
+class Cell:
+    """Every run of one (query, system, workers)."""
+
+    times: list[float] = field(default_factory=list)
+    inner: list[float] = field(default_factory=list)  # DuckDB: time inside the process
+    peak_rss: int = 0
+    peak_pss: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def median(self) -> float | None:
+        return statistics.median(self.times) if self.times and not self.errors else None
+
+
+# ------------------------------------------------------------------------ arguments
+
+
+def _size_bytes(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().rstrip("B")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def default_workers() -> str:
+    cores = os.cpu_count() or 1
+    counts = [1]
+    while counts[-1] * 2 < cores:
+        counts.append(counts[-1] * 2)
+    if cores > 1:
+        counts.append(cores)
+    return ",".join(map(str, counts))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--scale", type=float, default=1.0, help="TICKIT scale (1 = the real sample: 172k sales)")
+    p.add_argument("--rows", type=int, default=100_000, help="CloudFront log lines (default 100k)")
+    p.add_argument("--size-mb", type=float, default=32, help="word-count text in MiB (default 32)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--workers", default=None, help=f"worker counts, e.g. 1,2,4 (default here: {default_workers()})"
+    )
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement (default 3)")
+    p.add_argument(
+        "--queries", default=",".join(ALL_QUERIES), help="comma-separated subset of " + ",".join(ALL_QUERIES)
+    )
+    p.add_argument(
+        "--format", choices=["text", "parquet"], default="text", help="TICKIT/CloudFront input files"
+    )
+    p.add_argument(
+        "--with-mrjob",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="also run -r inline / -r local (auto: when the query's input has < --mrjob-max-rows rows)",
+    )
+    p.add_argument("--mrjob-max-rows", type=int, default=150_000)
+    p.add_argument("--mrjob-runners", default="inline,local")
+    p.add_argument("--memory-bound", action="store_true", help="also run the memory-bound word count")
+    p.add_argument("--memory-budget", default="32M", help="engine --memory-budget of the memory-bound run")
+    p.add_argument(
+        "--memory-size-mb", type=float, default=None, help="its text (default: map output >= 10x budget)"
+    )
+    p.add_argument("--memory-repeat", type=int, default=1)
+    p.add_argument(
+        "--quick", action="store_true", help="tiny data, 1 repeat, 2 workers, inline only (smoke test)"
+    )
+    p.add_argument("--no-record", action="store_true", help="write neither bench/RESULTS.md nor the chart")
+    p.add_argument("--data-dir", type=Path, default=BENCH / "data", help="cache of generated data")
+    p.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
+    p.add_argument(
+        "--chart", type=Path, default=None, help="PNG chart (default bench/results.png unless --no-record)"
+    )
+    p.add_argument("--json", type=Path, default=None, help="also write every measurement as JSON here")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed (a failure)")
+    return p
+
+
+# ------------------------------------------------------------------------ running
+
+
+def job_argv(system: str, query: Query, workers: int, extra: list[str] | None = None) -> list[str]:
+    argv = [sys.executable, str(query.job)]
+    if system == "engine":
+        argv += ["-r", "engine", "--no-vectorize", "--num-cores", str(workers)]
+    elif system == "engine-vec":
+        argv += ["-r", "engine", "--num-cores", str(workers)]
+    elif system == "inline":
+        argv += ["-r", "inline"]
+    elif system == "local":
+        argv += ["-r", "local", "--num-cores", str(workers)]
+    else:
+        raise ValueError(system)
+    return [*argv, "-q", *(extra or []), *query.job_args, *map(str, query.inputs)]
+
+
+class Runner:
+    """Runs one measurement at a time and checks its answer."""
+
+    def __init__(self, timeout: float, tmp: Path):
+        self.timeout = timeout
+        self.tmp = tmp
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+
+    def duckdb(self, query: Query, threads: int) -> tuple[Measurement, Any, float | None]:
+        spec = self.tmp / f"{query.name}.sql.json"
+        spec.write_text(json.dumps(query.duckdb_sql))
+        m = run_measured(
+            [sys.executable, "-m", "bench.duckrun", str(threads), str(spec)],
+            cwd=ROOT,
+            env=self.env,
+            timeout=self.timeout,
+        )
+        if m.returncode != 0:
+            return m, None, None
+        out = json.loads(m.stdout)
+        return m, query.from_duckdb(out["rows"]), out["seconds"]
+
+    def job(self, system: str, query: Query, workers: int) -> tuple[Measurement, Any]:
+        m = run_measured(job_argv(system, query, workers), cwd=ROOT, env=self.env, timeout=self.timeout)
+        if m.returncode != 0:
+            return m, None
+        return m, query.from_job(queries.parse_pairs(m.stdout))
+
+
+def _tail(data: bytes, lines: int = 15) -> str:
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def _loud(msg: str) -> None:
+    bar = "!" * 78
+    print(f"\n{bar}\n{msg}\n{bar}\n", file=sys.stderr, flush=True)
+
+
+def warm_cache(paths: list[Path]) -> None:
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, list[str]], runner: Runner):
+    cells: dict[tuple[str, str, int], Cell] = {}
+    reference: dict[str, Any] = {}
+    twins = {q.name: q.has_twin() for q in qs}
+    for rep in range(args.repeat):
+        for q in qs:
+            for w in workers:
+                systems = ["duckdb", "engine"] + (["engine-vec"] if twins[q.name] else [])
+                if w == workers[-1]:
+                    systems += mrjob_for[q.name]
+                for system in systems:
+                    cell = cells.setdefault((q.name, system, w), Cell())
+                    if cell.errors:
+                        continue  # this row is void already
+                    if system == "duckdb":
+                        m, answer, inner = runner.duckdb(q, w)
+                    else:
+                        (m, answer), inner = runner.job(system, q, w), None
+                    label = f"[{rep + 1}/{args.repeat}] {q.name:<12} {system:<10} w={w}"
+                    if m.returncode != 0:
+                        cell.errors.append(f"exit status {m.returncode}")
+                        _loud(f"{label}: FAILED (exit {m.returncode}); row void\n{_tail(m.stderr)}")
+                        continue
+                    if q.name not in reference:
+                        if system != "duckdb":
+                            raise AssertionError("DuckDB's answer must come first")
+                        if not answer:
+                            raise SystemExit(
+                                f"DuckDB's answer to {q.name} is empty: the benchmark would prove nothing"
+                            )
+                        reference[q.name] = answer
+                    if answer != reference[q.name]:
+                        cell.errors.append("answer differs from DuckDB's")
+                        got = answer if not isinstance(answer, list) else answer[:5]
+                        want = reference[q.name] if not isinstance(answer, list) else reference[q.name][:5]
+                        _loud(
+                            f"{label}: ANSWER DIFFERS FROM DUCKDB'S; row void\n got (first 5): {got}\n"
+                            f"want (first 5): {want}"
+                        )
+                        continue
+                    cell.times.append(m.seconds)
+                    if inner is not None:
+                        cell.inner.append(inner)
+                    cell.peak_rss = max(cell.peak_rss, m.peak_rss)
+                    cell.peak_pss = max(cell.peak_pss, m.peak_pss)
+                    print(
+                        f"{label}: {m.seconds:7.2f} s  peak {m.peak_pss / 2**20:6.0f} MiB PSS  ok", flush=True
+                    )
+    return cells, twins
+
+
+# ------------------------------------------------------------------------ memory-bound
+
+
+@dataclass
+class MemoryResult:
+    budget: int
+    text_bytes: int
+    map_output_bytes: int
+    records: int
+    workers: int
+    runs: list[tuple[float, int, int]]  # seconds, peak PSS, peak RSS
+    summary: str
+    errors: list[str]
+
+
+def memory_bound(args, workers: int, runner: Runner) -> MemoryResult:
+    import duckdb
+
+    budget = _size_bytes(args.memory_budget)
+    size_mb = args.memory_size_mb or math.ceil(budget / 2**20 * 10 / 1.45)
+    wdir = datasets.words(args.data_dir, size_mb, seed=args.seed + 1)
+    q = queries.finish(queries.no_combiner_count(wdir))
+    src = queries._text_src(q.inputs)
+    # map output: one JSON line '"word"\t1\n' per word (ASCII words: len + 5 bytes)
+    sql = (
+        "SELECT count(*), sum(length(word) + 5) FROM (SELECT unnest(string_split_regex(trim(line), '\\s+'))"
+        f" AS word FROM read_csv({src['src']}, delim = {src['delim']}, header = false, quote = '',"
+        " escape = '', auto_detect = false, columns = {'line': 'VARCHAR'})) WHERE word <> ''"
+    )
+    records, out_bytes = duckdb.connect().execute(sql).fetchone()
+    errors = []
+    if out_bytes < 10 * budget:
+        _loud(f"memory-bound: map output {out_bytes / 2**20:.0f} MiB < 10 x budget; raise --memory-size-mb")
+        errors.append("map output < 10x budget")
+    ref = None
+    runs = []
+    summary = ""
+    for rep in range(args.memory_repeat):
+        if ref is None:
+            _, ref, _ = runner.duckdb(q, workers)
+        argv = [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            "--memory-budget",
+            args.memory_budget,
+            str(q.job),
+            "--num-cores",
+            str(workers),
+            *map(str, q.inputs),
+        ]
+        m = run_measured(argv, cwd=ROOT, env=runner.env, timeout=runner.timeout)
+        label = (
+            f"[{rep + 1}/{args.memory_repeat}] memory-bound engine w={workers} budget {args.memory_budget}"
+        )
+        if m.returncode != 0:
+            errors.append(f"exit status {m.returncode}")
+            _loud(f"{label}: FAILED\n{_tail(m.stderr)}")
+            break
+        if q.from_job(queries.parse_pairs(m.stdout)) != ref:
+            errors.append("answer differs from DuckDB's")
+            _loud(f"{label}: ANSWER DIFFERS FROM DUCKDB'S")
+            break
+        lines = m.stderr.decode(errors="replace").splitlines()
+        wanted = ("job ", "  map", "  reduce", "  step", "  wave")
+        # the engine's end-of-job summary (once: it can be printed twice)
+        summary = "\n".join(dict.fromkeys(x for x in lines if x.startswith(wanted) and "counter" not in x))
+        runs.append((m.seconds, m.peak_pss, m.peak_rss))
+        print(
+            f"{label}: {m.seconds:7.2f} s  peak {m.peak_pss / 2**20:.0f} MiB PSS, "
+            f"{m.peak_rss / 2**20:.0f} MiB RSS  ok",
+            flush=True,
+        )
+    return MemoryResult(budget, q.bytes, int(out_bytes), int(records), workers, runs, summary, errors)
+
+
+# ------------------------------------------------------------------------ main
+
+
+def machine() -> dict[str, str]:
+    info = {"cores": str(os.cpu_count()), "cpu": platform.processor() or platform.machine(), "ram": "?"}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["ram"] = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    except OSError:
+        pass
+    info["os"] = platform.platform()
+    return info
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("duckdb", "pyarrow", "mrjob"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.scale, args.rows, args.size_mb, args.repeat = 0.03, 3000, 1, 1
+        args.workers = args.workers or "2"
+        args.mrjob_runners = "inline"
+        args.memory_budget, args.memory_size_mb = "1M", args.memory_size_mb or 8
+    workers = sorted({int(w) for w in (args.workers or default_workers()).split(",")})
+    if not workers or workers[0] < 1:
+        raise SystemExit("--workers: positive integers, e.g. 1,2")
+    names = [n.strip() for n in args.queries.split(",") if n.strip()]
+    unknown = set(names) - set(ALL_QUERIES)
+    if unknown:
+        raise SystemExit(f"unknown queries {sorted(unknown)}; choose from {', '.join(ALL_QUERIES)}")
+
+    qs: list[Query] = []
+    if "wordcount" in names:
+        qs.append(queries.wordcount(datasets.words(args.data_dir, args.size_mb, args.seed)))
+    if "cloudfront" in names:
+        qs.append(
+            queries.cloudfront_os(datasets.cloudfront_data(args.data_dir, args.rows, args.seed), args.format)
+        )
+    tk = None
+    for name, make in (
+        ("top_buyers", queries.top_buyers),
+        ("total_sales", queries.total_sales),
+        ("percentile", queries.percentile),
+    ):
+        if name in names:
+            tk = tk or datasets.tickit_data(args.data_dir, args.scale, args.seed)
+            qs.append(make(tk, args.format))
+    qs = [queries.finish(q) for q in qs]
+    for q in qs:
+        warm_cache(q.inputs)
+
+    runners = [r for r in args.mrjob_runners.split(",") if r in MRJOB_RUNNERS]
+    mrjob_for = {}
+    for q in qs:
+        small = args.with_mrjob == "yes" or (args.with_mrjob == "auto" and q.rows < args.mrjob_max_rows)
+        parquet = any(p.suffix == ".parquet" for p in q.inputs)  # mrjob's runners read text only
+        mrjob_for[q.name] = runners if small and not parquet else []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        runner = Runner(args.timeout, Path(tmp))
+        cells, twins = run_suite(args, qs, workers, mrjob_for, runner)
+        mem = memory_bound(args, workers[-1], runner) if args.memory_bound else None
+    elapsed = time.time() - started
+
+    from bench import report
+
+    command = "python -m bench" + (" " + shlex.join(argv) if argv else "")
+    text = report.markdown(
+        command, machine(), versions(), args, qs, workers, cells, twins, mrjob_for, mem, elapsed
+    )
+    print("\n" + text)
+    chart = args.chart or (None if args.no_record else BENCH / "results.png")
+    if chart is not None:
+        where = report.chart(chart, qs, workers, cells, twins, command)
+        print(
+            f"chart: {where}" if where else "chart: skipped (matplotlib missing: pip install -e '.[bench]')"
+        )
+    if not args.no_record:
+        report.append(args.results, text)
+        print(f"appended to {args.results}")
+    if args.json:
+        args.json.write_text(json.dumps(report.as_json(command, qs, workers, cells, twins, mem), indent=1))
+    failed = any(c.errors for c in cells.values()) or (mem is not None and bool(mem.errors))
+    if failed:
+        _loud("some rows are void (failed or wrong answer): see above")
+    return 1 if failed else 0
