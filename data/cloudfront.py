@@ -55,8 +55,17 @@ DISTRIBUTION = "E2EXAMPLE0LOGS"
 WINDOW = (dt.date(2014, 7, 5), dt.date(2014, 8, 5))
 #: Parquet column names (the Hive table's fields, lower case, raw user agent last).
 COLUMNS = (
-    "dateobject", "time", "location", "bytes", "requestip", "method", "host", "uri",
-    "status", "referrer", "useragent",
+    "dateobject",
+    "time",
+    "location",
+    "bytes",
+    "requestip",
+    "method",
+    "host",
+    "uri",
+    "status",
+    "referrer",
+    "useragent",
 )
 _OS_WEIGHTS = (18, 12, 16, 10, 30, 14)
 
@@ -123,9 +132,7 @@ def _malformed(rng: random.Random, rec: Sequence[object], kind: int) -> str:
     return "\t".join(fields)
 
 
-def generate(
-    out_dir: Path, rows: int, seed: int = 0, files: int = 4, gzip: bool = False
-) -> int:
+def generate(out_dir: Path, rows: int, seed: int = 0, files: int = 4, gzip: bool = False) -> int:
     """Write ``rows`` request lines over ``files`` log files plus Parquet in ``out_dir``.
 
     Returns the number of well-formed lines (= Parquet rows = lines the Hive regex
@@ -151,7 +158,7 @@ def generate(
     files = min(files, max(1, rows))
     bounds = [round(k * rows / files) for k in range(files + 1)]
     for k in range(files):
-        chunk = lines[bounds[k]:bounds[k + 1]]
+        chunk = lines[bounds[k] : bounds[k + 1]]
         first = recs[bounds[k]] if bounds[k] < rows else (WINDOW[0].isoformat(), "00:00:00")
         stamp = f"{first[0]}-{first[1][:2]}"
         suffix = f"{rng.getrandbits(32):08x}"
@@ -175,9 +182,7 @@ def generate(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(
-        prog="python -m data.cloudfront", description=__doc__.split("\n")[0]
-    )
+    ap = argparse.ArgumentParser(prog="python -m data.cloudfront", description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, required=True, help="request lines in all files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True, help="output directory")

@@ -49,9 +49,9 @@ def challenge(sample: Path) -> bool:
 
     tickit = sample / "tickit"
     t0 = time.perf_counter()
-    engine_rows = [(first, last) for first, last in run_job(
-        MRTickitChallenge, [str(tickit / "allusers_pipe.txt")]
-    )]
+    engine_rows = [
+        (first, last) for first, last in run_job(MRTickitChallenge, [str(tickit / "allusers_pipe.txt")])
+    ]
     t_engine = time.perf_counter() - t0
     con = duckdb.connect()
     duckdb_sql.load_tickit(con, tickit)
@@ -61,12 +61,14 @@ def challenge(sample: Path) -> bool:
     agree = bool(engine_rows) and sorted(engine_rows) == sorted(sql_rows)
     print("Redshift TICKIT lab, the challenge:")
     print(f"  {duckdb_sql.CHALLENGE_SQL}")
-    print(_table(
-        f"engine: jobs/tickit_challenge.py ({t_engine:.1f}s)",
-        [f"{a} {b}" for a, b in engine_rows],
-        "DuckDB: the SQL above",
-        [f"{a} {b}" for a, b in sql_rows],
-    ))
+    print(
+        _table(
+            f"engine: jobs/tickit_challenge.py ({t_engine:.1f}s)",
+            [f"{a} {b}" for a, b in engine_rows],
+            "DuckDB: the SQL above",
+            [f"{a} {b}" for a, b in sql_rows],
+        )
+    )
     print(f"  {len(engine_rows)} rows; {'the answers agree' if agree else 'THE ANSWERS DIFFER'}\n")
     return agree
 
@@ -76,9 +78,7 @@ def cloudfront(sample: Path) -> bool:
 
     logs = sample / "cloudfront"
     t0 = time.perf_counter()
-    engine_counts = dict(run_job(
-        MRCloudFrontOSRequests, [str(p) for p in duckdb_sql.cloudfront_files(logs)]
-    ))
+    engine_counts = dict(run_job(MRCloudFrontOSRequests, [str(p) for p in duckdb_sql.cloudfront_files(logs)]))
     t_engine = time.perf_counter() - t0
     con = duckdb.connect()
     duckdb_sql.load_cloudfront(con, logs)
@@ -86,8 +86,9 @@ def cloudfront(sample: Path) -> bool:
     agree = bool(engine_counts) and engine_counts == sql_counts
     print("EMR Hive tutorial, requests per OS (CloudFront logs):")
     print(f"  {duckdb_sql.HIVE_OS_REQUESTS_SQL}")
-    print(f"  {'os':<10}{'engine':>8}{'DuckDB':>8}   (engine: jobs/cloudfront_os_requests.py, "
-          f"{t_engine:.1f}s)")
+    print(
+        f"  {'os':<10}{'engine':>8}{'DuckDB':>8}   (engine: jobs/cloudfront_os_requests.py, {t_engine:.1f}s)"
+    )
     for os_name in sorted(set(engine_counts) | set(sql_counts), key=str):
         e, s = engine_counts.get(os_name, "-"), sql_counts.get(os_name, "-")
         print(f"  {os_name!s:<10}{e!s:>8}{s!s:>8}")

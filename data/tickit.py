@@ -84,8 +84,16 @@ MAX_VENUEID = 309  # events may reference venue ids 203..309, absent from venue
 _EPOCH_2008 = (dt.date(2008, 1, 1) - dt.date(1970, 1, 1)).days
 
 LIKES = (
-    "likesports", "liketheatre", "likeconcerts", "likejazz", "likeclassical",
-    "likeopera", "likerock", "likevegas", "likebroadway", "likemusicals",
+    "likesports",
+    "liketheatre",
+    "likeconcerts",
+    "likejazz",
+    "likeclassical",
+    "likeopera",
+    "likerock",
+    "likevegas",
+    "likebroadway",
+    "likemusicals",
 )
 
 CATEGORIES: List[Tuple[int, str, str, str]] = [
@@ -128,21 +136,66 @@ LAST_NAMES = (
     "Young"
 ).split()
 CITIES: List[Tuple[str, str]] = [
-    ("New York", "NY"), ("Buffalo", "NY"), ("Albany", "NY"), ("Los Angeles", "CA"),
-    ("San Francisco", "CA"), ("San Diego", "CA"), ("Sacramento", "CA"), ("Chicago", "IL"),
-    ("Springfield", "IL"), ("Houston", "TX"), ("Dallas", "TX"), ("Austin", "TX"),
-    ("Phoenix", "AZ"), ("Tucson", "AZ"), ("Philadelphia", "PA"), ("Pittsburgh", "PA"),
-    ("Seattle", "WA"), ("Spokane", "WA"), ("Kent", "WA"), ("Portland", "OR"),
-    ("Salem", "OR"), ("Denver", "CO"), ("Boulder", "CO"), ("Boston", "MA"),
-    ("Worcester", "MA"), ("Miami", "FL"), ("Orlando", "FL"), ("Tampa", "FL"),
-    ("Atlanta", "GA"), ("Savannah", "GA"), ("Detroit", "MI"), ("Lansing", "MI"),
-    ("Columbus", "OH"), ("Cleveland", "OH"), ("Nashville", "TN"), ("Memphis", "TN"),
-    ("Baltimore", "MD"), ("Milwaukee", "WI"), ("Madison", "WI"), ("Minneapolis", "MN"),
-    ("St. Louis", "MO"), ("Kansas City", "MO"), ("New Orleans", "LA"), ("Las Vegas", "NV"),
-    ("Reno", "NV"), ("Salt Lake City", "UT"), ("Omaha", "NE"), ("Raleigh", "NC"),
-    ("Charlotte", "NC"), ("Richmond", "VA"), ("Newark", "NJ"), ("Hartford", "CT"),
-    ("Providence", "RI"), ("Burlington", "VT"), ("Anchorage", "AK"), ("Honolulu", "HI"),
-    ("Toronto", "ON"), ("Montreal", "QC"), ("Vancouver", "BC"), ("Calgary", "AB"),
+    ("New York", "NY"),
+    ("Buffalo", "NY"),
+    ("Albany", "NY"),
+    ("Los Angeles", "CA"),
+    ("San Francisco", "CA"),
+    ("San Diego", "CA"),
+    ("Sacramento", "CA"),
+    ("Chicago", "IL"),
+    ("Springfield", "IL"),
+    ("Houston", "TX"),
+    ("Dallas", "TX"),
+    ("Austin", "TX"),
+    ("Phoenix", "AZ"),
+    ("Tucson", "AZ"),
+    ("Philadelphia", "PA"),
+    ("Pittsburgh", "PA"),
+    ("Seattle", "WA"),
+    ("Spokane", "WA"),
+    ("Kent", "WA"),
+    ("Portland", "OR"),
+    ("Salem", "OR"),
+    ("Denver", "CO"),
+    ("Boulder", "CO"),
+    ("Boston", "MA"),
+    ("Worcester", "MA"),
+    ("Miami", "FL"),
+    ("Orlando", "FL"),
+    ("Tampa", "FL"),
+    ("Atlanta", "GA"),
+    ("Savannah", "GA"),
+    ("Detroit", "MI"),
+    ("Lansing", "MI"),
+    ("Columbus", "OH"),
+    ("Cleveland", "OH"),
+    ("Nashville", "TN"),
+    ("Memphis", "TN"),
+    ("Baltimore", "MD"),
+    ("Milwaukee", "WI"),
+    ("Madison", "WI"),
+    ("Minneapolis", "MN"),
+    ("St. Louis", "MO"),
+    ("Kansas City", "MO"),
+    ("New Orleans", "LA"),
+    ("Las Vegas", "NV"),
+    ("Reno", "NV"),
+    ("Salt Lake City", "UT"),
+    ("Omaha", "NE"),
+    ("Raleigh", "NC"),
+    ("Charlotte", "NC"),
+    ("Richmond", "VA"),
+    ("Newark", "NJ"),
+    ("Hartford", "CT"),
+    ("Providence", "RI"),
+    ("Burlington", "VT"),
+    ("Anchorage", "AK"),
+    ("Honolulu", "HI"),
+    ("Toronto", "ON"),
+    ("Montreal", "QC"),
+    ("Vancouver", "BC"),
+    ("Calgary", "AB"),
 ]
 _LOREM = (
     "lorem ipsum dolor sit amet consectetuer adipiscing elit sed nulla facilisi "
@@ -172,15 +225,30 @@ _NAME_B = (
     "Saints Rockets Comets Ghosts Machines Ballad Serenade Requiem Overture"
 ).split()
 _START_TIMES = (
-    "19:30:00", "20:00:00", "19:00:00", "20:30:00", "14:30:00", "15:00:00",
-    "18:00:00", "13:00:00", "12:30:00", "16:00:00",
+    "19:30:00",
+    "20:00:00",
+    "19:00:00",
+    "20:30:00",
+    "14:30:00",
+    "15:00:00",
+    "18:00:00",
+    "13:00:00",
+    "12:30:00",
+    "16:00:00",
 )
 _DAY_NAMES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _HOLIDAYS = {
-    dt.date(2008, 1, 1), dt.date(2008, 1, 21), dt.date(2008, 2, 18), dt.date(2008, 5, 26),
-    dt.date(2008, 7, 4), dt.date(2008, 9, 1), dt.date(2008, 10, 13), dt.date(2008, 11, 11),
-    dt.date(2008, 11, 27), dt.date(2008, 12, 25),
+    dt.date(2008, 1, 1),
+    dt.date(2008, 1, 21),
+    dt.date(2008, 2, 18),
+    dt.date(2008, 5, 26),
+    dt.date(2008, 7, 4),
+    dt.date(2008, 9, 1),
+    dt.date(2008, 10, 13),
+    dt.date(2008, 11, 11),
+    dt.date(2008, 11, 27),
+    dt.date(2008, 12, 25),
 }
 _CODE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -263,12 +331,15 @@ def _gen_category(out: Path, pdir: Optional[Path]) -> int:
     _write_text(out / FILES["category"], [f"{a}|{b}|{c}|{d}" for a, b, c, d in CATEGORIES])
     if pdir is not None:
         cols = list(zip(*CATEGORIES))
-        _write_parquet(pdir / "category.parquet", {
-            "catid": pa.array(cols[0], pa.int16()),
-            "catgroup": pa.array(cols[1], pa.string()),
-            "catname": pa.array(cols[2], pa.string()),
-            "catdesc": pa.array(cols[3], pa.string()),
-        })
+        _write_parquet(
+            pdir / "category.parquet",
+            {
+                "catid": pa.array(cols[0], pa.int16()),
+                "catgroup": pa.array(cols[1], pa.string()),
+                "catname": pa.array(cols[2], pa.string()),
+                "catdesc": pa.array(cols[3], pa.string()),
+            },
+        )
     return len(CATEGORIES)
 
 
@@ -277,26 +348,37 @@ def _gen_date(out: Path, pdir: Optional[Path]) -> int:
     jan1_offset = (dt.date(2008, 1, 1).weekday() + 1) % 7  # weeks start on Sunday
     for i in range(N_DAYS):
         d = dt.date(2008, 1, 1) + dt.timedelta(days=i)
-        rows.append((
-            FIRST_DATEID + i, d, _DAY_NAMES[d.weekday()], (i + jan1_offset) // 7 + 1,
-            _MONTHS[d.month - 1], str((d.month - 1) // 3 + 1), 2008, d in _HOLIDAYS,
-        ))
-    _write_text(out / FILES["date"], [
-        f"{r[0]}|{r[1].isoformat()}|{r[2]}|{r[3]}|{r[4]}|{r[5]}|{r[6]}|{_bool_text(r[7])}"
-        for r in rows
-    ])
+        rows.append(
+            (
+                FIRST_DATEID + i,
+                d,
+                _DAY_NAMES[d.weekday()],
+                (i + jan1_offset) // 7 + 1,
+                _MONTHS[d.month - 1],
+                str((d.month - 1) // 3 + 1),
+                2008,
+                d in _HOLIDAYS,
+            )
+        )
+    _write_text(
+        out / FILES["date"],
+        [f"{r[0]}|{r[1].isoformat()}|{r[2]}|{r[3]}|{r[4]}|{r[5]}|{r[6]}|{_bool_text(r[7])}" for r in rows],
+    )
     if pdir is not None:
         c = list(zip(*rows))
-        _write_parquet(pdir / "date.parquet", {
-            "dateid": pa.array(c[0], pa.int16()),
-            "caldate": pa.array(c[1], pa.date32()),
-            "day": pa.array(c[2], pa.string()),
-            "week": pa.array(c[3], pa.int16()),
-            "month": pa.array(c[4], pa.string()),
-            "qtr": pa.array(c[5], pa.string()),
-            "year": pa.array(c[6], pa.int16()),
-            "holiday": pa.array(c[7], pa.bool_()),
-        })
+        _write_parquet(
+            pdir / "date.parquet",
+            {
+                "dateid": pa.array(c[0], pa.int16()),
+                "caldate": pa.array(c[1], pa.date32()),
+                "day": pa.array(c[2], pa.string()),
+                "week": pa.array(c[3], pa.int16()),
+                "month": pa.array(c[4], pa.string()),
+                "qtr": pa.array(c[5], pa.string()),
+                "year": pa.array(c[6], pa.int16()),
+                "holiday": pa.array(c[7], pa.bool_()),
+            },
+        )
     return N_DAYS
 
 
@@ -319,18 +401,24 @@ def _gen_venue(out: Path, pdir: Optional[Path], seed: int) -> int:
         r = rng.random()
         # Like the real file: many venues have 0 seats, a few have none recorded.
         seats.append(None if r < 0.03 else 0 if r < 0.35 else rng.randrange(2000, 92000, 5))
-    _write_text(out / FILES["venue"], [
-        f"{ids[i]}|{vname[i]}|{vcity[i]}|{vstate[i]}|{'' if seats[i] is None else seats[i]}"
-        for i in range(n)
-    ])
+    _write_text(
+        out / FILES["venue"],
+        [
+            f"{ids[i]}|{vname[i]}|{vcity[i]}|{vstate[i]}|{'' if seats[i] is None else seats[i]}"
+            for i in range(n)
+        ],
+    )
     if pdir is not None:
-        _write_parquet(pdir / "venue.parquet", {
-            "venueid": pa.array(ids, pa.int16()),
-            "venuename": pa.array(vname, pa.string()),
-            "venuecity": pa.array(vcity, pa.string()),
-            "venuestate": pa.array(vstate, pa.string()),
-            "venueseats": pa.array(seats, pa.int32()),
-        })
+        _write_parquet(
+            pdir / "venue.parquet",
+            {
+                "venueid": pa.array(ids, pa.int16()),
+                "venuename": pa.array(vname, pa.string()),
+                "venuecity": pa.array(vcity, pa.string()),
+                "venuestate": pa.array(vstate, pa.string()),
+                "venueseats": pa.array(seats, pa.int32()),
+            },
+        )
     return n
 
 
@@ -358,9 +446,7 @@ def _gen_users(out: Path, pdir: Optional[Path], seed: int, n: int) -> int:
         state.append(s)
         w = rng.sample(_LOREM, 3)
         email.append(f"{w[0].capitalize()}.{w[1]}@{w[2]}{rng.choice(_TLDS)}.{rng.choice(_TLDS)}")
-        phone.append(
-            f"({rng.randint(200, 999)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}"
-        )
+        phone.append(f"({rng.randint(200, 999)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}")
         for col in likes:
             col.append(_like(rand()))
     # Plant the challenge's answer: Smiths who like theatre and classical, and Smiths
@@ -382,8 +468,7 @@ def _gen_users(out: Path, pdir: Optional[Path], seed: int, n: int) -> int:
     for i in range(n):
         flags = "|".join(_bool_text(col[i]) for col in likes)
         lines.append(
-            f"{i + 1}|{uname[i]}|{first[i]}|{last[i]}|{city[i]}|{state[i]}|{email[i]}|"
-            f"{phone[i]}|{flags}"
+            f"{i + 1}|{uname[i]}|{first[i]}|{last[i]}|{city[i]}|{state[i]}|{email[i]}|{phone[i]}|{flags}"
         )
     _write_text(out / FILES["users"], lines)
     if pdir is not None:
@@ -403,9 +488,7 @@ def _gen_users(out: Path, pdir: Optional[Path], seed: int, n: int) -> int:
     return n
 
 
-def _gen_event(
-    out: Path, pdir: Optional[Path], seed: int, n: int
-) -> Tuple[List[int], List[float]]:
+def _gen_event(out: Path, pdir: Optional[Path], seed: int, n: int) -> Tuple[List[int], List[float]]:
     """Write the event table; return each event's dateid and popularity weight."""
     rng = _rng(seed, "event")
     pool_size = max(50, n // 6)
@@ -424,32 +507,33 @@ def _gen_event(
     cats = rng.choices(range(1, 12), weights=_CAT_WEIGHTS, k=n)
     venue, dateid, eventname, start, weights = [], [], [], [], []
     for _ in range(n):
-        venue.append(
-            rng.randint(203, MAX_VENUEID) if rng.random() < 0.04 else rng.randint(1, 202)
-        )
+        venue.append(rng.randint(203, MAX_VENUEID) if rng.random() < 0.04 else rng.randint(1, 202))
         d = FIRST_DATEID + rng.randrange(N_DAYS)
         dateid.append(d)
         eventname.append(pool[int(pool_size * rng.random() ** 1.5)])
         start.append(rng.choice(_START_TIMES))
         weights.append(rng.paretovariate(1.6))
     day = {d: _caldate(d).isoformat() for d in range(FIRST_DATEID, FIRST_DATEID + N_DAYS)}
-    _write_text(out / FILES["event"], [
-        f"{i + 1}|{venue[i]}|{cats[i]}|{dateid[i]}|{eventname[i]}|{day[dateid[i]]} {start[i]}"
-        for i in range(n)
-    ])
-    if pdir is not None:
-        secs = [
-            _epoch(dateid[i], int(start[i][:2]) * 3600 + int(start[i][3:5]) * 60)
+    _write_text(
+        out / FILES["event"],
+        [
+            f"{i + 1}|{venue[i]}|{cats[i]}|{dateid[i]}|{eventname[i]}|{day[dateid[i]]} {start[i]}"
             for i in range(n)
-        ]
-        _write_parquet(pdir / "event.parquet", {
-            "eventid": pa.array(range(1, n + 1), pa.int32()),
-            "venueid": pa.array(venue, pa.int16()),
-            "catid": pa.array(cats, pa.int16()),
-            "dateid": pa.array(dateid, pa.int16()),
-            "eventname": pa.array(eventname, pa.string()),
-            "starttime": _ts_array(secs),
-        })
+        ],
+    )
+    if pdir is not None:
+        secs = [_epoch(dateid[i], int(start[i][:2]) * 3600 + int(start[i][3:5]) * 60) for i in range(n)]
+        _write_parquet(
+            pdir / "event.parquet",
+            {
+                "eventid": pa.array(range(1, n + 1), pa.int32()),
+                "venueid": pa.array(venue, pa.int16()),
+                "catid": pa.array(cats, pa.int16()),
+                "dateid": pa.array(dateid, pa.int16()),
+                "eventname": pa.array(eventname, pa.string()),
+                "starttime": _ts_array(secs),
+            },
+        )
     return dateid, weights
 
 
@@ -512,43 +596,55 @@ def _gen_listing_sales(
     for d in range(FIRST_DATEID, FIRST_DATEID + N_DAYS):
         c = _caldate(d)
         mdy[d] = f"{c.month}/{c.day}/{c.year}"
-    _write_text(out / FILES["listing"], [
-        f"{i + 1}|{l_seller[i]}|{l_event[i]}|{l_dateid[i]}|{l_num[i]}|{_money(l_ppt[i])}|"
-        f"{_money(l_num[i] * l_ppt[i])}|{iso[l_dateid[i]]} {_hms(l_secs[i])}"
-        for i in range(n_listing)
-    ])
+    _write_text(
+        out / FILES["listing"],
+        [
+            f"{i + 1}|{l_seller[i]}|{l_event[i]}|{l_dateid[i]}|{l_num[i]}|{_money(l_ppt[i])}|"
+            f"{_money(l_num[i] * l_ppt[i])}|{iso[l_dateid[i]]} {_hms(l_secs[i])}"
+            for i in range(n_listing)
+        ],
+    )
     s_paid = [s_qty[i] * l_ppt[li] for i, li in enumerate(s_list)]
     s_comm = [(p * 15 + 50) // 100 for p in s_paid]
-    _write_text(out / FILES["sales"], [
-        f"{i + 1}\t{li + 1}\t{l_seller[li]}\t{s_buyer[i]}\t{l_event[li]}\t{s_dateid[i]}\t"
-        f"{s_qty[i]}\t{_money(s_paid[i])}\t{_money(s_comm[i])}\t"
-        f"{mdy[s_dateid[i]]} {_hms(s_secs[i])}"
-        for i, li in enumerate(s_list)
-    ])
+    _write_text(
+        out / FILES["sales"],
+        [
+            f"{i + 1}\t{li + 1}\t{l_seller[li]}\t{s_buyer[i]}\t{l_event[li]}\t{s_dateid[i]}\t"
+            f"{s_qty[i]}\t{_money(s_paid[i])}\t{_money(s_comm[i])}\t"
+            f"{mdy[s_dateid[i]]} {_hms(s_secs[i])}"
+            for i, li in enumerate(s_list)
+        ],
+    )
     if pdir is None:
         return
-    _write_parquet(pdir / "listing.parquet", {
-        "listid": pa.array(range(1, n_listing + 1), pa.int32()),
-        "sellerid": pa.array(l_seller, pa.int32()),
-        "eventid": pa.array(l_event, pa.int32()),
-        "dateid": pa.array(l_dateid, pa.int16()),
-        "numtickets": pa.array(l_num, pa.int16()),
-        "priceperticket": _decimal_array(l_ppt),
-        "totalprice": _decimal_array([a * b for a, b in zip(l_num, l_ppt)]),
-        "listtime": _ts_array([_epoch(d, s) for d, s in zip(l_dateid, l_secs)]),
-    })
-    _write_parquet(pdir / "sales.parquet", {
-        "salesid": pa.array(range(1, n_sales + 1), pa.int32()),
-        "listid": pa.array([li + 1 for li in s_list], pa.int32()),
-        "sellerid": pa.array([l_seller[li] for li in s_list], pa.int32()),
-        "buyerid": pa.array(s_buyer, pa.int32()),
-        "eventid": pa.array([l_event[li] for li in s_list], pa.int32()),
-        "dateid": pa.array(s_dateid, pa.int16()),
-        "qtysold": pa.array(s_qty, pa.int16()),
-        "pricepaid": _decimal_array(s_paid),
-        "commission": _decimal_array(s_comm),
-        "saletime": _ts_array([_epoch(d, s) for d, s in zip(s_dateid, s_secs)]),
-    })
+    _write_parquet(
+        pdir / "listing.parquet",
+        {
+            "listid": pa.array(range(1, n_listing + 1), pa.int32()),
+            "sellerid": pa.array(l_seller, pa.int32()),
+            "eventid": pa.array(l_event, pa.int32()),
+            "dateid": pa.array(l_dateid, pa.int16()),
+            "numtickets": pa.array(l_num, pa.int16()),
+            "priceperticket": _decimal_array(l_ppt),
+            "totalprice": _decimal_array([a * b for a, b in zip(l_num, l_ppt)]),
+            "listtime": _ts_array([_epoch(d, s) for d, s in zip(l_dateid, l_secs)]),
+        },
+    )
+    _write_parquet(
+        pdir / "sales.parquet",
+        {
+            "salesid": pa.array(range(1, n_sales + 1), pa.int32()),
+            "listid": pa.array([li + 1 for li in s_list], pa.int32()),
+            "sellerid": pa.array([l_seller[li] for li in s_list], pa.int32()),
+            "buyerid": pa.array(s_buyer, pa.int32()),
+            "eventid": pa.array([l_event[li] for li in s_list], pa.int32()),
+            "dateid": pa.array(s_dateid, pa.int16()),
+            "qtysold": pa.array(s_qty, pa.int16()),
+            "pricepaid": _decimal_array(s_paid),
+            "commission": _decimal_array(s_comm),
+            "saletime": _ts_array([_epoch(d, s) for d, s in zip(s_dateid, s_secs)]),
+        },
+    )
 
 
 def _choices_idx(rng: random.Random, cum: List[float], k: int) -> List[int]:
@@ -569,9 +665,7 @@ def _untie_top_buyers(buyer: List[int], qty: List[int], seller: List[int]) -> No
     if len(ranked) < 11:
         return
     top = set(ranked)
-    donors = sorted(
-        (i for i in range(len(buyer)) if buyer[i] not in top), key=lambda i: (qty[i], i)
-    )
+    donors = sorted((i for i in range(len(buyer)) if buyer[i] not in top), key=lambda i: (qty[i], i))
     pos = 0
     for i in range(9, -1, -1):
         need = totals[ranked[i + 1]] - totals[ranked[i]] + 1
@@ -589,9 +683,7 @@ def _untie_top_buyers(buyer: List[int], qty: List[int], seller: List[int]) -> No
 # --------------------------------------------------------------------------- API
 
 
-def generate(
-    out_dir: Path, scale: float = 1, seed: int = 0, parquet: bool = True
-) -> Dict[str, int]:
+def generate(out_dir: Path, scale: float = 1, seed: int = 0, parquet: bool = True) -> Dict[str, int]:
     """Generate all seven TICKIT tables in ``out_dir``; return the row count per table.
 
     Text files go directly in ``out_dir``; Parquet files (unless ``parquet`` is false)
@@ -610,8 +702,14 @@ def generate(
     _gen_users(out, pdir, seed, counts["users"])
     ev_date, ev_weight = _gen_event(out, pdir, seed, counts["event"])
     _gen_listing_sales(
-        out, pdir, seed, counts["listing"], counts["sales"], counts["users"],
-        ev_date, ev_weight,
+        out,
+        pdir,
+        seed,
+        counts["listing"],
+        counts["sales"],
+        counts["users"],
+        ev_date,
+        ev_weight,
     )
     return counts
 
