@@ -11,6 +11,7 @@ import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import reprlib
 import shutil
@@ -223,9 +224,16 @@ def _context() -> Any:
     start fast and never inherit the driver's threads (pyarrow's pools)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["engine.tasks", "mrjob.job", "mrjob.protocol"])
+        ctx.set_forkserver_preload(["engine.tasks", "engine.vectorized", "mrjob.job", "mrjob.protocol"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def warm_up() -> None:
+    """Start the forkserver now, so its imports overlap the driver's planning."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        _context()
+        multiprocessing.forkserver.ensure_running()
 
 
 class ProcessExecutor:

@@ -114,6 +114,17 @@ class EngineMRJob(MRJob):
                     kwargs[dest] = value
         return kwargs
 
+    @classmethod
+    def set_up_logging(cls, quiet: bool = False, verbose: bool = False, stream: Any = None) -> None:
+        """mrjob's logging set-up, plus the engine's own loggers (phases, summary)."""
+        super().set_up_logging(quiet=quiet, verbose=verbose, stream=stream)
+        from mrjob.util import log_to_null, log_to_stream
+
+        if quiet:
+            log_to_null(name="engine")
+        else:
+            log_to_stream(name="engine", debug=verbose, stream=stream)
+
     def run_job(self) -> None:
         """Like mrjob's, but an engine error is one clear line and a non-zero exit."""
         try:

@@ -143,6 +143,10 @@ class EngineRunner(MRJobRunner):
         return wd
 
     def _run(self) -> None:
+        if (self._opts["executor"] or "processes") == "processes":
+            from engine.executor import warm_up
+
+            warm_up()
         plan = self.build_plan()
         if self._output_dir is None:
             self._output_dir = os.path.join(self._get_local_tmp_dir(), "output")
