@@ -76,16 +76,31 @@ def combiner_for(
 def fast_json_write(write: Write) -> Write:
     """``StandardJSONProtocol.write`` with a shortcut for the commonest pairs.
 
-    ``json.dumps`` of a str is ``encode_basestring_ascii`` of it and of an int its
-    ``int.__repr__``; calling those directly skips the encoder's Python-level setup.
-    Any other pair goes through *write* unchanged.
+    ``json.dumps`` of a str is ``encode_basestring_ascii`` of it, of an int its
+    ``int.__repr__`` and of ``None`` ``null``; calling those directly skips the encoder's
+    Python-level set-up. Any other pair goes through *write* unchanged.
     """
     encode_str = json.encoder.encode_basestring_ascii
     int_repr = int.__repr__
 
+    def simple(x: Any) -> str | None:
+        kind = type(x)
+        if kind is str:
+            return encode_str(x)
+        if kind is int:
+            return int_repr(x)
+        if x is None:
+            return "null"
+        return None
+
     def write_fast(key: Any, value: Any) -> bytes:
-        if type(key) is str and type(value) is int:
+        if type(key) is str and type(value) is int:  # the commonest pair, inlined
             return (encode_str(key) + "\t" + int_repr(value)).encode()
+        k = simple(key)
+        if k is not None:
+            v = simple(value)
+            if v is not None:
+                return (k + "\t" + v).encode()
         return write(key, value)
 
     return write_fast
