@@ -61,7 +61,8 @@ class VectorStep:
     * ``output_keys``/``output_values`` (last step): the columns whose values become the
       output key and value (default ``keys`` and the ``aggregate`` columns; a list when
       several), or ``value(row)`` for the value.
-    * ``columns``: Parquet columns to read (projection).
+    * ``columns``: Parquet columns to read (projection); each file gives those it has, so
+      a join names the columns it needs from all its tables.
     """
 
     keys: Sequence[str]
@@ -191,9 +192,15 @@ def input_batches(
             return
         try:
             pf = pq.ParquetFile(split.path)
+            wanted = None
+            if columns:
+                # A job reading several tables names the columns it needs from any of
+                # them; each file gives those it has (maybe none: rows without columns).
+                present = set(pf.schema_arrow.names)
+                wanted = [c for c in columns if c in present]
             yield from pf.iter_batches(
                 row_groups=list(split.row_groups),
-                columns=list(columns) if columns else None,
+                columns=wanted,
                 batch_size=max(1024, min(PARQUET_BATCH_ROWS, block_bytes // 100)),
             )
         except (OSError, pa.ArrowInvalid) as exc:

@@ -45,6 +45,7 @@ class MRTickitChallenge(EngineMRJob):
 
         return [
             VectorStep(
+                columns=COLUMNS,
                 mapper=self.smiths_batch,
                 keys=("all",),
                 reducer=self.in_order,

@@ -109,6 +109,7 @@ class MRTickitPercentileEvents(EngineMRJob):
 
         return [
             VectorStep(
+                columns=("eventid", "pricepaid", "eventname"),
                 mapper=self.events_batch,
                 keys=("eventid",),
                 aggregate={

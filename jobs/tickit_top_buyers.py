@@ -105,6 +105,7 @@ class MRTickitTopBuyers(EngineMRJob):
 
         return [
             VectorStep(
+                columns=("buyerid", "qtysold", "userid", "firstname", "lastname"),
                 mapper=self.buyers_batch,
                 keys=("buyerid",),
                 aggregate={

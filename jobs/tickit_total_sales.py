@@ -93,6 +93,7 @@ class MRTickitTotalSales(EngineMRJob):
 
         return [
             VectorStep(
+                columns=("dateid", "qtysold", "caldate"),
                 mapper=self.dated_sales_batch,
                 keys=("dateid",),
                 aggregate={"total": ("qty", "sum"), "caldate": ("caldate", "first")},
