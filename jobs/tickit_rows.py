@@ -308,3 +308,16 @@ def arrow_fields(table: str, batch: Any, names: Sequence[str]) -> Dict[str, Any]
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         out[name] = finish(kinds[name], text)
     return out
+
+
+def split_tagged(tagged: Any) -> Tuple[Optional[int], list]:
+    """A reduce-side join's values: the sum of the ``["S", n]`` amounts (``None`` if
+    there are none) and the other tagged values, in their order."""
+    total: Optional[int] = None
+    other = []
+    for value in tagged:
+        if value[0] == "S":
+            total = value[1] if total is None else total + value[1]
+        else:
+            other.append(value)
+    return total, other

@@ -31,7 +31,7 @@ import heapq
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, arrow_fields, fields
+from jobs.tickit_rows import TableReader, arrow_fields, fields, split_tagged
 
 
 def _rank(row):
@@ -66,23 +66,15 @@ class MRTickitTopBuyers(EngineMRJob):
             yield userid, ["U", first, last]
 
     def combiner(self, userid, tagged):
-        total = None
-        for value in tagged:
-            if value[0] == "S":
-                total = value[1] if total is None else total + value[1]
-            else:
-                yield userid, value
+        total, other = split_tagged(tagged)
+        for value in other:
+            yield userid, value
         if total is not None:
             yield userid, ["S", total]
 
     def join_reducer(self, userid, tagged):
-        total = None
-        names = []
-        for value in tagged:
-            if value[0] == "S":
-                total = value[1] if total is None else total + value[1]
-            else:
-                names.append(value[1:])
+        total, other = split_tagged(tagged)
+        names = [value[1:] for value in other]
         if total is None:  # a user who bought nothing is not in GROUP BY buyerid
             return
         if not names:

@@ -24,7 +24,7 @@ import datetime as dt
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, arrow_fields, fields
+from jobs.tickit_rows import TableReader, arrow_fields, fields, split_tagged
 
 
 class MRTickitTotalSales(EngineMRJob):
@@ -57,23 +57,15 @@ class MRTickitTotalSales(EngineMRJob):
                 yield dateid, ["D", caldate]
 
     def combiner(self, dateid, tagged):
-        total = None
-        for value in tagged:
-            if value[0] == "S":
-                total = value[1] if total is None else total + value[1]
-            else:
-                yield dateid, value
+        total, other = split_tagged(tagged)
+        for value in other:
+            yield dateid, value
         if total is not None:
             yield dateid, ["S", total]
 
     def join_reducer(self, dateid, tagged):
-        total = None
-        caldates = []
-        for value in tagged:
-            if value[0] == "S":
-                total = value[1] if total is None else total + value[1]
-            else:
-                caldates.append(value[1])
+        total, other = split_tagged(tagged)
+        caldates = [value[1] for value in other]
         for caldate in caldates:  # one per date row: an inner join
             yield None, [caldate, total]
 
