@@ -129,16 +129,15 @@ class SplitReader:
 
     def _compressed_lines(self) -> Iterator[bytes]:
         path = self.split.path
-        opener = gzip.open if path.lower().endswith(".gz") else bz2.open
         count = 0
         try:
-            with opener(path, "rb") as f:
+            with open_compressed(path) as f:
                 for line in f:
                     count += 1
                     self.records = count
                     yield line.rstrip(b"\r\n")
         except (EOFError, OSError, ValueError) as exc:
-            if isinstance(exc, OSError) and not _is_codec_error(exc):
+            if not is_corrupt_compressed(exc):
                 raise
             raise InputError(
                 f"compressed input {path!r} is corrupt or truncated after {count} lines "
@@ -183,6 +182,19 @@ def check_skipped(counters: list[dict[str, dict[str, int]]], limit: int) -> None
             f"the map tasks skipped {skipped} bad input records in all, more than "
             f"--skip-bad-records={limit} (the warnings above name them): fix the input or raise the limit"
         )
+
+
+def open_compressed(path: str) -> IO[bytes]:
+    """A ``.gz`` or ``.bz2`` file, decompressed as it is read."""
+    opener = gzip.open if path.lower().endswith(".gz") else bz2.open
+    return opener(path, "rb")  # type: ignore[return-value]
+
+
+def is_corrupt_compressed(exc: BaseException) -> bool:
+    """Whether reading a compressed file failed because the file is corrupt or truncated."""
+    if isinstance(exc, OSError):
+        return _is_codec_error(exc)
+    return isinstance(exc, (EOFError, ValueError))
 
 
 def _is_codec_error(exc: OSError) -> bool:

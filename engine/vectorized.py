@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from engine.errors import InputError, JobDefinitionError
-from engine.formats import READ_BUFFER
+from engine.formats import READ_BUFFER, is_corrupt_compressed, open_compressed
 from engine.splits import InputSplit
 
 #: Bytes of text per record batch.
@@ -238,55 +238,57 @@ def _is_utf8(data: bytes) -> bool:
 
 def _text_blocks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
     """Blocks of whole lines: every line that starts inside the split, nothing else."""
+    return _whole_lines(_text_chunks(split, block_bytes))
+
+
+def _text_chunks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
+    """The split's bytes from its first line start; the last chunk is completed up to the
+    end of the last line that starts before the split's end."""
     end = split.start + split.length
     with open(split.path, "rb", buffering=READ_BUFFER) as f:
         pos = split.start
         if split.start > 0:
             f.seek(split.start - 1)
             pos = split.start - 1 + len(f.readline())
-        carry = b""
         while pos < end:
             chunk = f.read(min(block_bytes, end - pos))
             if not chunk:
-                break
-            pos += len(chunk)
-            data = carry + chunk
-            carry = b""
-            if pos >= end:
-                if not data.endswith(b"\n"):
-                    data += f.readline()  # the last line started before the end
-                yield data
                 return
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            yield data[: cut + 1]
-            carry = data[cut + 1 :]
-        if carry:
-            yield carry
+            pos += len(chunk)
+            if pos >= end and not chunk.endswith(b"\n"):
+                chunk += f.readline()  # the last line started before the end
+            yield chunk
 
 
 def _compressed_blocks(path: str, block_bytes: int) -> Iterator[bytes]:
-    import bz2
-    import gzip
+    """Blocks of whole lines of a ``.gz``/``.bz2`` file."""
+    return _whole_lines(_compressed_chunks(path, block_bytes))
 
-    opener = gzip.open if path.lower().endswith(".gz") else bz2.open
-    carry = b""
+
+def _compressed_chunks(path: str, block_bytes: int) -> Iterator[bytes]:
     try:
-        with opener(path, "rb") as f:
+        with open_compressed(path) as f:
             while chunk := f.read(block_bytes):
-                data = carry + chunk
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
-                    continue
-                yield data[: cut + 1]
-                carry = data[cut + 1 :]
-    except (EOFError, OSError) as exc:
+                yield chunk
+    except (EOFError, OSError, ValueError) as exc:
+        if not is_corrupt_compressed(exc):
+            raise
         raise InputError(
             f"compressed input {path!r} is corrupt or truncated ({exc}); re-copy the file"
         ) from exc
+
+
+def _whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Re-cut *chunks* so that each block ends at a line end (the last one may not)."""
+    carry = b""
+    for chunk in chunks:
+        data = carry + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        yield data[: cut + 1]
+        carry = data[cut + 1 :]
     if carry:
         yield carry
 
