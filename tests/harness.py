@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from engine.progress import JobStats
 from engine.runner import EngineRunner
@@ -56,3 +57,17 @@ def run_engine(
     with EngineRunner(**kwargs) as runner:
         runner.run()
         return Outcome(b"".join(runner.cat_output()), runner.counters(), runner.stats)
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A real moto server on 127.0.0.1 and a free port; stopped when the block ends."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

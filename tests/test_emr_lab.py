@@ -21,6 +21,7 @@ import pytest
 
 from emr import lab
 from emr.package import build_archive
+from tests.harness import moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
@@ -31,17 +32,9 @@ REGION = "us-east-1"
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto server on 127.0.0.1 and a free port, stopped when the module's tests are done."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, moto_server() as url:
         _let_unmatched_conditional_denies_pass(mp)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+        yield url
 
 
 def _let_unmatched_conditional_denies_pass(mp: pytest.MonkeyPatch) -> None:

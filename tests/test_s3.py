@@ -11,7 +11,7 @@ import pytest
 
 from engine.errors import CommitError, InputError, TaskFailedError
 from engine.s3 import S3Job, split_uri
-from tests.harness import run_engine, run_inline
+from tests.harness import moto_server, run_engine, run_inline
 from tests.jobs.mr_crash import MRCrash
 from tests.jobs.mr_word_count import MRWordCountPlain
 
@@ -21,15 +21,8 @@ BUCKET = "engine-s3-test"
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto server on 127.0.0.1 and a free port, stopped when the module is done."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
