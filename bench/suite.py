@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run -r inline / -r local (auto: when the query's input has < --mrjob-max-rows rows)",
     )
     p.add_argument("--mrjob-max-rows", type=int, default=150_000)
+    p.add_argument(
+        "--systems",
+        default="engine,engine-vec",
+        help="engine systems to run beside DuckDB: engine (record path), engine-vec (the twin); "
+        "e.g. engine-vec alone to skip the record path at large sizes",
+    )
     p.add_argument("--mrjob-runners", default="inline,local")
     p.add_argument("--memory-bound", action="store_true", help="also run the memory-bound word count")
     p.add_argument("--memory-budget", default="32M", help="engine --memory-budget of the memory-bound run")
@@ -201,10 +207,16 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
     cells: dict[tuple[str, str, int], Cell] = {}
     reference: dict[str, Any] = {}
     twins = {q.name: q.has_twin() for q in qs}
+    engines = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(engines) - {"engine", "engine-vec"}
+    if unknown:
+        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from engine, engine-vec")
     for rep in range(args.repeat):
         for q in qs:
             for w in workers:
-                systems = ["duckdb", "engine"] + (["engine-vec"] if twins[q.name] else [])
+                systems = ["duckdb"] + [
+                    s for s in engines if s == "engine" or (s == "engine-vec" and twins[q.name])
+                ]
                 if w == workers[-1]:
                     systems += mrjob_for[q.name]
                 for system in systems:

@@ -173,6 +173,13 @@ def _run_wave(
                 target = merged.setdefault(group, {})
                 for name, value in names.items():
                     target[name] = target.get(name, 0) + value
+        log.debug(
+            "task %s attempt %d: %.2f s, done at %.2f s",
+            result.task_id,
+            result.attempt,
+            result.seconds,
+            time.perf_counter() - started,
+        )
         if result.status:
             log.debug("task %s status: %s", result.task_id, result.status)
         phase.records_in += result.records_in

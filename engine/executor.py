@@ -16,6 +16,7 @@ import os
 import reprlib
 import shutil
 import signal
+import sys
 import time
 import traceback
 from collections import deque
@@ -219,6 +220,10 @@ class _Worker:
         self.conn.close()
 
 
+#: setuptools' switch between its own ``distutils`` and the standard library's.
+DISTUTILS_VAR = "SETUPTOOLS_USE_DISTUTILS"
+
+
 def _context() -> Any:
     """forkserver: workers fork from a clean server that preloaded the engine, so they
     start fast and never inherit the driver's threads (pyarrow's pools)."""
@@ -233,7 +238,21 @@ def warm_up() -> None:
     """Start the forkserver now, so its imports overlap the driver's planning."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         _context()
+        _start_forkserver()
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver (once); on Python < 3.12 it imports the standard library's
+    ``distutils`` (which mrjob imports) rather than setuptools' replacement, whose
+    imports cost ~0.18 s before the first task can start."""
+    saved = os.environ.get(DISTUTILS_VAR)
+    if saved is None and sys.version_info < (3, 12):
+        os.environ[DISTUTILS_VAR] = "stdlib"
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop(DISTUTILS_VAR, None)
 
 
 class ProcessExecutor:
@@ -245,6 +264,8 @@ class ProcessExecutor:
         self.size = max(1, workers)
         self.book = _RetryBook(plan)
         self._ctx = _context()
+        if self._ctx.get_start_method() == "forkserver":
+            _start_forkserver()
         self._spawned = 0
         self._workers: list[_Worker] = []
 

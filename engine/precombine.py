@@ -103,6 +103,7 @@ def fast_json_write(write: Write) -> Write:
                 return (k + "\t" + v).encode()
         return write(key, value)
 
+    write_fast.standard_json = True  # type: ignore[attr-defined]  # lets Arrow encode column-wise
     return write_fast
 
 

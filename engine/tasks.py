@@ -353,7 +353,9 @@ def _run_vector_task(
     budget = plan.task_memory_budget
     if task.split is not None:
         block = max(4096, min(vectorized.TEXT_BLOCK, budget // 4))
-        batches: Iterable[Any] = vectorized.input_batches(task.split, twins[0].columns, block)
+        batches: Iterable[Any] = vectorized.input_batches(
+            task.split, twins[0].columns, block, twins[0].text_reader
+        )
     else:
         assert wave.reduce_step is not None
         table, result.records_in = vectorized.reduce_partition(twins[wave.reduce_step], task.runs)

@@ -27,14 +27,16 @@ two forms agree. ``--no-vectorize`` forces the record path.
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+from mrjob.protocol import StandardJSONProtocol
 
+from engine import arrow_keys, arrow_text
 from engine.errors import InputError, JobDefinitionError
 from engine.formats import READ_BUFFER, is_corrupt_compressed, open_compressed
 from engine.splits import InputSplit
@@ -63,6 +65,10 @@ class VectorStep:
       several), or ``value(row)`` for the value.
     * ``columns``: Parquet columns to read (projection); each file gives those it has, so
       a join names the columns it needs from all its tables.
+    * ``text_reader``: text input read as columns rather than lines: called with each
+      block of whole lines (bytes, valid UTF-8), it returns the mapper's input table, or
+      ``None`` to get that block as ``line`` batches (``engine.arrow_text.delimited``
+      parses delimited lines at C++ speed).
     """
 
     keys: Sequence[str]
@@ -74,6 +80,7 @@ class VectorStep:
     output_values: Sequence[str] | None = None
     value: Callable[[dict[str, Any]], Any] | None = None
     columns: Sequence[str] | None = None
+    text_reader: Callable[[bytes], pa.Table | None] | None = None
 
     def validate(self) -> None:
         """Refuse unknown operations and impossible declarations."""
@@ -178,33 +185,20 @@ def _collected(partials: pa.Table, grouped: pa.Table, keys: list[str], partial: 
 
 
 def input_batches(
-    split: InputSplit, columns: Sequence[str] | None, block_bytes: int = TEXT_BLOCK
+    split: InputSplit,
+    columns: Sequence[str] | None,
+    block_bytes: int = TEXT_BLOCK,
+    text_reader: Callable[[bytes], pa.Table | None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of a split: ``line`` batches for text, column batches for Parquet.
 
     *block_bytes* bounds a text batch (and, at ~100 bytes a row, a Parquet batch), so a
-    small memory budget gets small batches.
+    small memory budget gets small batches. *text_reader* (``VectorStep.text_reader``)
+    turns a block of text lines into columns; where it gives ``None``, the block is read
+    as lines.
     """
     if split.kind == "parquet":
-        import pyarrow.parquet as pq
-
-        if not split.row_groups:
-            return
-        try:
-            pf = pq.ParquetFile(split.path)
-            wanted = None
-            if columns:
-                # A job reading several tables names the columns it needs from any of
-                # them; each file gives those it has (maybe none: rows without columns).
-                present = set(pf.schema_arrow.names)
-                wanted = [c for c in columns if c in present]
-            yield from pf.iter_batches(
-                row_groups=list(split.row_groups),
-                columns=wanted,
-                batch_size=max(1024, min(PARQUET_BATCH_ROWS, block_bytes // 100)),
-            )
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError(f"cannot read Parquet {split.describe()}: {exc}") from exc
+        yield from _parquet_batches(split, columns, block_bytes)
         return
     if split.kind == "text":
         blocks = _text_blocks(split, block_bytes)
@@ -212,28 +206,46 @@ def input_batches(
         blocks = _compressed_blocks(split.path, block_bytes)
     line_no = 0
     for block in blocks:
-        lines = block.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
         try:
-            array = pa.array(lines, type=pa.binary()).cast(pa.string())
-        except pa.ArrowInvalid as exc:
-            bad = next(i for i, line in enumerate(lines) if not _is_utf8(line))
+            if text_reader is not None:
+                arrow_text.check_utf8(block)
+                table = text_reader(block)
+                if table is not None:
+                    line_no += table.num_rows
+                    yield from table.combine_chunks().to_batches()
+                    continue
+            lines = arrow_text.lines(block)
+        except arrow_text.NotUTF8 as exc:
             raise InputError(
-                f"{split.path} line {line_no + bad + 1} (in {split.describe()}) is not valid UTF-8; "
+                f"{split.path} line {line_no + exc.line + 1} (in {split.describe()}) is not valid UTF-8; "
                 "fix the file or read it with a bytes protocol"
             ) from exc
         line_no += len(lines)
-        # mrjob strips trailing \r and \n from each line (rstrip(b'\r\n')).
-        yield pa.RecordBatch.from_arrays([pc.utf8_rtrim(array, characters="\r")], names=["line"])
+        yield pa.RecordBatch.from_arrays([lines], names=["line"])
 
 
-def _is_utf8(data: bytes) -> bool:
+def _parquet_batches(
+    split: InputSplit, columns: Sequence[str] | None, block_bytes: int
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    if not split.row_groups:
+        return
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        pf = pq.ParquetFile(split.path)
+        wanted = None
+        if columns:
+            # A job reading several tables names the columns it needs from any of
+            # them; each file gives those it has (maybe none: rows without columns).
+            present = set(pf.schema_arrow.names)
+            wanted = [c for c in columns if c in present]
+        yield from pf.iter_batches(
+            row_groups=list(split.row_groups),
+            columns=wanted,
+            batch_size=max(1024, min(PARQUET_BATCH_ROWS, block_bytes // 100)),
+        )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"cannot read Parquet {split.describe()}: {exc}") from exc
 
 
 def _text_blocks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
@@ -296,15 +308,20 @@ def _whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 # ----------------------------------------------------------------------------- keys
 
 
-def encoded_keys(table: pa.Table, step: VectorStep, write: Callable[[Any, Any], bytes]) -> list[bytes]:
-    """Each row's key, encoded as the job's protocol encodes it (the bytes Hadoop sorts)."""
-    keys = row_keys(table, step.keys)
-    out = []
-    for key in keys:
-        line = write(key, None)
-        tab = line.find(b"\t")
-        out.append(line if tab < 0 else line[:tab])
-    return out
+def encoded_keys(table: pa.Table, columns: Sequence[str], write: Callable[[Any, Any], bytes]) -> pa.Array:
+    """Each row's key (the *columns*), encoded as the job's protocol encodes it: the bytes
+    Hadoop sorts and partitions by. Column-wise for the standard JSON protocol."""
+    if is_standard_json(write):
+        key_bytes = arrow_keys.json_key_bytes([table.column(k) for k in columns])
+        if key_bytes is not None:
+            return key_bytes
+    return arrow_keys.python_key_bytes(row_keys(table, columns), write)
+
+
+def is_standard_json(write: Callable[[Any, Any], bytes]) -> bool:
+    """Whether *write* is mrjob's standard JSON protocol (its fast twin included)."""
+    owner = getattr(write, "__self__", None)
+    return bool(getattr(write, "standard_json", False)) or type(owner) is StandardJSONProtocol
 
 
 def row_keys(table: pa.Table, columns: Sequence[str]) -> list[Any]:
@@ -375,13 +392,13 @@ def map_and_shuffle(
         if num_partitions == 1:
             _append(writers, paths, run_dir, 0, table)
             return
-        parts = [zlib.crc32(k) % num_partitions for k in encoded_keys(table, step, write)]
-        order = sorted(range(len(parts)), key=parts.__getitem__)
-        ordered = table.take(pa.array(order, type=pa.int64()))
+        parts = arrow_keys.partitions(encoded_keys(table, step.keys, write), num_partitions)
+        ordered = table.take(pa.array(np.argsort(parts, kind="stable")))
         start = 0
-        for p, count in _runs_of(sorted(parts)):
-            _append(writers, paths, run_dir, p, ordered.slice(start, count))
-            start += count
+        for p, count in enumerate(np.bincount(parts, minlength=num_partitions).tolist()):
+            if count:
+                _append(writers, paths, run_dir, p, ordered.slice(start, count))
+                start += count
 
     for batch in batches:
         stats.records_in += batch.num_rows
@@ -397,15 +414,6 @@ def map_and_shuffle(
         writer.close()
         stats.run_bytes[p] = os.path.getsize(paths[p])
     return paths, stats
-
-
-def _runs_of(sorted_parts: list[int]) -> Iterator[tuple[int, int]]:
-    """(partition, count) for each run of equal values."""
-    start = 0
-    for i in range(1, len(sorted_parts) + 1):
-        if i == len(sorted_parts) or sorted_parts[i] != sorted_parts[start]:
-            yield sorted_parts[start], i - start
-            start = i
 
 
 def _append(writers: dict[int, Any], paths: dict[int, str], run_dir: str, p: int, table: pa.Table) -> None:
@@ -438,11 +446,18 @@ def output_lines(
     """
     if table is None or table.num_rows == 0:
         return []
-    group_keys = encoded_keys(table, step, key_write)
-    order = sorted(range(len(group_keys)), key=group_keys.__getitem__)
-    keys = row_keys(table, list(step.output_keys or step.keys))
+    order = pc.sort_indices(encoded_keys(table, step.keys, key_write))  # stable, byte order
+    table = table.take(order)
+    out_keys = list(step.output_keys or step.keys)
+    out_values = list(step.output_values or step.aggregate)
+    if step.value is None and is_standard_json(write):
+        key_bytes = arrow_keys.json_key_bytes([table.column(k) for k in out_keys])
+        value_bytes = arrow_keys.json_key_bytes([table.column(v) for v in out_values])
+        if key_bytes is not None and value_bytes is not None:
+            return pc.binary_join_element_wise(key_bytes, value_bytes, b"\t").to_pylist()
+    keys = row_keys(table, out_keys)
     values = row_values(table, step)
-    return [write(keys[i], values[i]) for i in order]
+    return [write(k, v) for k, v in zip(keys, values)]
 
 
 def result_batches(table: pa.Table | None, rows: int = PARQUET_BATCH_ROWS) -> Iterator[pa.RecordBatch]:

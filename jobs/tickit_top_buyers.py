@@ -31,7 +31,7 @@ import heapq
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, arrow_fields, fields, split_tagged
+from jobs.tickit_rows import TableReader, arrow_fields, arrow_text_reader, fields, split_tagged
 
 
 def _rank(row):
@@ -95,9 +95,11 @@ class MRTickitTopBuyers(EngineMRJob):
         """The Arrow twin: sum per buyer joined with the names, then a top-k table step."""
         from engine.vectorized import VectorStep, one_group
 
+        columns = ("buyerid", "qtysold", "userid", "firstname", "lastname")
         return [
             VectorStep(
-                columns=("buyerid", "qtysold", "userid", "firstname", "lastname"),
+                columns=columns,
+                text_reader=arrow_text_reader(columns),
                 mapper=self.buyers_batch,
                 keys=("buyerid",),
                 aggregate={

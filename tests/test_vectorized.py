@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -190,3 +191,38 @@ def test_tickit_twins_match_record_path(tickit_dir, job, executor, reducers):
         record = run_engine(job_class, inputs, vectorize=False, **opts)
         assert vector.output == record.output
         assert vector.lines
+
+
+def test_top_buyers_twin_on_crlf_text_equals_the_record_path(tickit_dir, tmp_path):
+    """Blocks holding \\r are read as lines, not by the CSV reader: same answer."""
+    from jobs.tickit_top_buyers import MRTickitTopBuyers
+
+    inputs = []
+    for name in ("sales_tab.txt", "allusers_pipe.txt"):
+        data = (tickit_dir / name).read_bytes()
+        (tmp_path / name).write_bytes(data.replace(b"\n", b"\r\n") if name.startswith("sales") else data)
+        inputs.append(str(tmp_path / name))
+    opts = dict(executor="serial", reducers=2, memory_budget="64K", split_size="32K")
+    vector = run_engine(MRTickitTopBuyers, inputs, **opts)
+    assert vector.output == run_engine(MRTickitTopBuyers, inputs, vectorize=False, **opts).output
+    assert len(vector.lines) == 10
+
+
+@pytest.mark.parametrize("vectorize", [True, False], ids=["vectorized", "record"])
+def test_tickit_line_with_missing_fields_fails_both_paths_naming_it(tickit_dir, tmp_path, vectorize):
+    from engine.errors import TaskFailedError
+    from jobs.tickit_top_buyers import MRTickitTopBuyers
+
+    lines = (tickit_dir / "sales_tab.txt").read_bytes().splitlines(keepends=True)
+    lines[100] = b"\t".join(lines[100].split(b"\t")[:5]) + b"\n"
+    (tmp_path / "sales_tab.txt").write_bytes(b"".join(lines))
+    with pytest.raises(TaskFailedError, match="sales row") as info:
+        run_engine(
+            MRTickitTopBuyers,
+            [str(tmp_path / "sales_tab.txt"), str(tickit_dir / "allusers_pipe.txt")],
+            vectorize=vectorize,
+            max_attempts=1,
+        )
+    message = str(info.value)
+    assert "sales_tab.txt" in message and re.search(r"has 5 fields|got 5", message)
+    assert all(field in message for field in lines[100].decode().split())

@@ -1,0 +1,66 @@
+"""Column-wise key bytes and partitions equal the record path's, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.arrow_keys import MAX_VECTOR_KEY_BYTES, crc32, json_key_bytes, partitions
+from engine.shuffle import partition_of
+
+TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["", '"', "\\", "\x7f", "\t", "é", "a b"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), TEXT), max_size=60))
+def test_json_strings_as_json_dumps(values):
+    got = json_key_bytes([pa.array(values, pa.string())])
+    assert got.to_pylist() == [json.dumps(v).encode() for v in values]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), st.one_of(st.none(), TEXT)),
+        max_size=40,
+    )
+)
+def test_several_key_columns_as_a_json_list(rows):
+    ints = pa.array([r[0] for r in rows], pa.int64())
+    texts = pa.array([r[1] for r in rows], pa.string())
+    got = json_key_bytes([ints, texts])
+    assert got.to_pylist() == [json.dumps([a, b]).encode() for a, b in rows]
+
+
+def test_booleans_nulls_and_unsupported_types():
+    assert json_key_bytes([pa.array([True, None, False])]).to_pylist() == [b"true", b"null", b"false"]
+    assert json_key_bytes([pa.nulls(2)]).to_pylist() == [b"null", b"null"]
+    assert json_key_bytes([pa.array([1.5])]) is None  # float text: json's repr, not Arrow's
+    assert json_key_bytes([pa.array([[1]])]) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=30), max_size=80))
+def test_crc32_equals_zlib(values):
+    got = crc32(pa.array(values, pa.binary()))
+    assert got.tolist() == [zlib.crc32(v) for v in values]
+
+
+def test_crc32_of_long_keys_sliced_arrays_and_strings():
+    values = [b"x" * (MAX_VECTOR_KEY_BYTES + 7), b"", b"short", bytes(range(256)) * 3]
+    array = pa.array(values * 3, pa.binary()).slice(2, 7)
+    assert crc32(array).tolist() == [zlib.crc32(v) for v in (values * 3)[2:9]]
+    strings = pa.chunked_array([["a", "é"], ["zz"]])
+    assert crc32(strings).tolist() == [zlib.crc32(s.encode()) for s in ("a", "é", "zz")]
+    assert crc32(pa.array([], pa.binary())).tolist() == []
+
+
+def test_partitions_match_the_record_path():
+    keys = [json.dumps(k).encode() for k in ["a", "b", 7, None, "ü", [1, "x"]]]
+    for n in (1, 2, 3, 7):
+        got = partitions(pa.array(keys, pa.binary()), n).tolist()
+        assert got == [partition_of(k, n) for k in keys]
