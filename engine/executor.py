@@ -229,7 +229,9 @@ def _context() -> Any:
     start fast and never inherit the driver's threads (pyarrow's pools)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["engine.tasks", "engine.vectorized", "mrjob.job", "mrjob.protocol"])
+        ctx.set_forkserver_preload(
+            ["engine.tasks", "engine.vectorized", "mrjob.job", "mrjob.protocol", "pyarrow.acero"]
+        )
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -279,7 +281,10 @@ class ProcessExecutor:
         task_list = list(tasks)
         order = {task.task_id: i for i, task in enumerate(task_list)}
         results: dict[str, TaskResult] = {}
-        pending: deque[tuple[Task, int]] = deque((task, 1) for task in task_list)
+        # Largest splits first, so that the last wave of a map phase is of small tasks and
+        # no worker idles while another finishes a big one (results keep task order).
+        by_size = sorted(task_list, key=lambda t: -(t.split.length if t.split is not None else 0))
+        pending: deque[tuple[Task, int]] = deque((task, 1) for task in by_size)
         while len(self._workers) < min(self.size, len(task_list)):
             self._workers.append(self._spawn())
         timeout = self.plan.task_timeout

@@ -157,3 +157,12 @@ def validate_workers(num_cores: int | None) -> int:
     if int(num_cores) < 1:
         raise JobDefinitionError(f"--num-cores must be at least 1, got {num_cores}")
     return int(num_cores)
+
+
+def has_vector_twin(job_class: type) -> bool:
+    """Whether the job class offers ``vector_steps()`` (its Arrow twin, ``engine.vectorized``).
+
+    Here rather than in ``engine.vectorized`` so that planning does not import pyarrow and
+    NumPy into the driver, which needs neither (~0.1 s of start-up and of exit).
+    """
+    return callable(getattr(job_class, "vector_steps", None))

@@ -116,8 +116,8 @@ class EngineRunner(MRJobRunner):
 
     def _can_vectorize(self, script: str, class_name: str, steps: tuple[StepPlan, ...]) -> bool:
         """True if the job offers a vectorized twin the engine can run (every step reduces)."""
+        from engine.plan import has_vector_twin
         from engine.tasks import load_job_class
-        from engine.vectorized import has_vector_twin
 
         job_class = self._mrjob_cls or load_job_class(script, class_name)
         if not has_vector_twin(job_class):

@@ -102,11 +102,6 @@ def one_group(batch: pa.RecordBatch, key: str = "all") -> pa.Table:
     return pa.Table.from_batches([batch]).append_column(key, pa.nulls(batch.num_rows, pa.int8()))
 
 
-def has_vector_twin(job_class: type) -> bool:
-    """Whether the job class offers ``vector_steps()``."""
-    return callable(getattr(job_class, "vector_steps", None))
-
-
 # ---------------------------------------------------------------------------- aggregations
 
 
@@ -126,6 +121,10 @@ def _partial_specs(step: VectorStep) -> list[tuple[str, str, Any, str]]:
     return specs
 
 
+#: Aggregations whose result over only NULLs is NULL.
+_NULL_OF_NULLS = frozenset(("sum", "min", "max", "first"))
+
+
 def partial_aggregate(table: pa.Table, step: VectorStep) -> pa.Table:
     """Group *table* by the keys and compute the partial aggregates (the combiner)."""
     specs = _partial_specs(step)
@@ -133,10 +132,32 @@ def partial_aggregate(table: pa.Table, step: VectorStep) -> pa.Table:
     # of them on the same column and function (mean's sum and sum) keep distinct names.
     inputs = table.select(list(step.keys))
     aggs: list[tuple[Any, ...]] = []
+    # A sum/min/max/first over a column of NULLs only (a join's mapper pads the columns
+    # of the other table with NULLs) is NULL for every group: not computed, half the
+    # group-by's time in such a join.
+    all_null = [
+        fn in _NULL_OF_NULLS and table.num_rows > 0 and table.column(column).null_count == table.num_rows
+        for column, fn, _, _ in specs
+    ]
     for i, (column, fn, opts, _) in enumerate(specs):
-        inputs = inputs.append_column(f"__{i}", table.column(column))
-        aggs.append((f"__{i}", fn, opts) if opts is not None else (f"__{i}", fn))
+        if not all_null[i]:
+            inputs = inputs.append_column(f"__{i}", table.column(column))
+            aggs.append((f"__{i}", fn, opts) if opts is not None else (f"__{i}", fn))
     grouped = inputs.group_by(list(step.keys), use_threads=False).aggregate(aggs)
+    if any(all_null):
+        # the result types those aggregations would have had, from one row
+        one = table.slice(0, 1)
+        sample = one.select(list(step.keys))
+        sample_aggs = []
+        for i, (column, fn, _, _) in enumerate(specs):
+            if all_null[i]:
+                sample = sample.append_column(f"__{i}", one.column(column))
+                sample_aggs.append((f"__{i}", fn))
+        types = sample.group_by(list(step.keys), use_threads=False).aggregate(sample_aggs).schema
+        for i, (_, fn, _, _) in enumerate(specs):
+            if all_null[i]:
+                kind = types.field(f"__{i}_{fn}").type
+                grouped = grouped.append_column(f"__{i}_{fn}", pa.nulls(grouped.num_rows, kind))
     names = [f"__{i}_{fn}" for i, (_, fn, _, _) in enumerate(specs)]
     return grouped.select([*step.keys, *names]).rename_columns([*step.keys, *(s[3] for s in specs)])
 
@@ -249,13 +270,11 @@ def _parquet_batches(
 
 
 def _text_blocks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
-    """Blocks of whole lines: every line that starts inside the split, nothing else."""
-    return _whole_lines(_text_chunks(split, block_bytes))
+    """Blocks of whole lines: every line that starts inside the split, nothing else.
 
-
-def _text_chunks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
-    """The split's bytes from its first line start; the last chunk is completed up to the
-    end of the last line that starts before the split's end."""
+    Each block is one read of about *block_bytes*, completed to the end of its last line
+    (that line started inside the split, so it is this split's): one copy of the bytes.
+    """
     end = split.start + split.length
     with open(split.path, "rb", buffering=READ_BUFFER) as f:
         pos = split.start
@@ -263,13 +282,15 @@ def _text_chunks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
             f.seek(split.start - 1)
             pos = split.start - 1 + len(f.readline())
         while pos < end:
-            chunk = f.read(min(block_bytes, end - pos))
-            if not chunk:
+            block = f.read(min(block_bytes, end - pos))
+            if not block:
                 return
-            pos += len(chunk)
-            if pos >= end and not chunk.endswith(b"\n"):
-                chunk += f.readline()  # the last line started before the end
-            yield chunk
+            pos += len(block)
+            if not block.endswith(b"\n"):
+                rest = f.readline()
+                pos += len(rest)
+                block += rest
+            yield block
 
 
 def _compressed_blocks(path: str, block_bytes: int) -> Iterator[bytes]:

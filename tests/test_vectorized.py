@@ -6,6 +6,7 @@ import random
 import re
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -226,3 +227,40 @@ def test_tickit_line_with_missing_fields_fails_both_paths_naming_it(tickit_dir, 
     message = str(info.value)
     assert "sales_tab.txt" in message and re.search(r"has 5 fields|got 5", message)
     assert all(field in message for field in lines[100].decode().split())
+
+
+def test_aggregations_over_only_nulls_equal_arrow_s_own():
+    """The all-NULL shortcut of partial_aggregate gives what Arrow's group-by gives."""
+    step = VectorStep(
+        keys=("k",),
+        aggregate={
+            "s": ("v", "sum"),
+            "f": ("n", "first"),
+            "lo": ("n", "min"),
+            "c": ("n", "count"),
+            "m": ("i", "mean"),
+            "l": ("n", "collect"),
+        },
+    )
+    table = pa.table(
+        {"k": [2, 1, 2], "v": [1, 2, 3], "n": pa.nulls(3, pa.string()), "i": pa.nulls(3, pa.int32())}
+    )
+    got = partial_aggregate(table, step)
+    inputs = table.select(["k"])
+    aggs = []
+    for name, (column, fn) in {
+        "s.sum": ("v", "sum"),
+        "f.first": ("n", "first"),
+        "lo.min": ("n", "min"),
+        "c.count": ("n", "count"),
+        "m.sum": ("i", "sum"),
+        "m.count": ("i", "count"),
+        "l.list": ("n", "list"),
+    }.items():
+        inputs = inputs.append_column(name, table.column(column))
+        mode = "all" if name == "c.count" else "only_valid"
+        aggs.append((name, fn, pc.CountOptions(mode=mode)) if fn == "count" else (name, fn))
+    want = inputs.group_by("k", use_threads=False).aggregate(aggs)
+    want = want.rename_columns([n.rsplit("_", 1)[0] if n != "k" else n for n in want.column_names])
+    assert got.schema == want.select(got.column_names).schema
+    assert got.sort_by("k").to_pylist() == want.select(got.column_names).sort_by("k").to_pylist()
