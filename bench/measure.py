@@ -95,11 +95,27 @@ def run_measured(
     env: Mapping[str, str] | None = None,
     interval: float = 0.02,
     timeout: float | None = None,
+    sample_memory: bool = True,
 ) -> Measurement:
-    """Run ``argv`` to completion; stdout/stderr go to temporary files (no pipe stalls)."""
+    """Run ``argv`` to completion; stdout/stderr go to temporary files (no pipe stalls).
+
+    ``sample_memory=False`` only waits (peaks 0): for timed runs, since reading a
+    process's ``smaps_rollup`` walks its page tables under its memory lock, which slows
+    a multi-process run more than a single-process one on a small machine.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env else None, stdout=out, stderr=err)
+        if not sample_memory:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            seconds = time.perf_counter() - started
+            out.seek(0)
+            err.seek(0)
+            return Measurement(proc.returncode, seconds, out.read(), err.read(), 0, 0)
         peak_rss = peak_pss = 0
         status = usage = None
         own = _cmdline(os.getpid()) if HAVE_PROC else b""

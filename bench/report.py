@@ -46,7 +46,8 @@ def markdown(
         "",
         f"- Machine: {machine['cores']} cores, {machine['ram']} RAM, {machine['cpu']} ({machine['os']})",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"- Command: `{command}` ({args.repeat} run(s) per cell, interleaved; "
+        f"- Command: `{command}` ({args.repeat} timed run(s) per cell plus one memory-sampled run, "
+        "interleaved; "
         f"suite took {elapsed / 60:.1f} min)",
         "- Data: "
         + "; ".join(
@@ -57,7 +58,8 @@ def markdown(
         "`× DuckDB` is the median wall time over DuckDB's at the same worker/thread count (lower is "
         "better; 1.0 = as fast as DuckDB). Throughput is input rows (text lines) and input bytes "
         "per second of median wall time. Peak memory is the peak sum of PSS over the process tree "
-        "(RSS sum in brackets, which counts pages shared by forked workers once per process).",
+        "(RSS sum in brackets, which counts pages shared by forked workers once per process), "
+        "sampled every 20 ms in a separate, untimed run: sampling slows what it samples.",
         "",
         "| query | system | workers | median s | min–max s | × DuckDB | rows/s | MB/s | peak MiB PSS (RSS) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

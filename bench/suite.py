@@ -21,8 +21,9 @@ Runs are interleaved (repeat, query, workers, system), so machine noise hits eve
 alike. Every answer is checked equal to DuckDB's before its time counts; a wrong answer
 or a failed run voids that row (reported loudly, exit status 1). Wall time includes
 process start-up, as a user sees it; memory is the peak over the whole process tree
-(bench/measure.py). Results: a Markdown section appended to bench/RESULTS.md and a chart
-bench/results.png (needs matplotlib: ``pip install -e '.[bench]'``).
+(bench/measure.py), sampled in one extra, untimed run per cell (round "memory"), since
+reading /proc every 20 ms slows the processes it reads. Results: a Markdown section
+appended to bench/RESULTS.md and a chart bench/results.png (needs matplotlib: ``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ class Runner:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
 
-    def duckdb(self, query: Query, threads: int) -> tuple[Measurement, Any, float | None]:
+    def duckdb(
+        self, query: Query, threads: int, memory: bool = False
+    ) -> tuple[Measurement, Any, float | None]:
         spec = self.tmp / f"{query.name}.sql.json"
         spec.write_text(json.dumps(query.duckdb_sql))
         m = run_measured(
@@ -174,14 +177,21 @@ class Runner:
             cwd=ROOT,
             env=self.env,
             timeout=self.timeout,
+            sample_memory=memory,
         )
         if m.returncode != 0:
             return m, None, None
         out = json.loads(m.stdout)
         return m, query.from_duckdb(out["rows"]), out["seconds"]
 
-    def job(self, system: str, query: Query, workers: int) -> tuple[Measurement, Any]:
-        m = run_measured(job_argv(system, query, workers), cwd=ROOT, env=self.env, timeout=self.timeout)
+    def job(self, system: str, query: Query, workers: int, memory: bool = False) -> tuple[Measurement, Any]:
+        m = run_measured(
+            job_argv(system, query, workers),
+            cwd=ROOT,
+            env=self.env,
+            timeout=self.timeout,
+            sample_memory=memory,
+        )
         if m.returncode != 0:
             return m, None
         return m, query.from_job(queries.parse_pairs(m.stdout))
@@ -211,7 +221,10 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
     unknown = set(engines) - {"engine", "engine-vec"}
     if unknown:
         raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from engine, engine-vec")
-    for rep in range(args.repeat):
+    # Round 0 samples memory and is not timed (sampling /proc slows what it samples);
+    # rounds 1..repeat are timed.
+    for rep in range(args.repeat + 1):
+        memory = rep == 0
         for q in qs:
             for w in workers:
                 systems = ["duckdb"] + [
@@ -224,10 +237,11 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
                     if cell.errors:
                         continue  # this row is void already
                     if system == "duckdb":
-                        m, answer, inner = runner.duckdb(q, w)
+                        m, answer, inner = runner.duckdb(q, w, memory)
                     else:
-                        (m, answer), inner = runner.job(system, q, w), None
-                    label = f"[{rep + 1}/{args.repeat}] {q.name:<12} {system:<10} w={w}"
+                        (m, answer), inner = runner.job(system, q, w, memory), None
+                    round_name = "memory" if memory else f"{rep}/{args.repeat}"
+                    label = f"[{round_name}] {q.name:<12} {system:<10} w={w}"
                     if m.returncode != 0:
                         cell.errors.append(f"exit status {m.returncode}")
                         _loud(f"{label}: FAILED (exit {m.returncode}); row void\n{_tail(m.stderr)}")
@@ -249,14 +263,15 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
                             f"want (first 5): {want}"
                         )
                         continue
+                    if memory:
+                        cell.peak_rss = max(cell.peak_rss, m.peak_rss)
+                        cell.peak_pss = max(cell.peak_pss, m.peak_pss)
+                        print(f"{label}: peak {m.peak_pss / 2**20:6.0f} MiB PSS  ok", flush=True)
+                        continue
                     cell.times.append(m.seconds)
                     if inner is not None:
                         cell.inner.append(inner)
-                    cell.peak_rss = max(cell.peak_rss, m.peak_rss)
-                    cell.peak_pss = max(cell.peak_pss, m.peak_pss)
-                    print(
-                        f"{label}: {m.seconds:7.2f} s  peak {m.peak_pss / 2**20:6.0f} MiB PSS  ok", flush=True
-                    )
+                    print(f"{label}: {m.seconds:7.2f} s  ok", flush=True)
     return cells, twins
 
 

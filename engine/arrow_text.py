@@ -78,16 +78,16 @@ def delimited(
     """The columns *types* names of a block of delimited lines (fields *names*, no quoting,
     an empty field NULL: Redshift ``COPY``'s reading of a delimited file).
 
-    ``None`` when the block holds a ``\\r`` or an empty line, which the CSV reader reads
-    otherwise than a Streaming mapper does (a ``\\r`` ends a line there; an empty line is a
-    row of NULLs there, a line of one empty field to a mapper): the caller reads such a
-    block as lines instead. A line with the wrong number of fields is a ``ValueError``
-    quoting it.
+    ``None`` when the block holds a ``\\r`` or may hold an empty line, which the CSV reader
+    reads otherwise than a Streaming mapper does (a ``\\r`` ends a line there; an empty
+    line is a row of NULLs there, a line of one empty field to a mapper): the caller reads
+    such a block as lines instead. A line with the wrong number of fields is a
+    ``ValueError`` quoting it.
     """
-    if b"\r" in block or b"\n\n" in block or block.startswith(b"\n"):
+    if b"\r" in block:
         return None
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             pa.py_buffer(block),
             read_options=pacsv.ReadOptions(
                 column_names=list(names), use_threads=False, block_size=max(1 << 20, len(block) + 1)
@@ -104,3 +104,13 @@ def delimited(
         )
     except pa.ArrowInvalid as exc:
         raise ValueError(f"cannot read a {len(names)}-field {delimiter!r}-delimited line: {exc}") from exc
+    # An empty line is a row of NULLs to the CSV reader (``ignore_empty_lines=False``); so
+    # a block with a row whose every column is NULL may hold one. Rare (a column without
+    # empty fields rules it out at once): such a block is read as lines.
+    if table.num_rows and all(column.null_count for column in table.columns):
+        every_null = pc.is_null(table.column(0))
+        for column in table.columns[1:]:
+            every_null = pc.and_(every_null, pc.is_null(column))
+        if pc.any(every_null).as_py():
+            return None
+    return table
