@@ -16,7 +16,7 @@ writes them ordered by (lastname, firstname, userid) so the output is determinis
 from __future__ import annotations
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, arrow_fields, fields
+from jobs.tickit_rows import TableReader, arrow_fields, arrow_text_reader, fields
 
 COLUMNS = ("userid", "firstname", "lastname", "liketheatre", "likeclassical")
 
@@ -46,6 +46,7 @@ class MRTickitChallenge(EngineMRJob):
         return [
             VectorStep(
                 columns=COLUMNS,
+                text_reader=arrow_text_reader(COLUMNS),
                 mapper=self.smiths_batch,
                 keys=("all",),
                 reducer=self.in_order,

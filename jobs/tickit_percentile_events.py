@@ -35,7 +35,7 @@ from __future__ import annotations
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, arrow_fields, fields, format_cents
+from jobs.tickit_rows import TableReader, arrow_fields, arrow_text_reader, fields, format_cents
 
 BUCKETS = 1000  # ntile(1000): percentile = 1 is the 99.9 percentile
 
@@ -110,6 +110,7 @@ class MRTickitPercentileEvents(EngineMRJob):
         return [
             VectorStep(
                 columns=("eventid", "pricepaid", "eventname"),
+                text_reader=arrow_text_reader(("eventid", "pricepaid", "eventname")),
                 mapper=self.events_batch,
                 keys=("eventid",),
                 aggregate={

@@ -24,7 +24,7 @@ import datetime as dt
 from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
-from jobs.tickit_rows import TableReader, arrow_fields, fields, split_tagged
+from jobs.tickit_rows import TableReader, arrow_fields, arrow_text_reader, fields, split_tagged
 
 
 class MRTickitTotalSales(EngineMRJob):
@@ -86,6 +86,7 @@ class MRTickitTotalSales(EngineMRJob):
         return [
             VectorStep(
                 columns=("dateid", "qtysold", "caldate"),
+                text_reader=arrow_text_reader(("dateid", "qtysold", "caldate")),
                 mapper=self.dated_sales_batch,
                 keys=("dateid",),
                 aggregate={"total": ("qty", "sum"), "caldate": ("caldate", "first")},
