@@ -230,7 +230,14 @@ def _context() -> Any:
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(
-            ["engine.tasks", "engine.vectorized", "mrjob.job", "mrjob.protocol", "pyarrow.acero"]
+            [
+                "engine.tasks",
+                "engine.vectorized",
+                "mrjob.job",
+                "mrjob.protocol",
+                "pyarrow.acero",
+                "pyarrow.parquet",
+            ]
         )
         return ctx
     return multiprocessing.get_context("spawn")

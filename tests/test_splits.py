@@ -76,3 +76,19 @@ def test_split_size_aims_for_two_splits_per_worker():
     assert pick_split_size(10, 4) == 1 << 20  # never below 1 MiB
     assert pick_split_size(400 << 20, 2) == (100 << 20) + 1  # two splits per worker
     assert pick_split_size(100 << 30, 2) == 128 << 20  # never above a Hadoop block
+
+
+def test_parquet_splits_group_row_groups_by_bytes_on_disk_without_passing_the_size(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"n": list(range(10_000))}), path, row_group_size=1000)
+    meta = pq.ParquetFile(path).metadata
+    on_disk = [meta.row_group(i).column(0).total_compressed_size for i in range(meta.num_row_groups)]
+    size = int(max(on_disk) * 2.5)  # room for two row groups, not three
+    splits = make_splits([str(path)], workers=2, split_size=size)
+    assert [s.row_groups for s in splits] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert all(s.length <= size for s in splits)
+    one = make_splits([str(path)], workers=2, split_size=1)  # a row group bigger than the size
+    assert [s.row_groups for s in one] == [(i,) for i in range(10)]
