@@ -16,6 +16,8 @@ WORD_RE = re.compile(r"[\w']+")
 #: RE2 spelling of what separates ``WORD_RE``'s matches: Python's ``\w`` on str is
 #: Unicode letters, digits and numbers plus ``_`` ([\p{L}\p{N}_]); RE2's ``\w`` is ASCII.
 NON_WORD_RE2 = r"[^\p{L}\p{N}_']+"
+#: On ASCII text ``WORD_RE`` matches runs of these bytes.
+ASCII_WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'"
 
 
 class MRWordCount(EngineMRJob):
@@ -40,13 +42,40 @@ class MRWordCount(EngineMRJob):
         ]
 
     def words_in_batch(self, batch):
-        """``line`` batch → one row per word (lower-cased), as ``mapper`` yields them."""
+        """``line`` batch → one row per word (lower-cased), as ``mapper`` yields them.
+
+        An all-ASCII batch (the common case) is tokenized without a regex, ~3x faster:
+        every byte that is not a word byte becomes a space, then Arrow splits on
+        whitespace. Any other batch is split with the Unicode-aware RE2 pattern.
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        pieces = pc.list_flatten(pc.split_pattern_regex(batch.column("line"), pattern=NON_WORD_RE2))
-        words = pc.utf8_lower(pc.filter(pieces, pc.not_equal(pieces, "")))
-        return pa.table({"word": words})
+        lines = batch.column("line")
+        if pc.all(pc.string_is_ascii(lines)).as_py():
+            pieces = pc.list_flatten(pc.ascii_split_whitespace(_non_words_as_spaces(lines)))
+            lower = pc.ascii_lower
+        else:
+            pieces = pc.list_flatten(pc.split_pattern_regex(lines, pattern=NON_WORD_RE2))
+            lower = pc.utf8_lower
+        # both splits give an empty piece for an empty line (the regex also at the ends)
+        return pa.table({"word": lower(pc.filter(pieces, pc.not_equal(pieces, "")))})
+
+
+def _non_words_as_spaces(lines):
+    """An ASCII string array with every byte outside ``ASCII_WORD_BYTES`` replaced by a
+    space (same offsets, so line boundaries stay word boundaries)."""
+    import numpy as np
+    import pyarrow as pa
+
+    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+    validity, offsets, data = lines.buffers()
+    if data is None:
+        return lines
+    table = np.full(256, ord(" "), dtype=np.uint8)
+    table[np.frombuffer(ASCII_WORD_BYTES, dtype=np.uint8)] = np.frombuffer(ASCII_WORD_BYTES, dtype=np.uint8)
+    spaced = pa.py_buffer(table[np.frombuffer(data, dtype=np.uint8)])
+    return pa.Array.from_buffers(pa.string(), len(lines), [validity, offsets, spaced], offset=lines.offset)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import InputError, JobDefinitionError
 from engine.splits import text_splits
@@ -264,3 +266,20 @@ def test_aggregations_over_only_nulls_equal_arrow_s_own():
     want = want.rename_columns([n.rsplit("_", 1)[0] if n != "k" else n for n in want.column_names])
     assert got.schema == want.select(got.column_names).schema
     assert got.sort_by("k").to_pylist() == want.select(got.column_names).sort_by("k").to_pylist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("aZ09_' \t-.,!\"\\\x00\x7fé²ÉΩ"), max_size=25),
+        max_size=20,
+    )
+)
+def test_wordcount_twin_tokenizes_as_the_mapper(lines):
+    """Both the ASCII fast path and the regex path give the record mapper's words (not for
+    context-dependent lower-casing such as a final Σ: see the README's caveats)."""
+    from jobs.wordcount import WORD_RE
+
+    batch = pa.RecordBatch.from_arrays([pa.array(lines, pa.string())], names=["line"])
+    got = MRWordCount([]).words_in_batch(batch).column("word").to_pylist()
+    assert got == [w.lower() for line in lines for w in WORD_RE.findall(line)]
