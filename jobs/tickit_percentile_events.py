@@ -148,12 +148,16 @@ class MRTickitPercentileEvents(EngineMRJob):
             got = {
                 "eventid": cols["eventid"],
                 "paid": cols["pricepaid"],
-                "is_sale": pa.array([1] * n, pa.int8()),
+                "is_sale": pa.repeat(pa.scalar(1, pa.int8()), n),
             }
         elif table == "event":
             cols = arrow_fields("event", batch, ("eventid", "eventname"))
             n = batch.num_rows
-            got = {"eventid": cols["eventid"], "name": cols["eventname"], "is_event": pa.array([True] * n)}
+            got = {
+                "eventid": cols["eventid"],
+                "name": cols["eventname"],
+                "is_event": pa.repeat(pa.scalar(True), n),
+            }
         else:
             n, got = 0, {}
         return pa.table({name: got.get(name, pa.nulls(n, kind)) for name, kind in kinds.items()})
