@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,11 +108,16 @@ def run_measured(
         started = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env else None, stdout=out, stderr=err)
         if not sample_memory:
+            # A blocking wait returns the moment the child exits; Popen.wait(timeout) polls
+            # (every 50 ms at most), which would round every time up by up to 50 ms.
+            killer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+            if killer is not None:
+                killer.start()
             try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
                 proc.wait()
+            finally:
+                if killer is not None:
+                    killer.cancel()
             seconds = time.perf_counter() - started
             out.seek(0)
             err.seek(0)

@@ -44,6 +44,8 @@ def test_bench_quick_runs_and_every_answer_agrees(tmp_path):
     ran = {(c["query"], c["system"]) for c in result["cells"] if c["times"] and not c["errors"]}
     for query in result["queries"]:
         assert {(query, "duckdb"), (query, "engine"), (query, "inline")} <= ran, query
+    # memory comes from the untimed sampled round, for every cell that ran
+    assert all(c["peak_pss"] > 0 for c in result["cells"] if c["times"]), result["cells"]
     assert "| wordcount | engine (record) |" in done.stdout
     if "--chart" in argv:
         assert (tmp_path / "chart.png").stat().st_size > 10_000
