@@ -129,6 +129,9 @@ def test_interrupted_driver_leaves_nothing(sig, status, tmp_path):
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # A shell's background job inherits SIGINT ignored, and Python then keeps it
+        # ignored: give the driver the default disposition whatever launched the tests.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while not any(p.name.startswith("mr_slow") for p in scratch.iterdir()) and time.time() < deadline:
