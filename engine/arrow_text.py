@@ -26,6 +26,16 @@ class NotUTF8(ValueError):
         self.line = line
 
 
+class BadLine(ValueError):
+    """A delimited line with the wrong number of fields; ``line``: its 0-based index in
+    the block, ``reason``: what is wrong with it (the engine adds file and line number)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line + 1} of the block {reason}")
+        self.line = line
+        self.reason = reason
+
+
 def _line_starts(block: bytes) -> np.ndarray:
     """Offsets of each line's first byte, and of the block's end (int64)."""
     ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + 1
@@ -103,7 +113,8 @@ def delimited(
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise ValueError(f"cannot read a {len(names)}-field {delimiter!r}-delimited line: {exc}") from exc
+        _raise_bad_line(block, delimiter, len(names))
+        raise ValueError(f"cannot read {len(names)}-field {delimiter!r}-delimited lines: {exc}") from exc
     # An empty line is a row of NULLs to the CSV reader (``ignore_empty_lines=False``); so
     # a block with a row whose every column is NULL may hold one. Rare (a column without
     # empty fields rules it out at once): such a block is read as lines.
@@ -114,3 +125,15 @@ def delimited(
         if pc.any(every_null).as_py():
             return None
     return table
+
+
+def _raise_bad_line(block: bytes, delimiter: str, fields: int) -> None:
+    """``BadLine`` for the block's first line without *fields* fields, if there is one."""
+    sep = delimiter.encode()
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()  # what follows the last line end is not a line
+    for index, line in enumerate(lines):
+        if line.count(sep) + 1 != fields:
+            text = line.decode("utf-8", "replace")
+            raise BadLine(index, f"has {line.count(sep) + 1} fields, expected {fields}: {text[:200]!r}")

@@ -241,6 +241,11 @@ def input_batches(
                 f"{split.path} line {line_no + exc.line + 1} (in {split.describe()}) is not valid UTF-8; "
                 "fix the file or read it with a bytes protocol"
             ) from exc
+        except arrow_text.BadLine as exc:
+            raise InputError(
+                f"{split.path} line {line_no + exc.line + 1} (in {split.describe()}) {exc.reason}; "
+                "fix or remove that line"
+            ) from exc
         line_no += len(lines)
         yield pa.RecordBatch.from_arrays([lines], names=["line"])
 

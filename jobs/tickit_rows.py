@@ -320,7 +320,7 @@ def arrow_text_reader(columns: Sequence[str]) -> Callable[[bytes], Any]:
     """
     import pyarrow as pa
 
-    from engine.arrow_text import delimited
+    from engine.arrow_text import BadLine, delimited
 
     reader = TableReader(SCHEMA)
 
@@ -331,6 +331,8 @@ def arrow_text_reader(columns: Sequence[str]) -> Callable[[bytes], Any]:
         types = {n: pa.int64() if _KIND[table][n] == "i" else pa.string() for n in wanted}
         try:
             return delimited(block, "\t" if table == "sales" else "|", names, types)
+        except BadLine:
+            raise  # the engine names the file and line
         except ValueError as exc:
             raise ValueError(f"{table} row: {exc}") from exc
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.arrow_text import NotUTF8, check_utf8, delimited, lines
+from engine.arrow_text import BadLine, NotUTF8, check_utf8, delimited, lines
 
 
 @settings(max_examples=200, deadline=None)
@@ -47,10 +47,20 @@ def test_delimited_reads_typed_columns_and_empty_fields_as_null():
     assert only.column_names == ["qty"]
 
 
-@pytest.mark.parametrize("block", [b"1|a|3\n2|b\n", b"1|a|3|4\n", b"1|a|3\n|\n"])
-def test_delimited_refuses_a_line_with_the_wrong_field_count(block):
-    with pytest.raises(ValueError, match="3-field"):
+@pytest.mark.parametrize(
+    "block,line,fields",
+    [(b"1|a|3\n2|b\n", 1, 2), (b"1|a|3|4\n", 0, 4), (b"1|a|3\n|\n", 1, 2), (b"1|a|3\n9", 1, 1)],
+)
+def test_delimited_names_the_line_with_the_wrong_field_count(block, line, fields):
+    with pytest.raises(BadLine) as info:
         delimited(block, "|", NAMES, TYPES)
+    assert info.value.line == line
+    assert info.value.reason.startswith(f"has {fields} fields, expected 3: ")
+
+
+def test_delimited_conversion_errors_are_value_errors():
+    with pytest.raises(ValueError, match="int64"):
+        delimited(b"1|a|3\nx|b|3\n", "|", NAMES, TYPES)
 
 
 @pytest.mark.parametrize("block", [b"1|a|3\r\n", b"1|a|3\n\n2|b|3\n", b"\n1|a|3\n", b"1|a\r|3\n"])
