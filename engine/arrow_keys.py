@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.shuffle import key_of
+
 
 def _crc_table() -> np.ndarray:
     table = np.zeros(256, dtype=np.uint32)
@@ -72,12 +74,8 @@ def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         c = crc[:k]
         crc[:k] = _CRC_TABLE[(c ^ data[starts[:k] + j]) & 0xFF] ^ (c >> 8)
     crc ^= np.uint32(0xFFFFFFFF)
-    if longest > MAX_VECTOR_KEY_BYTES:
-        long_rows = int(np.count_nonzero(lengths > MAX_VECTOR_KEY_BYTES))
-        raw = data_buf.to_pybytes() if data_buf is not None else b""
-        for i in range(long_rows):
-            s = int(starts[i])
-            crc[i] = zlib.crc32(raw[s : s + int(lengths[i])])
+    for i in range(int(np.count_nonzero(lengths > MAX_VECTOR_KEY_BYTES))):  # the longest come first
+        crc[i] = zlib.crc32(data[starts[i] : starts[i] + lengths[i]].tobytes())
     out = np.empty(n, dtype=np.uint32)
     out[order] = crc
     return out
@@ -101,9 +99,7 @@ def _json_column(column: pa.ChunkedArray | pa.Array) -> pa.Array | None:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     kind = column.type
-    if pa.types.is_null(kind):
-        return pa.array(["null"] * len(column), pa.string())
-    if pa.types.is_integer(kind):
+    if pa.types.is_null(kind) or pa.types.is_integer(kind):
         text = pc.cast(column, pa.string())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         text = _json_strings(column.cast(pa.string()))
@@ -123,11 +119,11 @@ def _json_strings(column: pa.Array) -> pa.Array:
     )
     plain = pc.or_kleene(plain, pc.equal(pc.binary_length(column), 0))  # "" -> '""'
     quoted = pc.binary_join_element_wise('"', column, '"', "")
-    if pc.all(pc.fill_null(plain, True)).as_py():
+    escape = pc.fill_null(pc.invert(plain), False)  # a NULL stays NULL (the caller's "null")
+    if not pc.any(escape).as_py():
         return quoted
-    escaped = [None if v is None else json.dumps(v) for v in column.filter(pc.invert(plain)).to_pylist()]
-    where = pc.fill_null(pc.invert(plain), False)
-    return pc.replace_with_mask(quoted, where, pa.array(escaped, pa.string()))
+    escaped = [json.dumps(v) for v in column.filter(escape).to_pylist()]
+    return pc.replace_with_mask(quoted, escape, pa.array(escaped, pa.string()))
 
 
 def json_key_bytes(columns: Sequence[pa.ChunkedArray | pa.Array]) -> pa.Array | None:
@@ -147,9 +143,4 @@ def json_key_bytes(columns: Sequence[pa.ChunkedArray | pa.Array]) -> pa.Array | 
 
 def python_key_bytes(keys: Sequence[object], write: Callable[[object, object], bytes]) -> pa.Array:
     """Key bytes through the protocol's own encoder, one row at a time (any protocol)."""
-    out = []
-    for key in keys:
-        line = write(key, None)
-        tab = line.find(b"\t")
-        out.append(line if tab < 0 else line[:tab])
-    return pa.array(out, pa.binary())
+    return pa.array([key_of(write(key, None)) for key in keys], pa.binary())
