@@ -103,8 +103,19 @@ def fast_json_write(write: Write) -> Write:
                 return (k + "\t" + v).encode()
         return write(key, value)
 
-    write_fast.standard_json = True  # type: ignore[attr-defined]  # lets Arrow encode column-wise
+    write_fast.standard_json = True  # type: ignore[attr-defined]
     return write_fast
+
+
+def writes_standard_json(write: Write) -> bool:
+    """Whether *write* is the standard JSON protocol's (as ``protocol_write`` and
+    ``instance_write`` give it): then Arrow can encode whole columns the same way."""
+    return bool(getattr(write, "standard_json", False))
+
+
+def instance_write(protocol: Any) -> Write:
+    """*protocol*'s encoder, with the JSON shortcut where it is exact."""
+    return fast_json_write(protocol.write) if type(protocol) is StandardJSONProtocol else protocol.write
 
 
 def protocol_write(job: Any, step: int, substep: str) -> Write:

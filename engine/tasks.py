@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from mrjob.compat import translate_jobconf_for_all_versions
-from mrjob.protocol import StandardJSONProtocol
 
 from engine.errors import JobDefinitionError
 from engine.formats import SKIPPED_COUNTER, SplitReader, TextPartWriter
@@ -30,7 +29,7 @@ from engine.precombine import (
     combiner_for,
     exact_key_encoder,
     exact_protocol,
-    fast_json_write,
+    instance_write,
     protocol_write,
 )
 from engine.shuffle import MapOutputCollector, merge_runs
@@ -284,9 +283,7 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
                     attempt_dir, task.num_partitions, budget // 2, None, plan.sort_values
                 )
                 pre = PreCombiner(
-                    fast_json_write(precombine.protocol.write)
-                    if type(precombine.protocol) is StandardJSONProtocol
-                    else precombine.protocol.write,
+                    instance_write(precombine.protocol),
                     combiner_for(combiner_job, step),
                     collector,
                     budget // 2,
@@ -398,7 +395,7 @@ def _key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes
     """
     if plan.steps[step].has_mapper:
         return protocol_write(job, step, "mapper")
-    return job.internal_protocol().write
+    return instance_write(job.internal_protocol())
 
 
 def _task_pipeline(

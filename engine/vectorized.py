@@ -34,11 +34,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
-from mrjob.protocol import StandardJSONProtocol
 
 from engine import arrow_keys, arrow_text
 from engine.errors import InputError, JobDefinitionError
 from engine.formats import READ_BUFFER, is_corrupt_compressed, open_compressed
+from engine.precombine import writes_standard_json
 from engine.splits import InputSplit
 
 #: Bytes of text per record batch.
@@ -337,17 +337,11 @@ def _whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 def encoded_keys(table: pa.Table, columns: Sequence[str], write: Callable[[Any, Any], bytes]) -> pa.Array:
     """Each row's key (the *columns*), encoded as the job's protocol encodes it: the bytes
     Hadoop sorts and partitions by. Column-wise for the standard JSON protocol."""
-    if is_standard_json(write):
+    if writes_standard_json(write):
         key_bytes = arrow_keys.json_key_bytes([table.column(k) for k in columns])
         if key_bytes is not None:
             return key_bytes
     return arrow_keys.python_key_bytes(row_keys(table, columns), write)
-
-
-def is_standard_json(write: Callable[[Any, Any], bytes]) -> bool:
-    """Whether *write* is mrjob's standard JSON protocol (its fast twin included)."""
-    owner = getattr(write, "__self__", None)
-    return bool(getattr(write, "standard_json", False)) or type(owner) is StandardJSONProtocol
 
 
 def row_keys(table: pa.Table, columns: Sequence[str]) -> list[Any]:
@@ -476,7 +470,7 @@ def output_lines(
     table = table.take(order)
     out_keys = list(step.output_keys or step.keys)
     out_values = list(step.output_values or step.aggregate)
-    if step.value is None and is_standard_json(write):
+    if step.value is None and writes_standard_json(write):
         key_bytes = arrow_keys.json_key_bytes([table.column(k) for k in out_keys])
         value_bytes = arrow_keys.json_key_bytes([table.column(v) for v in out_values])
         if key_bytes is not None and value_bytes is not None:
