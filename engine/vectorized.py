@@ -128,38 +128,38 @@ _NULL_OF_NULLS = frozenset(("sum", "min", "max", "first"))
 def partial_aggregate(table: pa.Table, step: VectorStep) -> pa.Table:
     """Group *table* by the keys and compute the partial aggregates (the combiner)."""
     specs = _partial_specs(step)
-    # Each aggregation reads its own alias of its input column (zero-copy), so that two
-    # of them on the same column and function (mean's sum and sum) keep distinct names.
-    inputs = table.select(list(step.keys))
-    aggs: list[tuple[Any, ...]] = []
     # A sum/min/max/first over a column of NULLs only (a join's mapper pads the columns
     # of the other table with NULLs) is NULL for every group: not computed, half the
-    # group-by's time in such a join.
-    all_null = [
-        fn in _NULL_OF_NULLS and table.num_rows > 0 and table.column(column).null_count == table.num_rows
-        for column, fn, _, _ in specs
-    ]
-    for i, (column, fn, opts, _) in enumerate(specs):
-        if not all_null[i]:
-            inputs = inputs.append_column(f"__{i}", table.column(column))
-            aggs.append((f"__{i}", fn, opts) if opts is not None else (f"__{i}", fn))
-    grouped = inputs.group_by(list(step.keys), use_threads=False).aggregate(aggs)
-    if any(all_null):
-        # the result types those aggregations would have had, from one row
-        one = table.slice(0, 1)
-        sample = one.select(list(step.keys))
-        sample_aggs = []
-        for i, (column, fn, _, _) in enumerate(specs):
-            if all_null[i]:
-                sample = sample.append_column(f"__{i}", one.column(column))
-                sample_aggs.append((f"__{i}", fn))
-        types = sample.group_by(list(step.keys), use_threads=False).aggregate(sample_aggs).schema
-        for i, (_, fn, _, _) in enumerate(specs):
-            if all_null[i]:
-                kind = types.field(f"__{i}_{fn}").type
-                grouped = grouped.append_column(f"__{i}_{fn}", pa.nulls(grouped.num_rows, kind))
+    # group-by's time in such a join; its result type comes from an empty group-by.
+    skipped = {
+        i
+        for i, (column, fn, _, _) in enumerate(specs)
+        if fn in _NULL_OF_NULLS and table.num_rows and table.column(column).null_count == table.num_rows
+    }
+    computed = [i for i in range(len(specs)) if i not in skipped]
+    grouped = _group_by(table, step.keys, specs, computed)
+    if skipped:
+        types = _group_by(table.slice(0, 0), step.keys, specs, sorted(skipped)).schema
+        for i in sorted(skipped):
+            name = f"__{i}_{specs[i][1]}"
+            grouped = grouped.append_column(name, pa.nulls(grouped.num_rows, types.field(name).type))
     names = [f"__{i}_{fn}" for i, (_, fn, _, _) in enumerate(specs)]
     return grouped.select([*step.keys, *names]).rename_columns([*step.keys, *(s[3] for s in specs)])
+
+
+def _group_by(
+    table: pa.Table, keys: Sequence[str], specs: list[tuple[str, str, Any, str]], which: Sequence[int]
+) -> pa.Table:
+    """*table* grouped by *keys* with the partial aggregations *which* of *specs*, named
+    ``__<i>_<function>``. Each reads its own alias of its input column (zero-copy), so that
+    two on the same column and function (mean's sum and sum) keep distinct names."""
+    inputs = table.select(list(keys))
+    aggs: list[tuple[Any, ...]] = []
+    for i in which:
+        column, fn, opts, _ = specs[i]
+        inputs = inputs.append_column(f"__{i}", table.column(column))
+        aggs.append((f"__{i}", fn, opts) if opts is not None else (f"__{i}", fn))
+    return inputs.group_by(list(keys), use_threads=False).aggregate(aggs)
 
 
 def final_aggregate(partials: pa.Table, step: VectorStep) -> pa.Table:
