@@ -225,35 +225,24 @@ DISTUTILS_VAR = "SETUPTOOLS_USE_DISTUTILS"
 
 
 def _context() -> Any:
-    """forkserver: workers fork from a clean server that preloaded the engine, so they
-    start fast and never inherit the driver's threads (pyarrow's pools)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(
-            [
-                "engine.tasks",
-                "engine.vectorized",
-                "mrjob.job",
-                "mrjob.protocol",
-                "pyarrow.acero",
-                "pyarrow.parquet",
-            ]
-        )
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def warm_up() -> None:
-    """Start the forkserver now, so its imports overlap the driver's planning."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        _context()
-        _start_forkserver()
-
-
-def _start_forkserver() -> None:
-    """Start the forkserver (once); on Python < 3.12 it imports the standard library's
-    ``distutils`` (which mrjob imports) rather than setuptools' replacement, whose
-    imports cost ~0.18 s before the first task can start."""
+    """forkserver, started: workers fork from a clean server that preloaded the engine, so
+    they start fast and never inherit the driver's threads (pyarrow's pools)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(
+        [
+            "engine.tasks",
+            "engine.vectorized",
+            "mrjob.job",
+            "mrjob.protocol",
+            "pyarrow.acero",
+            "pyarrow.parquet",
+        ]
+    )
+    # On Python < 3.12 the forkserver imports the standard library's ``distutils`` (which
+    # mrjob imports) rather than setuptools' replacement, whose imports cost ~0.18 s
+    # before the first task can start. ensure_running() starts it once.
     saved = os.environ.get(DISTUTILS_VAR)
     if saved is None and sys.version_info < (3, 12):
         os.environ[DISTUTILS_VAR] = "stdlib"
@@ -262,6 +251,12 @@ def _start_forkserver() -> None:
     finally:
         if saved is None:
             os.environ.pop(DISTUTILS_VAR, None)
+    return ctx
+
+
+def warm_up() -> None:
+    """Start the forkserver now, so its imports overlap the driver's planning."""
+    _context()
 
 
 class ProcessExecutor:
@@ -273,8 +268,6 @@ class ProcessExecutor:
         self.size = max(1, workers)
         self.book = _RetryBook(plan)
         self._ctx = _context()
-        if self._ctx.get_start_method() == "forkserver":
-            _start_forkserver()
         self._spawned = 0
         self._workers: list[_Worker] = []
 
