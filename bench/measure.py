@@ -107,45 +107,49 @@ def run_measured(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env else None, stdout=out, stderr=err)
-        if not sample_memory:
-            # A blocking wait returns the moment the child exits; Popen.wait(timeout) polls
-            # (every 50 ms at most), which would round every time up by up to 50 ms.
-            killer = threading.Timer(timeout, proc.kill) if timeout is not None else None
-            if killer is not None:
-                killer.start()
-            try:
-                proc.wait()
-            finally:
-                if killer is not None:
-                    killer.cancel()
-            seconds = time.perf_counter() - started
-            out.seek(0)
-            err.seek(0)
-            return Measurement(proc.returncode, seconds, out.read(), err.read(), 0, 0)
-        peak_rss = peak_pss = 0
-        status = usage = None
-        own = _cmdline(os.getpid()) if HAVE_PROC else b""
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                seconds = time.perf_counter() - started
-                break
-            if HAVE_PROC and _cmdline(proc.pid) not in (own, b""):
-                pids = _tree(proc.pid)
-                peak_rss = max(peak_rss, sum(_rss(p) for p in pids))
-                peak_pss = max(peak_pss, sum(_pss(p) for p in pids))
-            if timeout is not None and time.perf_counter() - started > timeout:
-                proc.kill()
-            time.sleep(interval)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        kernel = usage.ru_maxrss * 1024  # KiB on Linux
+        if sample_memory:
+            peak_rss, peak_pss = _wait_sampling(proc, interval, timeout, started)
+        else:
+            _wait(proc, timeout)
+            peak_rss = peak_pss = 0
+        seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
-        return Measurement(
-            returncode=proc.returncode,
-            seconds=seconds,
-            stdout=out.read(),
-            stderr=err.read(),
-            peak_rss=peak_rss if HAVE_PROC else kernel,
-            peak_pss=peak_pss if HAVE_PROC else kernel,
-        )
+        return Measurement(proc.returncode, seconds, out.read(), err.read(), peak_rss, peak_pss)
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None) -> None:
+    """Wait blocking, so the time is taken the moment the child exits (``Popen.wait`` with a
+    timeout polls every 50 ms at most); a timer kills the child past *timeout*."""
+    killer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+    if killer is not None:
+        killer.start()
+    try:
+        proc.wait()
+    finally:
+        if killer is not None:
+            killer.cancel()
+
+
+def _wait_sampling(
+    proc: subprocess.Popen, interval: float, timeout: float | None, started: float
+) -> tuple[int, int]:
+    """Wait, sampling the tree's memory every *interval*; the peaks (RSS, PSS)."""
+    peak_rss = peak_pss = 0
+    own = _cmdline(os.getpid()) if HAVE_PROC else b""
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if HAVE_PROC and _cmdline(proc.pid) not in (own, b""):
+            pids = _tree(proc.pid)
+            peak_rss = max(peak_rss, sum(_rss(p) for p in pids))
+            peak_pss = max(peak_pss, sum(_pss(p) for p in pids))
+        if timeout is not None and time.perf_counter() - started > timeout:
+            proc.kill()
+        time.sleep(interval)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if not HAVE_PROC:
+        kernel = usage.ru_maxrss * 1024  # KiB on Linux
+        return kernel, kernel
+    return peak_rss, peak_pss
