@@ -323,14 +323,20 @@ def arrow_text_reader(columns: Sequence[str]) -> Callable[[bytes], Any]:
     from engine.arrow_text import BadLine, delimited
 
     reader = TableReader(SCHEMA)
+    layouts: Dict[str, Tuple[str, list, dict]] = {}  # table -> (delimiter, fields, wanted types)
 
-    def read(block: bytes) -> Any:
-        table = reader.table()
+    def layout(table: str) -> Tuple[str, list, dict]:
         names = [name for name, _ in SCHEMA[table]]
         wanted = [n for n in columns if n in _KIND[table]] or names[:1]
         types = {n: pa.int64() if _KIND[table][n] == "i" else pa.string() for n in wanted}
+        return "\t" if table == "sales" else "|", names, types
+
+    def read(block: bytes) -> Any:
+        table = reader.table()
+        if table not in layouts:
+            layouts[table] = layout(table)
         try:
-            return delimited(block, "\t" if table == "sales" else "|", names, types)
+            return delimited(block, *layouts[table])
         except BadLine:
             raise  # the engine names the file and line
         except ValueError as exc:

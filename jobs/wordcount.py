@@ -8,6 +8,7 @@ The record methods are the reference and run on every mrjob runner; on the engin
 
 from __future__ import annotations
 
+import functools
 import re
 
 from engine.job import EngineMRJob
@@ -72,10 +73,19 @@ def _non_words_as_spaces(lines):
     validity, offsets, data = lines.buffers()
     if data is None:
         return lines
+    spaced = pa.py_buffer(_space_table()[np.frombuffer(data, dtype=np.uint8)])
+    return pa.Array.from_buffers(lines.type, len(lines), [validity, offsets, spaced], offset=lines.offset)
+
+
+@functools.cache
+def _space_table():
+    """Byte → itself for ``ASCII_WORD_BYTES``, else a space (NumPy lookup table)."""
+    import numpy as np
+
     table = np.full(256, ord(" "), dtype=np.uint8)
-    table[np.frombuffer(ASCII_WORD_BYTES, dtype=np.uint8)] = np.frombuffer(ASCII_WORD_BYTES, dtype=np.uint8)
-    spaced = pa.py_buffer(table[np.frombuffer(data, dtype=np.uint8)])
-    return pa.Array.from_buffers(pa.string(), len(lines), [validity, offsets, spaced], offset=lines.offset)
+    word = np.frombuffer(ASCII_WORD_BYTES, dtype=np.uint8)
+    table[word] = word
+    return table
 
 
 if __name__ == "__main__":
