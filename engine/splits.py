@@ -8,11 +8,16 @@ not splittable and form one split each. Parquet files split by row groups.
 from __future__ import annotations
 
 import glob
+import logging
 import os
+import stat
+import urllib.parse
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from engine.errors import InputError
+
+log = logging.getLogger(__name__)
 
 #: Extensions read as Parquet rather than text.
 PARQUET_SUFFIXES = (".parquet", ".parq")
@@ -61,55 +66,146 @@ def is_hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
+def local_path(path: str) -> str:
+    """*path* without a ``file://`` scheme (mrjob accepts ``file:///abs/path`` URIs since 0.7)."""
+    if path.startswith("file://"):
+        parsed = urllib.parse.urlparse(path)
+        if parsed.netloc not in ("", "localhost"):
+            raise InputError(f"input {path!r} names another host ({parsed.netloc}): give a local path")
+        return urllib.parse.unquote(parsed.path)
+    return path
+
+
 def list_input_files(paths: Sequence[str]) -> list[str]:
     """Expand files, directories (recursively) and globs into a sorted list of files.
 
-    Raises ``InputError`` naming the first path that matches nothing.
+    Raises ``InputError`` naming the first path that matches nothing, a named path that is
+    not a regular file (a FIFO would block a reader forever), an unreadable file, and a
+    directory that mixes text and Parquet files (a job would read the same rows twice, as
+    the lab generators write ``DIR/*.txt`` beside ``DIR/parquet/``).
     """
     files: list[str] = []
-    for path in paths:
+    for original in paths:
+        path = local_path(original)
         if glob.has_magic(path):
             matches = sorted(glob.glob(path))
             if not matches:
-                raise InputError(f"input glob {path!r} matches no file: check the pattern")
+                raise InputError(f"input glob {original!r} matches no file: check the pattern")
         else:
             matches = [path]
         for match in matches:
-            if os.path.isdir(match):
-                found = sorted(_walk_visible(match))
+            try:
+                mode = os.stat(match).st_mode
+            except OSError:
+                if os.path.lexists(match):
+                    raise InputError(
+                        f"input path {match!r} is a broken symbolic link: fix or remove the link"
+                    ) from None
+                raise InputError(f"input path {match!r} does not exist: check the path") from None
+            if stat.S_ISDIR(mode):
+                found = _list_directory(match)
                 if not found and not glob.has_magic(path):
                     raise InputError(
                         f"input directory {match!r} holds no readable file "
                         "(names starting with '_' or '.' are skipped, as Hadoop does)"
                     )
+                _refuse_mixed_formats(match, found)
                 files.extend(found)
-            elif os.path.isfile(match):
-                if not os.access(match, os.R_OK):
-                    raise InputError(f"input file {match!r} is not readable: check its permissions")
+            elif stat.S_ISREG(mode):
+                _check_readable(match)
                 files.append(match)
             else:
-                raise InputError(f"input path {match!r} does not exist: check the path")
+                raise InputError(
+                    f"input path {match!r} is {_special_kind(mode)}, not a regular file: a split "
+                    "must be re-readable; copy it to a file first, or pipe it in as stdin ('-')"
+                )
     return files
 
 
 def input_directories(paths: Sequence[str]) -> list[str]:
     """The directories among *paths* (globs expanded): the output must not go inside one."""
     found: list[str] = []
-    for path in paths:
+    for original in paths:
+        path = local_path(original)
         for match in sorted(glob.glob(path)) if glob.has_magic(path) else [path]:
             if os.path.isdir(match):
                 found.append(match)
     return found
 
 
-def _walk_visible(directory: str) -> Iterable[str]:
+def _list_directory(directory: str) -> list[str]:
+    """Every visible regular file under *directory*, each real file and directory once.
+
+    Symbolic links are followed, as Hadoop's local filesystem does, but a link to a
+    directory already being read (``self -> .``, ``up -> ..``) or to a file already listed
+    is skipped with a warning: following it would read the same lines again (or forever).
+    Named pipes, sockets and devices are skipped with a warning too: opening a FIFO blocks.
+    """
+    seen_dirs = {os.path.realpath(directory)}
+    seen_files: dict[str, str] = {}
+    found: list[str] = []
     for root, dirs, names in os.walk(directory, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        for name in names:
-            if not is_hidden(name):
-                path = os.path.join(root, name)
-                if os.access(path, os.R_OK):
-                    yield path
+        kept = []
+        for name in sorted(dirs):
+            if is_hidden(name):
+                continue
+            full = os.path.join(root, name)
+            real = os.path.realpath(full)
+            if real in seen_dirs:
+                log.warning("input: skipping %s, a link to the directory %s, already read", full, real)
+                continue
+            seen_dirs.add(real)
+            kept.append(name)
+        dirs[:] = kept
+        for name in sorted(names):
+            if is_hidden(name):
+                continue
+            full = os.path.join(root, name)
+            try:
+                mode = os.stat(full).st_mode
+            except OSError:
+                log.warning("input: skipping %s, a broken symbolic link", full)
+                continue
+            if not stat.S_ISREG(mode):
+                log.warning("input: skipping %s, %s, not a regular file", full, _special_kind(mode))
+                continue
+            real = os.path.realpath(full)
+            if real in seen_files:
+                log.warning("input: skipping %s, a link to %s, which is already read", full, seen_files[real])
+                continue
+            _check_readable(full)
+            seen_files[real] = full
+            found.append(full)
+    return sorted(found)
+
+
+def _check_readable(path: str) -> None:
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input file {path!r} is not readable: check its permissions")
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _refuse_mixed_formats(directory: str, files: Sequence[str]) -> None:
+    """A directory of text *and* Parquet is most likely one table twice (``DIR/parquet/``)."""
+    parquet = [f for f in files if file_kind(f) == "parquet"]
+    text = [f for f in files if file_kind(f) != "parquet"]
+    if parquet and text:
+        raise InputError(
+            f"input directory {directory!r} holds both text files ({text[0]!r}, {len(text)} in all) "
+            f"and Parquet files ({parquet[0]!r}, {len(parquet)} in all); read together they would "
+            f"likely count the same rows twice: give the Parquet directory "
+            f"({os.path.dirname(parquet[0])!r}) or the text files (a glob) as input, or both "
+            "explicitly if they really are different data"
+        )
 
 
 def file_kind(path: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,3 +94,97 @@ def test_parquet_splits_group_row_groups_by_bytes_on_disk_without_passing_the_si
     assert all(s.length <= size for s in splits)
     one = make_splits([str(path)], workers=2, split_size=1)  # a row group bigger than the size
     assert [s.row_groups for s in one] == [(i,) for i in range(10)]
+
+
+# ---------------------------------------------------------------- listing: links, FIFOs, formats
+
+
+def _counts(job_class, inputs, **kw):
+    from tests.harness import run_engine
+
+    return dict(line.split(b"\t") for line in run_engine(job_class, [*map(str, inputs)], **kw).lines)
+
+
+def test_a_link_to_an_ancestor_directory_is_read_once(tmp_path, caplog):
+    from tests.jobs.mr_word_count import MRWordCountPlain as MRWordCount
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("x y x\n")
+    (d / "self").symlink_to(".")
+    files = list_input_files([str(d)])
+    assert files == [str(d / "a.txt")]
+    assert "self" in caplog.text and "already read" in caplog.text
+    # the job's counts are those of the one real file (not x41 as with os.walk's followlinks)
+    assert _counts(MRWordCount, [d]) == {b'"x"': b"2", b'"y"': b"1"}
+
+
+def test_two_link_loops_list_in_linear_time(tmp_path):
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text("a\n")
+    (d / "sub" / "b.txt").write_text("b\n")
+    (d / "self").symlink_to(".")
+    (d / "up").symlink_to("../d")
+    (d / "sub" / "back").symlink_to("..")
+    assert list_input_files([str(d)]) == [str(d / "a.txt"), str(d / "sub" / "b.txt")]
+
+
+def test_a_link_to_a_file_already_listed_is_skipped_but_an_outside_link_is_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.txt").write_text("o\n")
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("a\n")
+    (d / "b.txt").symlink_to("a.txt")
+    (d / "ext").symlink_to(outside)
+    assert list_input_files([str(d)]) == [str(d / "a.txt"), str(d / "ext" / "o.txt")]
+
+
+def test_a_fifo_in_a_directory_is_skipped_and_named(tmp_path, caplog):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("a\n")
+    os.mkfifo(d / "pipe")
+    assert list_input_files([str(d)]) == [str(d / "a.txt")]
+    assert str(d / "pipe") in caplog.text and "FIFO" in caplog.text
+
+
+def test_a_fifo_named_as_input_is_refused_not_called_missing(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(InputError, match="named pipe .FIFO., not a regular file") as info:
+        list_input_files([str(tmp_path / "pipe")])
+    assert str(tmp_path / "pipe") in str(info.value)
+
+
+def test_a_broken_link_named_as_input_says_so(tmp_path):
+    (tmp_path / "gone").symlink_to(tmp_path / "nothing")
+    with pytest.raises(InputError, match="broken symbolic link"):
+        list_input_files([str(tmp_path / "gone")])
+
+
+def test_file_uris_are_local_paths(tmp_path):
+    from tests.jobs.mr_word_count import MRWordCountPlain as MRWordCount
+
+    (tmp_path / "a.txt").write_text("p q p\n")
+    uri = "file://" + str(tmp_path / "a.txt")
+    assert list_input_files([uri]) == [str(tmp_path / "a.txt")]
+    assert list_input_files(["file://" + str(tmp_path)]) == [str(tmp_path / "a.txt")]
+    assert list_input_files(["file://" + str(tmp_path / "*.txt")]) == [str(tmp_path / "a.txt")]
+    assert _counts(MRWordCount, [uri]) == {b'"p"': b"2", b'"q"': b"1"}
+
+
+def test_a_directory_of_text_beside_its_parquet_copy_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.log").write_text("a\n")
+    (tmp_path / "parquet").mkdir()
+    pq.write_table(pa.table({"n": [1]}), tmp_path / "parquet" / "part-0.parquet")
+    with pytest.raises(InputError, match="both text files .* and Parquet files") as info:
+        list_input_files([str(tmp_path)])
+    assert "part-0.parquet" in str(info.value) and "a.log" in str(info.value)
+    # each side on its own, or both named explicitly, is the user's clear choice
+    assert len(list_input_files([str(tmp_path / "parquet")])) == 1
+    assert len(list_input_files([str(tmp_path / "a.log"), str(tmp_path / "parquet")])) == 2
