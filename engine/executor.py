@@ -2,7 +2,10 @@
 
 The process pool is our own rather than ``concurrent.futures``: it must know which task a
 worker was running when the worker died (SIGKILL, OOM killer), replace that worker and
-re-run only that task, and kill a worker whose task runs past ``--task-timeout``.
+re-run only that task, replace a worker that dies while idle without charging any task
+an attempt, kill a worker whose task runs past ``--task-timeout`` or makes no progress
+for Hadoop's ``mapreduce.task.timeout`` (10 minutes by default), and have every worker
+exit as soon as the driver is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import reprlib
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -28,6 +32,19 @@ from engine.plan import JobPlan
 from engine.tasks import Task, TaskResult, run_task
 
 log = logging.getLogger(__name__)
+
+#: Hadoop's ``mapreduce.task.timeout``: an attempt whose worker makes no progress (uses no
+#: CPU and does no I/O, e.g. stopped by SIGSTOP or stuck on a frozen NFS read) this long
+#: is killed and retried. ``--jobconf mapreduce.task.timeout=MS`` changes it (0: never).
+DEFAULT_NO_PROGRESS_TIMEOUT = 600.0
+#: jobconf names of that limit, in milliseconds (Hadoop 2+, Hadoop 1).
+NO_PROGRESS_JOBCONF = ("mapreduce.task.timeout", "mapred.task.timeout")
+#: Seconds of no progress between two warnings about the same attempt.
+NO_PROGRESS_WARNING_S = 60.0
+#: How often the driver samples a busy worker's CPU and I/O counters.
+SAMPLE_S = 0.5
+#: Exit status of a worker that found its driver gone.
+DRIVER_GONE_STATUS = 75
 
 #: Called with each successful result as soon as it arrives.
 OnDone = Callable[[TaskResult], None]
@@ -52,13 +69,32 @@ class _Failure:
     #: ``error`` is retried; ``input``, ``job``, ``encode`` and ``nospace`` would fail the
     #: same way again, so the job fails at once.
     kind: str = "error"
+    #: The signal that killed the worker, when no one in the engine sent it.
+    signum: int = 0
 
 
-def _failure_message(task: Task, attempts: int, failure: _Failure) -> str:
-    return (
-        f"{task.describe()} failed {attempts} time(s); last error: {failure.summary}. "
-        "Fix the job or its input and run it again (no output was written)"
-    )
+def _size_text(size: int) -> str:
+    """``512M`` for 536870912: sizes as ``--memory-budget`` takes them."""
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def _failure_message(task: Task, attempts: int, failure: _Failure, plan: JobPlan | None = None) -> str:
+    head = f"{task.describe()} failed {attempts} time(s); last error: {failure.summary}. "
+    if failure.signum == signal.SIGKILL and plan is not None:
+        # Nobody in the engine sent it (its own kills carry their reason), so it is most
+        # likely the kernel's OOM killer: name the switches that lower memory, with their values.
+        twin = ", or --no-vectorize (the Arrow twin holds whole tables in memory)" if plan.vectorized else ""
+        return head + (
+            "A SIGKILL the engine did not send is most often the out-of-memory killer (see "
+            "`dmesg`): lower the memory the job uses with a smaller --memory-budget (now "
+            f"{_size_text(plan.memory_budget)}, shared by the workers) or fewer workers with "
+            f"--num-cores (now {plan.workers}){twin}, or free memory on the machine, then run the "
+            "job again (no output was written)"
+        )
+    return head + "Fix the job or its input and run it again (no output was written)"
 
 
 def describe_exception(exc: BaseException, tb: str) -> _Failure:
@@ -127,6 +163,7 @@ class _RetryBook:
     """Attempt bookkeeping shared by both executors."""
 
     def __init__(self, plan: JobPlan) -> None:
+        self.plan = plan
         self.max_attempts = max(1, plan.max_attempts)
 
     def after_failure(self, task: Task, attempt: int, failure: _Failure, attempt_path: str) -> bool:
@@ -135,7 +172,7 @@ class _RetryBook:
         if failure.kind != "error":
             raise _fatal_error(task, attempt, failure)
         if attempt >= self.max_attempts:
-            raise TaskFailedError(_failure_message(task, attempt, failure), failure.traceback)
+            raise TaskFailedError(_failure_message(task, attempt, failure, self.plan), failure.traceback)
         log.warning("%s attempt %d failed (%s); retrying", task.describe(), attempt, failure.summary)
         return True
 
@@ -175,10 +212,35 @@ class SerialExecutor:
         """Nothing to stop."""
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, plan: JobPlan, job_id: str) -> None:
+def _exit_with_driver(driver_alive: multiprocessing.connection.Connection) -> None:
+    """Exit this worker at once when the driver process is gone (``kill -9`` included).
+
+    Only the driver holds the write end of *driver_alive* and never writes to it, so the
+    read end turns readable (EOF) exactly when the driver exits, however it dies. Blocking
+    on it costs no CPU, which keeps a hung task's CPU time still for the no-progress watch.
+    """
+    try:
+        driver_alive.poll(None)
+    except (OSError, EOFError):
+        pass
+    os._exit(DRIVER_GONE_STATUS)
+
+
+def _worker_main(
+    conn: multiprocessing.connection.Connection,
+    plan: JobPlan,
+    job_id: str,
+    driver_alive: multiprocessing.connection.Connection | None = None,
+) -> None:
     """Loop of one worker process: receive a task, run it, send back the outcome."""
     # The driver handles Ctrl-C and stops us itself; don't die mid-write on SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if driver_alive is not None:
+        # Our parent is the forkserver, which outlives a killed driver (every worker holds
+        # its "alive" pipe), so neither getppid() nor PR_SET_PDEATHSIG would notice.
+        threading.Thread(
+            target=_exit_with_driver, args=(driver_alive,), name="engine-driver-watch", daemon=True
+        ).start()
     while True:
         try:
             message = conn.recv()
@@ -187,6 +249,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, plan: JobPlan, job
         if message is None:
             return
         task, attempt, path = message
+        # Before any of the task's code runs: a worker dead before this line never began
+        # the task, and the driver does not charge the task an attempt for it.
+        conn.send(("started", None, ""))
         try:
             result = run_task(plan, task, attempt, path, job_id)
         except BaseException as exc:  # report everything; the driver decides
@@ -197,18 +262,89 @@ def _worker_main(conn: multiprocessing.connection.Connection, plan: JobPlan, job
             conn.send(("ok", result, ""))
 
 
+def _proc_sample(pid: int) -> tuple[str, tuple[int, ...]] | None:
+    """The state letter of process *pid* and counters that grow while it works: CPU ticks
+    (all threads) and bytes read and written (any file, pipe or socket). ``None`` without
+    ``/proc/<pid>`` (not Linux, or the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after "(comm)", which may hold spaces: state, ... utime (14th), stime (15th).
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    counters = [int(fields[11]) + int(fields[12])]
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            counters += [int(line.split()[1]) for line in f if line.startswith((b"rchar:", b"wchar:"))]
+    except OSError:  # /proc/<pid>/io can be unreadable (hardened kernels): CPU time alone
+        pass
+    return fields[0].decode(), tuple(counters)
+
+
+def _state_words(state: str) -> str:
+    """What a worker with no progress is doing, from its /proc state letter."""
+    if state in ("T", "t"):
+        return "is stopped (SIGSTOP?)"
+    if state == "D":
+        return "is blocked in the kernel on I/O (a frozen disk or NFS mount?)"
+    if state == "":
+        return "may be working: without /proc its progress cannot be seen"
+    return "uses no CPU and does no I/O"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def no_progress_limit(plan: JobPlan) -> tuple[float | None, bool]:
+    """Seconds without progress after which an attempt is killed (``None``: never), and
+    whether the job set it (``--jobconf mapreduce.task.timeout=MS``, as in Hadoop)."""
+    env = dict(plan.env)
+    for name in NO_PROGRESS_JOBCONF:
+        raw = env.get(name.replace(".", "_"))
+        if raw is None:
+            continue
+        try:
+            millis = float(raw)
+        except ValueError:
+            raise JobDefinitionError(
+                f"--jobconf {name}={raw!r} is not a number of milliseconds (0: no limit)"
+            ) from None
+        return (millis / 1000 if millis > 0 else None), True
+    return DEFAULT_NO_PROGRESS_TIMEOUT, False
+
+
 class _Worker:
-    def __init__(self, ctx: Any, plan: JobPlan, job_id: str, number: int) -> None:
+    def __init__(self, ctx: Any, plan: JobPlan, job_id: str, number: int, driver_alive: Any) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_worker_main, args=(child, plan, job_id), name=f"engine-worker-{number}", daemon=True
+            target=_worker_main,
+            args=(child, plan, job_id, driver_alive),
+            name=f"engine-worker-{number}",
+            daemon=True,
         )
         self.process.start()
         child.close()
         self.task: Task | None = None
+        #: Whether the worker said it received ``task`` (only then is the task charged).
+        self.acked = False
         self.attempt = 0
         self.path = ""
         self.started = 0.0
+        # The no-progress watch: when the counters last moved, and when we last warned.
+        self.mark: tuple[int, ...] | None = None
+        self.progress_at = 0.0
+        self.warned_at = 0.0
+        self.sampled_at = 0.0
+
+    def begin(self, task: Task, attempt: int, path: str) -> None:
+        """Record that this worker now runs *attempt* of *task*."""
+        self.task, self.attempt, self.path = task, attempt, path
+        self.acked = False
+        now = time.monotonic()
+        self.started = self.progress_at = self.warned_at = self.sampled_at = now
+        self.mark = None
 
     def stop(self, kill: bool = False) -> None:
         if self.process.is_alive():
@@ -260,19 +396,30 @@ def warm_up() -> None:
 
 
 class ProcessExecutor:
-    """A pool of worker processes; a dead or hung worker is replaced and its task re-run."""
+    """A pool of worker processes; a dead, hung or stalled worker is replaced and its task re-run."""
 
     def __init__(self, plan: JobPlan, job_id: str, workers: int) -> None:
         self.plan = plan
         self.job_id = job_id
         self.size = max(1, workers)
         self.book = _RetryBook(plan)
+        limit, explicit = no_progress_limit(plan)
+        self._sees_progress = os.path.exists(f"/proc/{os.getpid()}/stat")
+        # Without /proc only wall time is known: a long task is not a stalled one, so only
+        # a limit the job set kills there; the default just warns.
+        self.no_progress = limit if (self._sees_progress or explicit) else None
+        self.warn_every = NO_PROGRESS_WARNING_S
+        if self.no_progress:  # a short limit (tests) still warns once before the kill
+            self.warn_every = min(NO_PROGRESS_WARNING_S, self.no_progress / 2)
         self._ctx = _context()
+        # Workers watch the read end; the write end lives only here (see _exit_with_driver).
+        self._driver_alive, self._driver_alive_w = self._ctx.Pipe(duplex=False)
         self._spawned = 0
+        self._idle_deaths = 0
         self._workers: list[_Worker] = []
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._ctx, self.plan, self.job_id, self._spawned)
+        worker = _Worker(self._ctx, self.plan, self.job_id, self._spawned, self._driver_alive)
         self._spawned += 1
         return worker
 
@@ -287,19 +434,20 @@ class ProcessExecutor:
         pending: deque[tuple[Task, int]] = deque((task, 1) for task in by_size)
         while len(self._workers) < min(self.size, len(task_list)):
             self._workers.append(self._spawn())
+        self._idle_deaths = 0
         timeout = self.plan.task_timeout
         while pending or any(w.task is not None for w in self._workers):
-            for worker in self._workers:
-                if worker.task is None and pending:
-                    task, attempt = pending.popleft()
-                    worker.task, worker.attempt = task, attempt
-                    worker.path = attempt_dir(task, attempt)
-                    worker.started = time.monotonic()
-                    worker.conn.send((task, attempt, worker.path))
+            self._assign(pending, attempt_dir)
             busy = [w for w in self._workers if w.task is not None]
-            waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-            ready = set(multiprocessing.connection.wait(waitables, timeout=0.5))
-            for worker in busy:
+            # Idle workers' sentinels too: one killed between tasks is replaced at once.
+            waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in self._workers]
+            ready = set(multiprocessing.connection.wait(waitables, timeout=SAMPLE_S))
+            now = time.monotonic()
+            for worker in list(self._workers):
+                if worker.task is None:
+                    if worker.process.sentinel in ready:
+                        self._lost(worker, self._death(worker).summary, "while idle")
+                    continue
                 failure: _Failure | None = None
                 if worker.conn in ready:
                     try:
@@ -307,27 +455,119 @@ class ProcessExecutor:
                     except (EOFError, OSError):
                         failure = self._death(worker)
                     else:
+                        if kind == "started":
+                            worker.acked, worker.progress_at = True, now
+                            continue
                         if kind == "ok":
                             results[payload.task_id] = payload
                             on_done(payload)
                             worker.task = None
+                            self._idle_deaths = 0
                             continue
                         failure = payload
                 elif worker.process.sentinel in ready:
                     failure = self._death(worker)
-                elif timeout and time.monotonic() - worker.started > timeout:
+                elif timeout and now - worker.started > timeout:
                     failure = _Failure(f"timed out after {timeout:g} s (--task-timeout); worker killed", "")
                     worker.stop(kill=True)
+                else:
+                    failure = self._watch(worker, now)
                 if failure is None:
                     continue
                 task, attempt = worker.task, worker.attempt
                 assert task is not None
                 worker.task = None
+                if not worker.acked:
+                    # Dead (or frozen) before it read the task, e.g. killed while idle just
+                    # before the send: the task never ran, so it keeps its attempt number.
+                    shutil.rmtree(worker.path, ignore_errors=True)
+                    pending.appendleft((task, attempt))
+                    worker.stop(kill=True)
+                    self._lost(worker, failure.summary, f"before it started {task.task_id}")
+                    continue
                 if not worker.process.is_alive():
                     self._replace(worker)
                 self.book.after_failure(task, attempt, failure, worker.path)
                 pending.append((task, attempt + 1))
         return sorted(results.values(), key=lambda r: order[r.task_id])
+
+    def _assign(self, pending: deque[tuple[Task, int]], attempt_dir: AttemptDir) -> None:
+        """Give each idle worker a pending task. A worker found dead never received its
+        task, so the task goes back to the front of the queue with the same attempt."""
+        for index in range(len(self._workers)):
+            while pending and self._workers[index].task is None:
+                worker = self._workers[index]
+                task, attempt = pending.popleft()
+                path = attempt_dir(task, attempt)
+                if worker.process.is_alive():
+                    try:
+                        worker.conn.send((task, attempt, path))
+                    except OSError:  # BrokenPipeError: it died after the check
+                        pass
+                    else:
+                        worker.begin(task, attempt, path)
+                        break
+                pending.appendleft((task, attempt))
+                self._lost(worker, self._death(worker).summary, f"before it was sent {task.task_id}")
+
+    def _lost(self, worker: _Worker, how: str, when: str) -> None:
+        """Replace a worker lost while it held no started task; no task is charged."""
+        self._idle_deaths += 1
+        # Workers dying before any task (e.g. at start-up) would otherwise respawn forever.
+        if self._idle_deaths > 2 * self.size + 2:
+            raise TaskFailedError(
+                f"worker processes keep dying before they run a task (last: {how} {when}); "
+                "check the machine's memory and process limits (no output was written)"
+            )
+        log.warning("%s %s; replaced (no task attempt lost)", how, when)
+        self._replace(worker)
+
+    def _watch(self, worker: _Worker, now: float) -> _Failure | None:
+        """Hadoop's no-progress timeout: progress is the worker's CPU time or I/O bytes
+        growing (or a result arriving); warn about a stalled attempt every ``warn_every``
+        seconds, kill it after ``no_progress`` seconds (the caller retries it)."""
+        if now - worker.sampled_at < SAMPLE_S:
+            return None
+        worker.sampled_at = now
+        state = ""
+        if self._sees_progress:
+            sample = _proc_sample(worker.process.pid or 0)
+            if sample is None:
+                return None  # it just exited: its sentinel will tell
+            state, mark = sample
+            if mark != worker.mark:
+                worker.mark, worker.progress_at, worker.warned_at = mark, now, now
+                return None
+        stalled = now - worker.progress_at
+        task = worker.task
+        assert task is not None
+        doing = f"worker process {worker.process.pid} {_state_words(state)}"
+        limit_switch = "--jobconf mapreduce.task.timeout=MS"
+        if self.no_progress and stalled >= self.no_progress:
+            worker.stop(kill=True)
+            return _Failure(
+                f"made no progress for {_seconds(stalled)} ({doing}); worker killed "
+                f"(the no-progress limit, {limit_switch}, is {_seconds(self.no_progress)})",
+                "",
+            )
+        if now - worker.warned_at >= self.warn_every:
+            worker.warned_at = now
+            then = (
+                f"it is killed and retried after {_seconds(self.no_progress)} without progress"
+                if self.no_progress
+                else "no-progress limit off"
+            )
+            log.warning(
+                "%s attempt %d has %s %s: %s; %s (%s)",
+                task.describe(),
+                worker.attempt,
+                "made no progress for" if self._sees_progress else "run for",
+                _seconds(stalled),
+                doing,
+                then,
+                limit_switch,
+            )
+        return None
 
     def _death(self, worker: _Worker) -> _Failure:
         worker.process.join(5)
@@ -336,7 +576,8 @@ class ProcessExecutor:
             how = f"killed by signal {signal.Signals(-code).name}"
         else:
             how = f"exited with status {code}"
-        return _Failure(f"worker process {worker.process.pid} {how}", "")
+        signum = -code if code is not None and code < 0 else 0
+        return _Failure(f"worker process {worker.process.pid} {how}", "", signum=signum)
 
     def _replace(self, worker: _Worker) -> None:
         worker.stop(kill=True)
@@ -354,6 +595,9 @@ class ProcessExecutor:
             worker.process.join(1 if worker.task is None else 0)
             worker.stop(kill=True)
         self._workers = []
+        # Any worker still running sees EOF here and exits (see _exit_with_driver).
+        self._driver_alive_w.close()
+        self._driver_alive.close()
 
 
 def make_executor(kind: str, plan: JobPlan, job_id: str) -> Executor:
