@@ -2,6 +2,7 @@
 
     python -m bench [--scale 1] [--rows 100000] [--size-mb 32] [--workers 1,2] [--repeat 3]
                     [--format text|parquet] [--with-mrjob auto|yes|no] [--memory-bound] [--quick]
+                    [--out bench/out] [--record]
 
 For each query (word count, CloudFront OS counts, TICKIT top buyers, total sales on a
 date, 99.9 percentile events) and each worker count, it runs, as separate processes:
@@ -22,8 +23,13 @@ alike. Every answer is checked equal to DuckDB's before its time counts; a wrong
 or a failed run voids that row (reported loudly, exit status 1). Wall time includes
 process start-up, as a user sees it; memory is the peak over the whole process tree
 (bench/measure.py), sampled in one extra, untimed run per cell (round "memory"), since
-reading /proc every 20 ms slows the processes it reads. Results: a Markdown section
-appended to bench/RESULTS.md and a chart bench/results.png (needs matplotlib: ``pip install -e '.[bench]'``).
+reading /proc every 20 ms slows the processes it reads.
+
+Results: a short table of ratios to DuckDB on stdout, and the full report under ``--out``
+(``bench/out/``, gitignored, rewritten by each run): ``results.md`` (the Markdown section),
+``results.png`` (the chart; needs matplotlib: ``pip install -e '.[bench]'``) and
+``results.json``. Only ``--record`` touches the tracked files: it appends the section to
+bench/RESULTS.md and draws the chart to bench/results.png.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -48,6 +55,9 @@ from bench.queries import Query
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+OUT = BENCH / "out"  # a run's report (gitignored)
+RESULTS = BENCH / "RESULTS.md"  # tracked: written only by --record
+RESULTS_CHART = BENCH / "results.png"  # tracked: written only by --record
 SYSTEMS = ("duckdb", "engine", "engine-vec", "inline", "local")  # duckdb first: the reference
 MRJOB_RUNNERS = ("inline", "local")
 ALL_QUERIES = ("wordcount", "cloudfront", "top_buyers", "total_sales", "percentile")
@@ -93,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="TICKIT scale (1 = the real sample: 172k sales)")
     p.add_argument("--rows", type=int, default=100_000, help="CloudFront log lines (default 100k)")
     p.add_argument("--size-mb", type=float, default=32, help="word-count text in MiB (default 32)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated data (text, CloudFront logs, TICKIT rows)"
+    )
     p.add_argument(
         "--workers", default=None, help=f"worker counts, e.g. 1,2,4 (default here: {default_workers()})"
     )
@@ -110,30 +122,73 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="also run -r inline / -r local (auto: when the query's input has < --mrjob-max-rows rows)",
     )
-    p.add_argument("--mrjob-max-rows", type=int, default=150_000)
+    p.add_argument(
+        "--mrjob-max-rows",
+        type=int,
+        default=150_000,
+        help="with --with-mrjob auto, run mrjob's runners only on inputs of fewer rows (default 150000)",
+    )
     p.add_argument(
         "--systems",
         default="engine,engine-vec",
         help="engine systems to run beside DuckDB: engine (record path), engine-vec (the twin); "
         "e.g. engine-vec alone to skip the record path at large sizes",
     )
-    p.add_argument("--mrjob-runners", default="inline,local")
+    p.add_argument(
+        "--mrjob-runners",
+        default="inline,local",
+        help="which of mrjob's own runners to run beside the engine: inline, local (default inline,local)",
+    )
     p.add_argument("--memory-bound", action="store_true", help="also run the memory-bound word count")
     p.add_argument("--memory-budget", default="32M", help="engine --memory-budget of the memory-bound run")
     p.add_argument(
         "--memory-size-mb", type=float, default=None, help="its text (default: map output >= 10x budget)"
     )
-    p.add_argument("--memory-repeat", type=int, default=1)
+    p.add_argument(
+        "--memory-repeat", type=int, default=1, help="runs of the memory-bound word count (default 1)"
+    )
     p.add_argument(
         "--quick", action="store_true", help="tiny data, 1 repeat, 2 workers, inline only (smoke test)"
     )
-    p.add_argument("--no-record", action="store_true", help="write neither bench/RESULTS.md nor the chart")
-    p.add_argument("--data-dir", type=Path, default=BENCH / "data", help="cache of generated data")
-    p.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument(
-        "--chart", type=Path, default=None, help="PNG chart (default bench/results.png unless --no-record)"
+        "--out",
+        type=Path,
+        default=OUT,
+        metavar="DIR",
+        help="directory for this run's report: results.md (the full Markdown), results.png (the chart), "
+        "results.json (every measurement), each rewritten by every run (default bench/out/, gitignored)",
     )
-    p.add_argument("--json", type=Path, default=None, help="also write every measurement as JSON here")
+    record = p.add_mutually_exclusive_group()
+    record.add_argument(
+        "--record",
+        action="store_true",
+        help="also record the run in the tracked files: append its Markdown section to --results and "
+        "draw the chart to bench/results.png (a plain run leaves both alone)",
+    )
+    record.add_argument(
+        "--no-record",
+        action="store_true",
+        help="write no report files at all, not even under --out (only --chart/--json if given); "
+        "print the full Markdown instead",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=BENCH / "data",
+        metavar="DIR",
+        help="cache of generated data (default bench/data/)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        metavar="FILE",
+        help="the tracked Markdown file --record appends the run's section to (default bench/RESULTS.md)",
+    )
+    p.add_argument("--chart", type=Path, default=None, metavar="PNG", help="also draw the chart here")
+    p.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="also write every measurement as JSON here"
+    )
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed (a failure)")
     return p
 
@@ -384,9 +439,20 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _shown(path: Path) -> str:
+    """*path* relative to the working directory when it lies under it (as a user would type it)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.results != RESULTS and not args.record:
+        parser.error("--results names the file --record appends to: pass --record as well")
     if args.quick:
         args.scale, args.rows, args.size_mb, args.repeat = 0.03, 3000, 1, 1
         args.workers = args.workers or "2"
@@ -436,21 +502,39 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report
 
     command = "python -m bench" + (" " + shlex.join(argv) if argv else "")
+    host = machine()
     text = report.markdown(
-        command, machine(), versions(), args, qs, workers, cells, twins, mrjob_for, mem, elapsed
+        command, host, versions(), args, qs, workers, cells, twins, mrjob_for, mem, elapsed
     )
-    print("\n" + text)
-    chart = args.chart or (None if args.no_record else BENCH / "results.png")
-    if chart is not None:
-        where = report.chart(chart, qs, workers, cells, twins, command)
-        print(
-            f"chart: {where}" if where else "chart: skipped (matplotlib missing: pip install -e '.[bench]')"
-        )
+    if args.no_record:
+        print("\n" + text)  # written nowhere else
+    print("\n" + report.summary(qs, workers, cells, twins, mem) + "\n")
+    # Every run writes its report under --out; only --record touches the tracked files.
+    charts = [] if args.no_record else [args.out / "results.png"]
+    charts += [args.chart] if args.chart else []
+    charts += [RESULTS_CHART] if args.record else []
+    jsons = [] if args.no_record else [args.out / "results.json"]
+    jsons += [args.json] if args.json else []
     if not args.no_record:
+        print(f"full report (Markdown): {_shown(report.write(args.out / 'results.md', text))}")
+    drawn = None
+    for path in charts:
+        if drawn is None:
+            drawn = report.chart(path, qs, workers, cells, twins, command, host, args.repeat)
+            if drawn is None:
+                print("chart: not drawn (matplotlib missing: pip install -e '.[bench]')")
+                break
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(drawn, path)
+        print(f"chart: {_shown(path)}")
+    for path in jsons:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.as_json(command, qs, workers, cells, twins, mem), indent=1))
+        print(f"measurements (JSON): {_shown(path)}")
+    if args.record:
         report.append(args.results, text)
-        print(f"appended to {args.results}")
-    if args.json:
-        args.json.write_text(json.dumps(report.as_json(command, qs, workers, cells, twins, mem), indent=1))
+        print(f"recorded: section appended to {_shown(args.results)}")
     failed = any(c.errors for c in cells.values()) or (mem is not None and bool(mem.errors))
     if failed:
         _loud("some rows are void (failed or wrong answer): see above")

@@ -3,8 +3,9 @@
     python -m bench.wordcount [--size-mb 32] [--repeat 3] [--runners engine,inline,local]
 
 Each runner runs the same job file (jobs/wordcount.py) as a user would, from the command
-line; every output is checked equal to the engine's before its time counts. Results are
-appended to bench/RESULTS.md with the command line and the machine.
+line; every output is checked equal to the engine's before its time counts. The table, with
+the command line and the machine, goes to stdout and to bench/out/wordcount.md (gitignored);
+``--record`` also appends it to the tracked bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.measure import run_measured
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "RESULTS.md"
+OUT = ROOT / "bench" / "out"
 
 
 #: Runner names of this benchmark → the job's command-line switches.
@@ -46,13 +48,26 @@ def run_once(runner: str, inputs: list[str], extra: list[str]) -> tuple[float, b
     return done.seconds, b"\n".join(sorted(done.stdout.splitlines())), done.peak_pss
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.wordcount", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=32, help="text in MiB (default 32)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per runner (default 3)")
+    parser.add_argument(
+        "--runners",
+        default="engine,engine-record,inline,local",
+        help="comma-separated, from: " + ", ".join(RUNNER_ARGS) + " (default all)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=OUT, metavar="DIR", help="writes DIR/wordcount.md (default bench/out/)"
+    )
+    record = parser.add_mutually_exclusive_group()
+    record.add_argument("--record", action="store_true", help="also append the table to bench/RESULTS.md")
+    record.add_argument("--no-record", action="store_true", help="write no file, only print the table")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mb", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--runners", default="engine,engine-record,inline,local", help=", ".join(RUNNER_ARGS))
-    parser.add_argument("--no-record", action="store_true", help="don't append to bench/RESULTS.md")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
 
     path = words(DATA, args.size_mb) / "words.txt"
     inputs = [str(path)]
@@ -92,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.no_record:
-        from bench.report import append
+    from bench.report import append, write
 
+    if not args.no_record:
+        print(f"written to {write(args.out / 'wordcount.md', text)}")
+    if args.record:
         append(RESULTS, text)
+        print(f"recorded: appended to {RESULTS}")
     return 0
 
 

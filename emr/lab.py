@@ -20,8 +20,13 @@ Commands (each takes ``--dry-run``, ``--region``, ``--profile`` and ``--endpoint
                    delete the bucket. Idempotent: fine when nothing (or only part) exists.
 
 ``--dry-run`` prints the AWS API calls a command would make and makes none (it needs no
-credentials). Credentials and region come from the usual AWS settings (environment,
-``--profile``/``AWS_PROFILE``, SSO, instance role); nothing is written to files.
+credentials), and says "would create", "would upload", ... for what a real run does.
+Credentials come from the usual AWS settings (environment, ``--profile``/``AWS_PROFILE``, SSO,
+instance role); nothing is written to files. The region is ``--region``, else ``$AWS_REGION``,
+else ``$AWS_DEFAULT_REGION``, else the profile's ``region``; every command prints which one it
+uses and why. With none, a real run refuses and ``--dry-run`` assumes us-east-1 (and says so).
+A bucket name that breaks S3's naming rules (3-63 characters of lowercase letters, digits, dots
+and hyphens, ...) is refused with the rule it breaks, before any call.
 ``--endpoint-url`` sends every call to another endpoint (tests use a local moto server).
 """
 
@@ -70,6 +75,39 @@ def _fmt_call(service: str, operation: str, kwargs: Dict[str, Any]) -> str:
     return f"{service}.{operation}({args})"
 
 
+#: Where the region comes from when nothing names one: ``--dry-run`` only (a real run refuses).
+DRY_RUN_REGION = "us-east-1"
+
+
+def resolve_region(region: Optional[str], profile: Optional[str], dry_run: bool) -> tuple[str, str]:
+    """The region and where it came from: ``--region``, ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``,
+    then the profile's ``region`` in the AWS config file. With none of them a real run is refused;
+    ``--dry-run`` assumes us-east-1 and says so."""
+    if region:
+        return region, "from --region"
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name], f"from ${name}"
+    import boto3
+    import botocore.exceptions
+
+    try:
+        session = boto3.Session(profile_name=profile)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise LabError(f"{exc}: check --profile / $AWS_PROFILE") from exc
+    if session.region_name:
+        name = profile or os.environ.get("AWS_PROFILE") or "default"
+        return session.region_name, f"from profile {name!r} in the AWS config file"
+    if dry_run:
+        return DRY_RUN_REGION, (
+            "dry-run default: none of --region, $AWS_REGION, $AWS_DEFAULT_REGION or a profile region "
+            "is set, and a real run would refuse"
+        )
+    raise LabError(
+        "no AWS region: pass --region, or set $AWS_REGION / $AWS_DEFAULT_REGION or a profile's region"
+    )
+
+
 class Aws:
     """boto3 clients for one region/profile/endpoint, or a printer of calls for ``--dry-run``."""
 
@@ -84,17 +122,13 @@ class Aws:
         self.endpoint_url = endpoint_url
         self.profile = profile
         self._clients: Dict[str, Any] = {}
+        self.region, self.region_source = resolve_region(region, profile, dry_run)
         if dry_run:
             self._session = None
-            self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            self.region = self.region or "us-east-1"
             return
         import boto3
 
-        self._session = boto3.Session(profile_name=profile, region_name=region)
-        self.region = self._session.region_name
-        if not self.region:
-            raise LabError("no AWS region: pass --region, or set AWS_DEFAULT_REGION or a profile's region")
+        self._session = boto3.Session(profile_name=profile, region_name=self.region)
 
     def client(self, service: str) -> Any:
         """The boto3 client for *service* (S3 with path-style addressing under ``--endpoint-url``)."""
@@ -124,6 +158,39 @@ class Aws:
             print("DRY-RUN " + _fmt_call(service, operation, kwargs) + "  # paginated")
             return iter(())
         return iter(self.client(service).get_paginator(operation).paginate(**kwargs))
+
+
+_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def bucket_name_problem(name: str) -> Optional[str]:
+    """The first of S3's naming rules for general purpose buckets that *name* breaks, as
+    "must ...", or None when it keeps them all.
+
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+    """
+    if not 3 <= len(name) <= 63:
+        return f"must be 3 to 63 characters long (this one has {len(name)})"
+    bad = sorted(set(name) - _BUCKET_CHARS)
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"must contain only lowercase letters, digits, dots (.) and hyphens (-), not {shown}"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "must begin and end with a lowercase letter or a digit"
+    if ".." in name:
+        return "must not contain two adjacent dots (..)"
+    parts = name.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        return "must not be formatted as an IP address (like 192.168.5.4)"
+    for prefix in _BUCKET_PREFIXES:
+        if name.startswith(prefix):
+            return f"must not start with {prefix!r} (reserved by AWS)"
+    for suffix in _BUCKET_SUFFIXES:
+        if name.endswith(suffix):
+            return f"must not end with {suffix!r} (reserved by AWS)"
+    return None
 
 
 def _error_code(exc: Exception) -> str:
@@ -176,7 +243,7 @@ def create_bucket(aws: Aws, bucket: str, kms_key_id: Optional[str] = None) -> No
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
     try:
         aws.call("s3", "create_bucket", **kwargs)
-        print(f"created s3://{bucket} in {aws.region}")
+        print(f"{'would create' if aws.dry_run else 'created'} s3://{bucket} in {aws.region}")
     except Exception as exc:
         code = _error_code(exc)
         if code == "BucketAlreadyOwnedByYou":
@@ -220,7 +287,7 @@ def create_bucket(aws: Aws, bucket: str, kms_key_id: Optional[str] = None) -> No
     aws.call("s3", "put_bucket_versioning", Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     aws.call("s3", "put_bucket_policy", Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
     print(
-        f"s3://{bucket}: public access blocked, "
+        f"{'would secure ' if aws.dry_run else ''}s3://{bucket}: public access blocked, "
         f"{'SSE-KMS' if kms_key_id else 'SSE-S3'} default encryption, versioning on, "
         "ACLs disabled (BucketOwnerEnforced), TLS-only policy, tagged "
         f"{TAG_KEY}={TAG_VALUE}"
@@ -259,7 +326,8 @@ def upload(aws: Aws, bucket: str, sources: Sequence[str], prefix: str, include: 
             else:
                 aws.client("s3").upload_file(str(path), bucket, key)
             count += 1
-    print(f"uploaded {count} file(s) to {_s3_uri(bucket, _prefix(prefix))}")
+    verb = "would upload" if aws.dry_run else "uploaded"
+    print(f"{verb} {count} file(s) to {_s3_uri(bucket, _prefix(prefix))}")
     return count
 
 
@@ -267,6 +335,10 @@ def download(aws: Aws, bucket: str, prefix: str, dest: Path) -> int:
     """Download every object under ``s3://bucket/prefix/`` into *dest*, keeping the layout."""
     count = 0
     base = _prefix(prefix)
+    if aws.dry_run:
+        list(aws.pages("s3", "list_objects_v2", Bucket=bucket, Prefix=base))
+        print(f"would download every object under {_s3_uri(bucket, base)} to {dest}")
+        return 0
     for page in aws.pages("s3", "list_objects_v2", Bucket=bucket, Prefix=base):
         for obj in page.get("Contents", []):
             key = obj["Key"]
@@ -379,7 +451,11 @@ def run_hive(
         cluster_id = resp["JobFlowId"]
         steps = aws.call("emr", "list_steps", dry_result={"Steps": []}, ClusterId=cluster_id)
         step_id = steps["Steps"][0]["Id"] if steps.get("Steps") else None
-    print(f"cluster {cluster_id}: Hive step {step_id or '(new)'} runs {_s3_uri(bucket, script_key)}")
+    if aws.dry_run:
+        where = f"cluster {cluster_id}" if cluster_id != DRY_RUN_CLUSTER_ID else "a new cluster"
+        print(f"would run a Hive step on {where}: {_s3_uri(bucket, script_key)}")
+    else:
+        print(f"cluster {cluster_id}: Hive step {step_id or '(new)'} runs {_s3_uri(bucket, script_key)}")
     print(f"  INPUT={input_uri.rstrip('/')}  OUTPUT={output_uri.rstrip('/')}  (results: OUTPUT/os_requests/)")
     if wait and step_id and not aws.dry_run:
         print("waiting for the step to finish ...")
@@ -483,6 +559,8 @@ def teardown(aws: Aws, bucket: Optional[str], force: bool = False, wait: bool = 
         aws.call("s3", "get_bucket_tagging", Bucket=bucket)
         empty_bucket(aws, bucket)
         aws.call("s3", "delete_bucket", Bucket=bucket)
+        unless = "" if force else f", if it is tagged {TAG_KEY}={TAG_VALUE}"
+        print(f"would delete s3://{bucket} and every object version in it{unless}")
         return
     try:
         aws.call("s3", "head_bucket", Bucket=bucket)
@@ -592,7 +670,11 @@ def run_job(
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--dry-run", action="store_true", help="print the AWS API calls, make none")
-    common.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION / the profile's)")
+    common.add_argument(
+        "--region",
+        help="AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else the profile's region; "
+        "a real run with none refuses, --dry-run assumes us-east-1 and says so)",
+    )
     common.add_argument("--profile", help="AWS named profile (default: AWS_PROFILE / default chain)")
     common.add_argument("--endpoint-url", help="send every AWS call here (e.g. a local moto server)")
     common.add_argument("-v", "--verbose", action="store_true", help="log every API call")
@@ -662,6 +744,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if needs_bucket and not args.bucket:
         print(f"{args.command}: --bucket is required (or set MR_ENGINE_LAB_BUCKET)", file=sys.stderr)
         return 2
+    problem = bucket_name_problem(args.bucket) if getattr(args, "bucket", None) else None
+    if problem:
+        msg = f"{args.command}: invalid S3 bucket name {args.bucket!r}: a bucket name {problem}"
+        print(msg, file=sys.stderr)
+        return 2
     try:
         if args.command == "package":
             if args.dry_run:
@@ -670,6 +757,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"wrote {build_archive()}")
             return 0
         aws = Aws(args.region, args.profile, args.endpoint_url, args.dry_run)
+        print(f"region {aws.region} ({aws.region_source})")
         if args.command == "create-bucket":
             create_bucket(aws, args.bucket, args.kms_key_id)
         elif args.command == "upload":

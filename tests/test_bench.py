@@ -1,12 +1,16 @@
-"""Smoke test of the benchmark suite: ``python -m bench --quick`` runs end to end.
+"""The benchmark suite: ``python -m bench --quick`` runs end to end; where a run writes
+(bench/out/ by default, the tracked bench/RESULTS.md and bench/results.png only with
+``--record``); the chart drawn from a small synthetic result set; every option's help.
 
-Tiny data, one run per cell, nothing recorded: this only keeps bench/ from rotting (every
-query runs on the engine, DuckDB and ``-r inline``, and every answer is checked equal to
-DuckDB's by the suite itself). No timing is asserted.
+Tiny data, one run per cell: this only keeps bench/ from rotting (every query runs on the
+engine, DuckDB and ``-r inline``, and every answer is checked equal to DuckDB's by the
+suite itself). No timing is asserted.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,7 +18,185 @@ from pathlib import Path
 
 import pytest
 
+from bench import report, suite
+from bench import wordcount as bench_wordcount
+from bench.queries import Query
+from bench.suite import Cell
+
 ROOT = Path(__file__).resolve().parent.parent
+TRACKED = [ROOT / "bench" / "RESULTS.md", ROOT / "bench" / "results.png"]
+#: the smallest real run: one query, one worker count, DuckDB and the engine (record path)
+TINY = ["--quick", "--queries", "wordcount", "--workers", "1", "--with-mrjob", "no"]
+TINY += ["--systems", "engine"]
+
+
+def _digests(paths: list[Path]) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-data")
+
+
+def test_default_run_writes_under_out_and_nothing_tracked(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert suite.build_parser().get_default("out") == ROOT / "bench" / "out"
+    before = _digests(TRACKED)
+    out = tmp_path / "out"
+    monkeypatch.setattr(suite, "OUT", out)  # the default --out, away from the checkout's bench/out/
+    assert suite.main([*TINY, "--data-dir", str(data_dir)]) == 0
+    assert _digests(TRACKED) == before  # bench/RESULTS.md and bench/results.png untouched
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "results.png"]
+    md = (out / "results.md").read_text()
+    assert "| wordcount | engine (record) | 1 |" in md and "`python -m bench --quick" in md
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert {c["system"] for c in cells} == {"duckdb", "engine"}
+    stdout = capsys.readouterr().out
+    # a short summary, not the Markdown; and where the full report went
+    assert "| wordcount |" not in stdout
+    assert "Median wall time ÷ DuckDB's at 1 worker(s)" in stdout
+    assert any(line.startswith("wordcount") and line.rstrip().endswith("×") for line in stdout.splitlines())
+    assert f"full report (Markdown): {out / 'results.md'}" in stdout
+    assert f"chart: {out / 'results.png'}" in stdout
+    assert "recorded" not in stdout
+
+
+def test_record_appends_to_results_and_draws_the_tracked_chart(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _digests(TRACKED)
+    results, chart = tmp_path / "RESULTS.md", tmp_path / "results.png"
+    old = TRACKED[0].read_text()
+    results.write_text(old)  # a copy of the real file, to append to
+    monkeypatch.setattr(suite, "RESULTS", results)
+    monkeypatch.setattr(suite, "RESULTS_CHART", chart)
+    monkeypatch.setattr(suite, "OUT", tmp_path / "out")
+    assert suite.main([*TINY, "--data-dir", str(data_dir), "--record"]) == 0
+    new = results.read_text()
+    assert new.startswith(old) and len(new) > len(old)  # appended; what was there is intact
+    section = new[len(old) :]
+    assert section.count("\n## ") == 1 and "python -m bench --quick --queries wordcount" in section
+    assert "| wordcount | engine (record) | 1 |" in section
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "results.md").read_text().endswith(section)
+    assert f"recorded: section appended to {results}" in capsys.readouterr().out
+    assert _digests(TRACKED) == before
+
+
+def test_results_without_record_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        suite.main(["--results", str(tmp_path / "R.md")])
+    assert exc.value.code == 2
+    assert "pass --record" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        suite.main(["--record", "--no-record"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def _query(name: str, title: str, rows: int, size: int) -> Query:
+    return Query(name, title, Path(f"{name}.py"), [], [], [], list, list, rows=rows, bytes=size)
+
+
+def _synthetic(workers: list[int]) -> tuple[list[Query], dict, dict]:
+    """Three queries, DuckDB and four systems, three timed runs a cell: made-up seconds, one
+    system faster than DuckDB (cloudfront), one without a twin, one void cell."""
+    qs = [
+        _query("wordcount", "word count", 455_000, 33_800_000),
+        _query("cloudfront", "CloudFront OS counts", 100_008, 20_800_000),
+        _query("top_buyers", "TICKIT top 10 buyers", 222_446, 17_900_000),
+    ]
+    duck_secs = {"wordcount": 1.0, "cloudfront": 4.0, "top_buyers": 0.25}
+    ratio = {"engine": 3.0, "engine-vec": 1.4, "inline": 6.0, "local": 9.0}
+    cells = {}
+    for q in qs:
+        for w in workers:
+            duck = duck_secs[q.name] / w**0.8
+            cells[(q.name, "duckdb", w)] = Cell(times=[duck * 0.98, duck, duck * 1.05])
+            for s, r in ratio.items():
+                mrjob_not_here = s in ("inline", "local") and w != workers[-1]  # largest count only
+                if mrjob_not_here or (s, q.name) == ("engine-vec", "cloudfront"):  # no twin
+                    continue
+                t = duck * (r / 20 if q.name == "cloudfront" else r) * w ** (0.45 if s == "engine" else 0.3)
+                cells[(q.name, s, w)] = Cell(times=[t * 0.95, t, t * 1.1])
+    cells[("top_buyers", "local", workers[-1])] = Cell(errors=["answer differs from DuckDB's"])
+    twins = {"wordcount": True, "cloudfront": False, "top_buyers": True}
+    return qs, cells, twins
+
+
+@pytest.mark.parametrize("workers", [[1, 2, 4, 8, 16], [2]])
+def test_chart_from_synthetic_results(tmp_path: Path, workers: list[int]) -> None:
+    pytest.importorskip("matplotlib")
+    qs, cells, twins = _synthetic(workers)
+    machine = {"cores": "16", "cpu": "Test CPU 9000", "ram": "64.0 GiB"}
+    path = report.chart(tmp_path / "c.png", qs, workers, cells, twins, "python -m bench --x", machine, 3)
+    assert path == tmp_path / "c.png"
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+    fig = report.figure(qs, workers, cells, twins, "python -m bench --x", machine, 3)
+    fig.canvas.draw()
+    title = fig._suptitle.get_text()
+    assert "16 cores" in title and "Test CPU 9000" in title  # the machine
+    assert f"workers {', '.join(map(str, workers))}" in title  # the worker counts
+    assert "wordcount 455k rows" in title and "cloudfront 100k rows" in title  # the sizes
+    ratio_ax = fig.axes[0]
+    ticks = [t.get_text() for t in ratio_ax.get_xticklabels()]
+    assert {"0.5×", "1×", "2×", "10×"} <= set(ticks), ticks
+    assert not any("^" in t or "10^" in t for t in ticks)  # no 10⁰/10¹
+    assert ratio_ax.get_xscale() == "log"
+    texts = [t.get_text() for t in ratio_ax.texts]
+    assert any("DuckDB = 1×" in t for t in texts)
+    # each bar says its ratio and its seconds: word count at the largest worker count
+    t_eng = cells[("wordcount", "engine", workers[-1])].median()
+    t_duck = cells[("wordcount", "duckdb", workers[-1])].median()
+    assert f"{report._ratio(t_eng / t_duck)}  {report._secs(t_eng)}" in texts
+    assert any("VOID" in t for t in texts)  # the void cell is shown, not dropped
+    # whiskers: one errorbar per bar that has several runs
+    bars = [p for p in ratio_ax.patches if p.get_height() > 0]
+    assert len(bars) == len([k for k in cells if k[2] == workers[-1] and k[1] != "duckdb" and cells[k].times])
+    assert len(ratio_ax.containers) >= len(bars)
+    labels = [t.get_text() for t in ratio_ax.get_yticklabels()]
+    assert any("(no vectorized twin)" in t for t in labels)
+    assert len(ratio_ax.get_legend().get_texts()) <= 7
+    if len(workers) > 1:
+        scaling_ax = fig.axes[1]
+        legend = [t.get_text() for t in scaling_ax.get_legend().get_texts()]
+        assert len(legend) == 4 and legend[-1] == "ideal (linear)"  # three systems and the ideal
+        assert len(scaling_ax.lines) == 4
+    else:
+        assert len(fig.axes) == 1
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+@pytest.mark.parametrize("module", [suite, bench_wordcount], ids=["bench", "bench.wordcount"])
+def test_every_option_has_help(module) -> None:
+    parser = module.build_parser()
+    for action in _options(parser):
+        assert action.help and action.help != argparse.SUPPRESS, action.option_strings
+        assert len(action.help) >= 15, action.option_strings
+    text = parser.format_help()
+    for option in ("--seed", "--mrjob-max-rows", "--mrjob-runners", "--memory-repeat", "--results"):
+        if module is suite:
+            assert option in text
+    if module is suite:
+        helps = {a.dest: a.help for a in _options(parser)}
+        assert "seed" in helps["seed"] and "mrjob" in helps["mrjob_max_rows"]
+        assert "inline" in helps["mrjob_runners"] and "memory-bound" in helps["memory_repeat"]
+        assert "--record" in helps["results"] and "bench/out" in helps["out"]
+
+
+def test_python_m_bench_help_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--record" in done.stdout and "bench/out/" in done.stdout
 
 
 @pytest.mark.slow

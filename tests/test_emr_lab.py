@@ -311,7 +311,7 @@ def test_python_m_emr_lab_dry_run_needs_no_credentials(tmp_path: Path) -> None:
             "emr.lab",
             "create-bucket",
             "--bucket",
-            "b",
+            "mr-engine-lab-b",
             "--region",
             "eu-west-1",
             "--dry-run",
@@ -324,6 +324,141 @@ def test_python_m_emr_lab_dry_run_needs_no_credentials(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'}" in proc.stdout
+
+
+def test_dry_run_says_would_not_did(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under --dry-run nothing is created or uploaded, and the output does not claim otherwise."""
+    logs = sorted((SAMPLE / "cloudfront").glob("*.log"))
+    assert len(logs) >= 2
+    assert _lab(endpoint, "create-bucket", "--dry-run") == 0
+    assert _lab(endpoint, "upload", str(SAMPLE / "cloudfront"), "--include", "*.log", "--dry-run") == 0
+    assert _lab(endpoint, "run-hive", "--dry-run") == 0
+    assert _lab(endpoint, "download", "--dest", "/nonexistent/never-written", "--dry-run") == 0
+    assert _lab(endpoint, "teardown", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert f"would create s3://{BUCKET} in {REGION}" in out
+    assert f"would upload {len(logs)} file(s) to s3://{BUCKET}/input/" in out
+    assert f"would secure s3://{BUCKET}:" in out
+    assert "would run a Hive step on a new cluster" in out
+    assert f"would download every object under s3://{BUCKET}/output/" in out
+    assert f"would delete s3://{BUCKET}" in out
+    for claim in ("created s3://", "uploaded ", "downloaded ", "deleted s3://", "cluster j-DRYRUN"):
+        assert claim not in out, claim
+    assert _bucket_names(_client("s3", endpoint)) == []
+
+    # the same commands for real say what they did
+    assert _lab(endpoint, "create-bucket") == 0
+    assert _lab(endpoint, "upload", str(SAMPLE / "cloudfront"), "--include", "*.log") == 0
+    out = capsys.readouterr().out
+    assert f"created s3://{BUCKET} in {REGION}" in out and "would" not in out
+    assert f"uploaded {len(logs)} file(s) to s3://{BUCKET}/input/" in out
+
+
+def test_region_comes_from_flag_or_env_and_is_named(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    s3 = _client("s3", endpoint)
+
+    # no region anywhere: a real run refuses before any call, naming the ways to give one
+    assert _lab(endpoint, "create-bucket") == 1
+    err = capsys.readouterr().err
+    assert "no AWS region" in err and "--region" in err
+    assert "$AWS_REGION" in err and "$AWS_DEFAULT_REGION" in err
+    assert _bucket_names(s3) == []
+    # ... and a dry run says which region it assumes, and why
+    assert _lab(endpoint, "create-bucket", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "region us-east-1 (dry-run default: none of --region, $AWS_REGION" in out
+    assert "a real run would refuse" in out
+
+    # $AWS_REGION (which botocore alone ignores) is used, and said
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")  # AWS_REGION wins, as in the AWS CLI
+    assert _lab(endpoint, "create-bucket") == 0
+    assert "region eu-west-1 (from $AWS_REGION)" in capsys.readouterr().out
+    assert s3.get_bucket_location(Bucket=BUCKET)["LocationConstraint"] == "eu-west-1"
+
+    # --region beats both
+    other = "mr-engine-lab-test-2"
+    argv = ["create-bucket", "--endpoint-url", endpoint, "--bucket", other, "--region", "ap-south-1"]
+    assert lab.main(argv) == 0
+    assert "region ap-south-1 (from --region)" in capsys.readouterr().out
+    assert s3.get_bucket_location(Bucket=other)["LocationConstraint"] == "ap-south-1"
+
+    monkeypatch.delenv("AWS_REGION")
+    assert _lab(endpoint, "upload", str(SAMPLE / "words.txt"), "--dry-run") == 0
+    assert "region us-west-2 (from $AWS_DEFAULT_REGION)" in capsys.readouterr().out
+
+
+def test_region_from_the_profile_config(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    config = tmp_path / "aws-config"
+    config.write_text("[profile lab]\nregion = eu-central-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    # a named profile takes its keys from the files, not the environment
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text("[lab]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    assert _lab(endpoint, "create-bucket", "--profile", "lab") == 0
+    assert "region eu-central-1 (from profile 'lab' in the AWS config file)" in capsys.readouterr().out
+    location = _client("s3", endpoint).get_bucket_location(Bucket=BUCKET)["LocationConstraint"]
+    assert location == "eu-central-1"
+    assert _lab(endpoint, "create-bucket", "--profile", "no-such-profile", "--dry-run") == 1
+    assert "no-such-profile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, rule",
+    [
+        ("Bad_Name", "only lowercase letters, digits, dots (.) and hyphens (-), not 'B', 'N', '_'"),
+        ("mybucket", None),
+        ("my.bucket-2", None),
+        ("a" * 63, None),
+        ("a" * 64, "3 to 63 characters long (this one has 64)"),
+        ("ab", "3 to 63 characters long (this one has 2)"),
+        ("my bucket", "only lowercase letters"),
+        ("-bucket", "begin and end with a lowercase letter or a digit"),
+        ("bucket.", "begin and end with a lowercase letter or a digit"),
+        ("my..bucket", "two adjacent dots"),
+        ("192.168.5.4", "IP address"),
+        ("192.168.5.4a", None),
+        ("xn--bucket", "must not start with 'xn--'"),
+        ("sthree-configurator-x", "must not start with 'sthree-'"),
+        ("amzn-s3-demo-bucket", "must not start with 'amzn-s3-demo-'"),
+        ("bucket-s3alias", "must not end with '-s3alias'"),
+        ("bucket--ol-s3", "must not end with '--ol-s3'"),
+        ("bucket.mrap", "must not end with '.mrap'"),
+        ("bucket--x-s3", "must not end with '--x-s3'"),
+        ("bucket--table-s3", "must not end with '--table-s3'"),
+    ],
+)
+def test_bucket_name_rules(name: str, rule: str | None) -> None:
+    problem = lab.bucket_name_problem(name)
+    if rule is None:
+        assert problem is None, problem
+    else:
+        assert problem is not None and rule in problem, problem
+
+
+def test_invalid_bucket_name_is_refused_before_any_call(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = _client("s3", endpoint)
+    for command in (["create-bucket"], ["create-bucket", "--dry-run"], ["upload", str(SAMPLE)], ["teardown"]):
+        assert lab.main([*command, "--endpoint-url", endpoint, "--bucket", "Bad_Name"]) == 2, command
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err  # one line
+        assert f"{command[0]}: invalid S3 bucket name 'Bad_Name': a bucket name must contain only" in err
+    assert _bucket_names(s3) == []
+    # the same refusal for a name from $MR_ENGINE_LAB_BUCKET
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MR_ENGINE_LAB_BUCKET", "my..bucket")
+        assert lab.main(["create-bucket", "--endpoint-url", endpoint]) == 2
+    assert "two adjacent dots" in capsys.readouterr().err
+    assert _bucket_names(s3) == []
 
 
 def test_mrjob_conf_is_read_by_mrjob_emr_runner(endpoint: str) -> None:
