@@ -1,39 +1,136 @@
-"""Command line: ``python -m engine run [engine options] JOB.py [job args] INPUT...``.
+"""Command line: python -m engine run [engine switches] JOB.py [job switches] INPUT...
 
-Runs an unmodified mrjob job (any ``MRJob`` subclass) on the engine. Everything after the
-job file goes to the job itself, so mrjob's own switches (``--output-dir``,
-``--num-cores``, ``--jobconf``, passthrough options) work as usual.
+Runs an unmodified mrjob job (any MRJob subclass) on the engine. The engine's switches
+(--memory-budget, --executor, ...) go before or after the job file; the job's own and
+mrjob's switches (--output-dir, --num-cores, --jobconf, -q, passthrough options) after it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from typing import Iterator, NoReturn, Sequence
 
 from engine.errors import EngineError, JobInterrupted
 
 log = logging.getLogger("engine")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``engine`` command's arguments."""
+USAGE = "python -m engine run [engine switches] JOB.py [job switches] INPUT..."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a word on where each kind of switch goes when one is not recognized."""
+
+    def error(self, message: str) -> NoReturn:
+        if "unrecognized arguments" in message:
+            message += (
+                " (before the job file only the engine's switches are read: the job's own and "
+                f"mrjob's switches, such as --output-dir, go after it: {USAGE})"
+            )
+        super().error(message)
+
+
+def _add_run_switches(parser: argparse.ArgumentParser) -> None:
+    """The switches of ``run`` that may go before or after the job file."""
     from engine.job import add_engine_args
 
-    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run an mrjob job file on the engine")
-    add_engine_args(run)
-    run.add_argument("--job-class", default=None, help="the MRJob class to run, if the file defines several")
+    add_engine_args(parser)
+    parser.add_argument(
+        "--job-class", default=None, help="the MRJob class to run, if the file defines several"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``engine`` command's arguments."""
+    parser = _Parser(
+        prog="python -m engine",
+        description=__doc__.split("\n\n")[0],
+        epilog="Run 'python -m engine run --help' for the engine's switches.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser(
+        "run",
+        usage=USAGE,
+        help="run an mrjob job file on the engine",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+        epilog="For the job's own switches: python -m engine run JOB.py --help",
+    )
+    _add_run_switches(run)
     run.add_argument("--quiet", "-q", action="store_true", help="log errors only")
     run.add_argument("job", help="path of the job's .py file")
-    run.add_argument("job_args", nargs=argparse.REMAINDER, help="the job's own arguments and inputs")
+    run.add_argument("job_args", nargs=argparse.REMAINDER, help="the job's own switches and its inputs")
+    clean = commands.add_parser(
+        "clean",
+        help="remove what killed drivers left behind (staging and scratch directories)",
+        description="Remove the staging directories (.NAME.JOB.staging) and scratch directories "
+        "of jobs whose driver is gone (killed with SIGKILL, a lost machine), in the temporary "
+        "directory and in each DIR given (an output's parent, a --local-tmp-dir). Jobs still "
+        "running, and jobs of other hosts, are left alone.",
+    )
+    clean.add_argument("dirs", nargs="*", metavar="DIR", help="more directories to look in")
+    clean.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     return parser
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from engine import leftovers
+
+    directories = leftovers.default_directories() + list(args.dirs)
+    removed = leftovers.sweep(directories, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    count = f"{len(removed)} director{'y' if len(removed) == 1 else 'ies'}"
+    print(f"{verb} {count} of dead jobs", file=sys.stderr)
+    return 0
+
+
+def _switches_after_the_job() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m engine run", usage=USAGE, add_help=False)
+    _add_run_switches(parser)
+    return parser
+
+
+def split_engine_switches(job_args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Take the engine's switches (and their values) out of the arguments after the job
+    file: ``(engine switches, the job's arguments)``, each in its order. ``--`` ends it."""
+    table = {
+        option: action for action in _switches_after_the_job()._actions for option in action.option_strings
+    }
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(job_args):
+        token = job_args[i]
+        if token == "--":
+            rest.extend(job_args[i:])
+            break
+        action = table.get(token.split("=", 1)[0] if token.startswith("--") else token)
+        if action is None:
+            rest.append(token)
+            i += 1
+        elif action.nargs == 0 or "=" in token:
+            moved.append(token)
+            i += 1
+        else:
+            moved.extend(job_args[i : i + 2])
+            i += 2
+    return moved, rest
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "clean":
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+        return _clean(args)
+    moved, args.job_args = split_engine_switches(args.job_args)
+    if moved:  # switches given after the job file count as if given before it
+        after = _switches_after_the_job().parse_args(moved)
+        for dest, value in vars(after).items():
+            if value is not None:
+                setattr(args, dest, value)
     logging.basicConfig(
         level=logging.ERROR if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -48,21 +145,49 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted; no output was written")
         return 130
     except EngineError as exc:
-        log.error("%s", exc)
+        from engine.job import explain_refusal
+
+        log.error("%s", explain_refusal(exc, args.job, args.job_args))
         return 1
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.job import ENGINE_OPTION_DESTS
+    from engine.job import ENGINE_ALIAS, ENGINE_OPTION_DESTS, EngineMRJob, rerun_command
     from engine.jobfile import job_class_in_file
     from engine.runner import EngineRunner
 
     job_class = job_class_in_file(args.job, args.job_class)
     try:
-        job = job_class(args=list(args.job_args))
+        with _usage_naming(job_class, args.job):
+            job = job_class(args=list(args.job_args))
     except ValueError as exc:  # mrjob's parser raises ValueError when handed args
-        log.error("bad arguments for the job %s: %s (see: python %s --help)", args.job, exc, args.job)
+        log.error(
+            "bad arguments for the job %s: %s%s (see: python -m engine run %s --help; the engine's "
+            "switches go before or after the job file)",
+            args.job,
+            exc,
+            _values_taken_as_inputs(str(exc), args.job_args),
+            args.job,
+        )
         return 2
+    except SystemExit as exc:  # the job printed its --help
+        if exc.code in (0, None) and not issubclass(job_class, EngineMRJob):
+            print("\n" + _engine_switches_help())
+        raise
+    runner = job.options.runner
+    if runner is not None and runner != ENGINE_ALIAS:
+        log.error(
+            "python -m engine run always runs the job on the engine, so it refuses -r %s after the "
+            "job file; to run the job on mrjob's %s runner: %s",
+            runner,
+            runner,
+            rerun_command(args.job, args.job_args, f"-r {runner}"),
+        )
+        return 2
+    if job.options.quiet:
+        logging.getLogger().setLevel(logging.ERROR)
+    elif job.options.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     kwargs = job._runner_kwargs()
     kwargs["mrjob_cls"] = job_class
     for dest in ENGINE_OPTION_DESTS:
@@ -70,15 +195,46 @@ def _run(args: argparse.Namespace) -> int:
         if value is not None:
             kwargs[dest] = value
     with EngineRunner(**kwargs) as runner:
-        runner.run()
+        runner.run()  # the driver logs the end-of-job summary (INFO: -q hides it)
         if job._should_cat_output():
             out = sys.stdout.buffer
             for chunk in runner.cat_output():
                 out.write(chunk)
             out.flush()
-        if runner.stats is not None and not args.quiet:
-            print(runner.stats.summary(), file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _usage_naming(job_class: type, job: str) -> Iterator[None]:
+    """The job's usage line (in its errors and --help) as this command's, not ``__main__.py``'s."""
+    if "_usage" in vars(job_class):  # the job wrote its own
+        yield
+        return
+    usage = f"python -m engine run [engine switches] {job} [options] [input files]".replace("%", "%%")
+    job_class._usage = lambda self: usage  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        del job_class._usage  # type: ignore[attr-defined]
+
+
+def _values_taken_as_inputs(message: str, job_args: Sequence[str]) -> str:
+    """argparse quotes an unknown switch without its value (read as an input path): name it."""
+    if "unrecognized arguments:" not in message:
+        return ""
+    unknown = set(message.split("unrecognized arguments:", 1)[1].split())
+    taken = [
+        f"{value} (after {option})"
+        for option, value in zip(job_args, job_args[1:])
+        if option in unknown and option.startswith("-") and not value.startswith("-")
+    ]
+    return f"; read as input paths: {', '.join(taken)}" if taken else ""
+
+
+def _engine_switches_help() -> str:
+    parser = argparse.ArgumentParser(prog="python -m engine run", usage=argparse.SUPPRESS, add_help=False)
+    _add_run_switches(parser)
+    return "Switches of python -m engine run (before or after the job file):\n" + parser.format_help()
 
 
 if __name__ == "__main__":

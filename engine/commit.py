@@ -1,17 +1,28 @@
 """The on-disk layout of a job, and Hadoop's commit protocol.
 
-* scratch (``<tmp>/<job-id>/``): task attempts, sorted runs; removed when the job ends.
-* staging (``<output-parent>/.<name>.<job-id>.staging/``): committed output parts; on the
-  output's filesystem so that the job commit is one ``rename``.
+    <tmp>/<job-id>/                       scratch: removed when the job ends
+        driver.json                       the driver's lock: a later run cleans up after
+                                          a killed driver (engine.leftovers)
+        attempts/<task>.attempt-<n>/      a map or shuffle-writing attempt: its sorted runs
+        committed/<task>/                 the runs of the attempt that won (one rename)
+    <output-parent>/.<name>.<job-id>.staging/    on the output's filesystem
+        _temporary/<task>.attempt-<n>/    an attempt writing output: its part file
+        _driver.json                      the driver's lock (engine.leftovers), removed last
+        part-00000 ...                    committed parts (one rename each)
+        _SUCCESS                          written last, then staging is renamed to <name>
 
 A task attempt writes into its own directory; the driver commits the first attempt to
 finish by renaming it into place, so a straggling or killed attempt can never mix into
-the output. The job commit writes ``_SUCCESS`` into staging and renames staging onto the
-output path, which must not exist: a reader sees no output, or all of it.
+the output. Parts are written on the output's filesystem (as Hadoop's FileOutputCommitter
+writes under ``<output>/_temporary``), so that every commit is a ``rename`` even when the
+scratch directory is on another filesystem (a tmpfs ``/tmp``, ``/dev/shm``). The job
+commit writes ``_SUCCESS`` into staging and renames staging onto the output path, which
+must not exist: a reader sees no output, or all of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -19,8 +30,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from engine.errors import CommitError
+from engine.leftovers import STAGING_LOCK
 
 SUCCESS_MARKER = "_SUCCESS"
+#: Attempts writing output parts, inside staging (Hadoop's ``_temporary``).
+TEMPORARY_DIR = "_temporary"
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,10 @@ class JobDirs:
     def attempt_dir(self, task_id: str, attempt: int) -> str:
         """Private directory of one task attempt."""
         return os.path.join(self.scratch, "attempts", f"{task_id}.attempt-{attempt}")
+
+    def output_attempt_dir(self, task_id: str, attempt: int) -> str:
+        """Private directory of an attempt that writes an output part: inside staging."""
+        return os.path.join(self.staging, TEMPORARY_DIR, f"{task_id}.attempt-{attempt}")
 
     def committed_dir(self, task_id: str) -> str:
         """Where a task's committed runs live until the job ends."""
@@ -112,6 +130,9 @@ def commit_task_output(attempt_file: str, dirs: JobDirs) -> str:
 
 def commit_job(dirs: JobDirs) -> None:
     """Write ``_SUCCESS`` and rename staging onto the output path, atomically."""
+    shutil.rmtree(os.path.join(dirs.staging, TEMPORARY_DIR), ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(dirs.staging, STAGING_LOCK))
     marker = os.path.join(dirs.staging, SUCCESS_MARKER)
     try:
         with open(marker, "wb") as f:

@@ -13,14 +13,21 @@ import uuid
 from dataclasses import replace
 from typing import Iterator, Mapping, Sequence
 
-from engine import commit
+from engine import commit, leftovers
 from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
 from engine.plan import JobPlan
-from engine.progress import JobStats, PhaseStats, ProgressBar
+from engine.progress import JobStats, PhaseStats, ProgressBar, plural
 from engine.s3 import is_s3
-from engine.splits import input_directories, list_input_files, make_splits
+from engine.splits import (
+    InputSplit,
+    check_unchanged,
+    file_stamps,
+    input_directories,
+    list_input_files,
+    make_splits,
+)
 from engine.tasks import Task, TaskResult, Wave, plan_waves
 
 log = logging.getLogger(__name__)
@@ -39,15 +46,21 @@ def run_job(
     executor: str = "processes",
     job_id: str | None = None,
     progress: ProgressBar | None = None,
+    also_owned: Sequence[str] = (),
 ) -> JobStats:
     """Run *plan* over *input_paths* and commit Hadoop-style output to *output_dir*.
+
+    *also_owned* are directories of the caller's that a later run may remove should this
+    driver be killed outright (see ``engine.leftovers``).
 
     Raises ``InputError``/``CommitError``/``TaskFailedError``/``JobInterrupted``; on any
     failure the output path is left as it was and temporary files are removed.
     """
     job_id = job_id or new_job_id()
     if not any(is_s3(p) for p in (*input_paths, output_dir)):
-        return _run_local_job(plan, input_paths, output_dir, scratch_root, executor, job_id, progress)
+        return _run_local_job(
+            plan, input_paths, output_dir, scratch_root, executor, job_id, progress, None, also_owned
+        )
     from engine.s3 import S3Job
 
     remote = S3Job(os.path.join(os.path.abspath(scratch_root), f"{job_id}-s3"), job_id)
@@ -59,7 +72,15 @@ def run_job(
             local_output = output_dir
         local_inputs, uris = remote.stage_inputs(input_paths)
         stats = _run_local_job(
-            plan, local_inputs, local_output, scratch_root, executor, job_id, progress, uris
+            replace(plan, output_dir=output_dir),
+            local_inputs,
+            local_output,
+            scratch_root,
+            executor,
+            job_id,
+            progress,
+            uris,
+            (*also_owned, remote.scratch),
         )
         if is_s3(output_dir):
             remote.publish(local_output, output_dir)
@@ -78,6 +99,7 @@ def _run_local_job(
     job_id: str,
     progress: ProgressBar | None,
     uris: Mapping[str, str] | None = None,
+    also_owned: Sequence[str] = (),
 ) -> JobStats:
     """``run_job`` on local paths; *uris* maps staged local copies to their S3 URIs."""
     started = time.perf_counter()
@@ -85,19 +107,30 @@ def _run_local_job(
     commit.check_output_dir(output_dir, files, input_directories(input_paths))
     splits = make_splits(files, plan.workers, plan.split_size, whole_files=plan.steps[0].mapper_raw)
     if uris:
-        splits = [replace(s, uri=uris.get(s.path, "")) for s in splits]
+        splits = [_with_uris(s, uris) for s in splits]
     if not splits:
         raise InputError("the job has no input files: give at least one path")
+    stamps = file_stamps(splits)  # checked again before the commit: a changed input fails the job
     waves = plan_waves(plan)
     progress = progress or ProgressBar()
+    leftovers.sweep(leftovers.default_directories(output_dir, scratch_root))
     dirs = commit.prepare_job_dirs(output_dir, scratch_root, job_id)
+    leftovers.write_locks(job_id, dirs.scratch, dirs.staging, also_owned)
+    plan = replace(plan, output_dir=plan.output_dir or dirs.output, scratch_dir=dirs.scratch)
     stats = JobStats(job_id, dirs.output, [{} for _ in plan.steps])
     pool: Executor | None = None
     try:
         with _interrupts_raise():
             pool = make_executor(executor, plan, job_id)
             log.info(
-                "job %s: %d input files, %d splits, %d workers", job_id, len(files), len(splits), plan.workers
+                "job %s: %s, %s, %s, %s",
+                job_id,
+                plural(len(plan.steps), "step"),
+                plural(len(files), "input file"),
+                plural(len(splits), "split"),
+                "1 process (--executor serial)"
+                if executor == "serial"
+                else plural(plan.workers, "worker process", "worker processes"),
             )
             runs: list[list[str]] = []
             for wave in waves:
@@ -112,6 +145,8 @@ def _run_local_job(
                         runs[partition].append(path)
                 _drop_runs(previous)
             pool.close()
+            for path, planned in stamps.items():
+                check_unchanged(path, planned)
             commit.commit_job(dirs)
     except BaseException:
         if pool is not None:
@@ -122,6 +157,12 @@ def _run_local_job(
     stats.seconds = time.perf_counter() - started
     log.info("%s", stats.summary())
     return stats
+
+
+def _with_uris(split: InputSplit, uris: Mapping[str, str]) -> InputSplit:
+    """*split* (and its parts) naming the S3 objects its staged local files came from."""
+    parts = tuple(_with_uris(part, uris) for part in split.parts)
+    return replace(split, uri=uris.get(split.path, ""), parts=parts)
 
 
 def _partitions(plan: JobPlan, wave: Wave) -> int:
@@ -150,20 +191,20 @@ def _run_wave(
     stats: JobStats,
     progress: ProgressBar,
 ) -> list[TaskResult]:
-    phase = PhaseStats(f"{wave.name} {wave.index}", tasks=len(tasks))
+    phase = PhaseStats(_phase_name(wave), tasks=len(tasks))
+    log.info("%s", _wave_start_line(wave, len(stats.counters), len(tasks)))
     started = time.perf_counter()
     progress.start(phase.name, len(tasks))
     done = 0
 
     def on_done(result: TaskResult) -> None:
         nonlocal done
-        attempt_dir = dirs.attempt_dir(result.task_id, result.attempt)
         if result.output_file is not None:
             result.output_file = commit.commit_task_output(result.output_file, dirs)
-            shutil.rmtree(attempt_dir, ignore_errors=True)
+            shutil.rmtree(dirs.output_attempt_dir(result.task_id, result.attempt), ignore_errors=True)
         else:
             committed = dirs.committed_dir(result.task_id)
-            commit.commit_task_dir(attempt_dir, committed)
+            commit.commit_task_dir(dirs.attempt_dir(result.task_id, result.attempt), committed)
             result.runs = {
                 p: os.path.join(committed, os.path.basename(path)) for p, path in result.runs.items()
             }
@@ -191,11 +232,13 @@ def _run_wave(
         done += 1
         progress.update(done, phase.records_in)
 
-    results = pool.run(tasks, lambda task, attempt: dirs.attempt_dir(task.task_id, attempt), on_done)
+    # An attempt writing output works on the output's filesystem, so its commit is a rename.
+    attempt_dir = dirs.attempt_dir if wave.shuffle_step is not None else dirs.output_attempt_dir
+    results = pool.run(tasks, lambda task, attempt: attempt_dir(task.task_id, attempt), on_done)
     progress.finish()
     phase.seconds = time.perf_counter() - started
     stats.phases.append(phase)
-    log.info(
+    log.debug(
         "%s: %d tasks, %d records in, %d out, %.2f s",
         phase.name,
         phase.tasks,
@@ -204,6 +247,29 @@ def _run_wave(
         phase.seconds,
     )
     return results
+
+
+def _phase_name(wave: Wave) -> str:
+    """A wave in mrjob's words, steps numbered from 1: ``step 1 map``,
+    ``step 1 reduce + step 2 map``, ``step 2 reduce``."""
+    parts = []
+    if wave.reduce_step is not None:
+        parts.append(f"step {wave.reduce_step + 1} reduce")
+    if wave.map_steps:
+        first, last = wave.map_steps[0] + 1, wave.map_steps[-1] + 1
+        parts.append(f"step {first} map" if first == last else f"steps {first}-{last} map")
+    return " + ".join(parts)
+
+
+def _wave_start_line(wave: Wave, steps: int, tasks: int) -> str:
+    """``Running step 1 of 2: reduce, then step 2's map, 4 tasks...`` (as mrjob's
+    ``Running step 1 of 2...``)."""
+    if wave.reduce_step is not None:
+        own, what, later = wave.reduce_step, ["reduce"], wave.map_steps
+    else:
+        own, what, later = wave.map_steps[0], ["map"], wave.map_steps[1:]
+    what += [f"then step {m + 1}'s map" for m in later]
+    return f"Running step {own + 1} of {steps}: {', '.join(what)}, {plural(tasks, 'task')}..."
 
 
 def _drop_runs(runs: list[list[str]]) -> None:
@@ -216,7 +282,8 @@ def _drop_runs(runs: list[list[str]]) -> None:
 
 @contextlib.contextmanager
 def _interrupts_raise() -> Iterator[None]:
-    """Turn SIGTERM and Ctrl-C into ``JobInterrupted`` so cleanup runs and exit codes are right."""
+    """Turn SIGTERM, SIGHUP (the terminal closed) and Ctrl-C into ``JobInterrupted`` so
+    cleanup runs and exit codes are right (143, 129, 130)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -224,10 +291,15 @@ def _interrupts_raise() -> Iterator[None]:
     def on_signal(signum: int, frame: object) -> None:
         raise JobInterrupted(signum)
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    caught = [signal.SIGTERM]
+    # Under nohup (SIGHUP ignored) the job is meant to outlive the terminal: leave it so.
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        caught.append(signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in caught}
     try:
         yield
     except KeyboardInterrupt:
         raise JobInterrupted(signal.SIGINT) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import logging
+import os
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from engine.errors import InputError
-from engine.splits import InputSplit
+from engine.splits import InputSplit, check_unchanged
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,19 @@ class SplitReader:
             return self._compressed_lines()
         raise ValueError(f"split of kind {self.split.kind!r} has no lines")
 
+    def check_unchanged(self, f: IO[bytes] | None = None) -> None:
+        """Fail if the split's file is not as it was when the job was planned."""
+        split = self.split
+        if split.file_size >= 0:
+            st = os.fstat(f.fileno()) if f is not None else None
+            planned = (split.file_size, split.mtime_ns)
+            check_unchanged(split.path, planned, f" (reading {split.describe()})", st)
+
     def _text_lines(self) -> Iterator[bytes]:
         split = self.split
         end = split.start + split.length
         with _open_input(split.path) as f:
+            self.check_unchanged(f)
             pos = split.start
             if split.start > 0:
                 # The line that straddles our start belongs to the previous split.
@@ -126,16 +136,19 @@ class SplitReader:
                 count += 1
                 self.records = count
                 yield line.rstrip(b"\r\n")
+            self.check_unchanged(f)  # truncated or rewritten while we read it
 
     def _compressed_lines(self) -> Iterator[bytes]:
         path = self.split.path
         count = 0
+        self.check_unchanged()
         try:
             with open_compressed(path) as f:
                 for line in f:
                     count += 1
                     self.records = count
                     yield line.rstrip(b"\r\n")
+            self.check_unchanged()
         except (EOFError, OSError, ValueError) as exc:
             if not is_corrupt_compressed(exc):
                 raise
@@ -152,6 +165,7 @@ class SplitReader:
         split = self.split
         count = 0
         group: int | None = None
+        self.check_unchanged()
         try:
             pf = pq.ParquetFile(split.path)
             for group in split.row_groups:

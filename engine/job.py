@@ -8,9 +8,14 @@ it stays Python 3.9-compatible and imports nothing heavy.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
+import os
+import shlex
+import shutil
 import sys
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from mrjob.job import MRJob
 
@@ -116,12 +121,16 @@ class EngineMRJob(MRJob):
 
     @classmethod
     def set_up_logging(cls, quiet: bool = False, verbose: bool = False, stream: Any = None) -> None:
-        """mrjob's logging set-up, plus the engine's own loggers (phases, summary)."""
+        """mrjob's logging set-up, plus the engine's own loggers (phases, summary).
+
+        ``-q`` silences the engine's INFO lines as mrjob's, but an error that stops the job
+        (a refusal, a failed task) is still printed.
+        """
         super().set_up_logging(quiet=quiet, verbose=verbose, stream=stream)
-        from mrjob.util import log_to_null, log_to_stream
+        from mrjob.util import log_to_stream
 
         if quiet:
-            log_to_null(name="engine")
+            log_to_stream(name="engine", level=logging.ERROR, stream=stream)
         else:
             log_to_stream(name="engine", debug=verbose, stream=stream)
 
@@ -132,6 +141,87 @@ class EngineMRJob(MRJob):
         except JobInterrupted as exc:
             log.error("%s", exc)
             sys.exit(128 + exc.signum)
+        except KeyboardInterrupt:  # Ctrl-C before or after the job's tasks ran
+            log.error("interrupted; no output was written")
+            sys.exit(130)
         except EngineError as exc:
-            log.error("%s", exc)
+            log.error("%s", explain_refusal(exc, self.mr_job_script() or sys.argv[0], self._cl_args))
             sys.exit(1)
+
+    def _print_help(self, options: Any) -> None:
+        """mrjob's help, with ``engine`` among ``-r``'s choices; ``--help -r engine``
+        shows the runner switches the engine reads, then its own."""
+        if options.runner != ENGINE_ALIAS:
+            with _engine_among_runner_aliases():
+                super()._print_help(options)
+            return
+        from mrjob.options import _RUNNER_OPTS, _print_help_for_runner
+
+        from engine.runner import EngineRunner
+
+        # mrjob's switches of the runners' common options the engine reads, then its own
+        # (mrjob's help printer knows only mrjob's options: it fails on the engine's).
+        common = {name for name in EngineRunner.OPT_NAMES if name in _RUNNER_OPTS}
+        _print_help_for_runner(common, options.deprecated)
+        parser = argparse.ArgumentParser(usage=argparse.SUPPRESS, add_help=False)
+        add_engine_args(parser)
+        print()
+        parser.print_help()
+        print(
+            "\nThe engine's switches can also be set in mrjob.conf, under runners: engine:, as\n"
+            "memory_budget, max_attempts, task_timeout, executor, split_size, precombine,\n"
+            "vectorize and skip_bad_records."
+        )
+
+
+@contextlib.contextmanager
+def _engine_among_runner_aliases() -> Iterator[None]:
+    """mrjob's help builds ``-r``'s choices from its runner list: list ``engine`` too."""
+    from mrjob import options
+
+    added = ENGINE_ALIAS not in options._RUNNER_ALIASES
+    if added:
+        options._RUNNER_ALIASES.add(ENGINE_ALIAS)
+    try:
+        yield
+    finally:
+        if added:
+            options._RUNNER_ALIASES.discard(ENGINE_ALIAS)
+
+
+def _shown_path(path: str) -> str:
+    """*path* relative to the working directory when it lies under it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def rerun_command(script: str, args: Sequence[str], runner: str) -> str:
+    """The command that runs *script* with *args* on *runner* (``-r local``), any
+    ``-r``/``--runner`` in *args* replaced."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-r", "--runner"):
+            skip = True
+        elif not (arg.startswith("--runner=") or (arg.startswith("-r") and not arg.startswith("--"))):
+            kept.append(arg)
+    which = shutil.which("python")
+    python = "python"
+    if not which or os.path.realpath(which) != os.path.realpath(sys.executable):
+        python = _shown_path(sys.executable)
+    return shlex.join([python, _shown_path(os.path.abspath(script)), *runner.split(), *kept])
+
+
+def explain_refusal(exc: BaseException, script: str, args: Sequence[str]) -> str:
+    """*exc*'s message, the exact command to run the job elsewhere in place of the
+    placeholder of a refusal that names another runner (``engine.plan``)."""
+    from engine.plan import RERUN_PLACEHOLDER
+
+    message = str(exc)
+    runner = getattr(exc, "rerun_with", "")
+    placeholder = RERUN_PLACEHOLDER.format(runner=runner)
+    if not runner or placeholder not in message:
+        return message
+    return message.replace(placeholder, rerun_command(script, args, runner))

@@ -50,6 +50,12 @@ class JobPlan:
     vectorized: bool = False
     working_dir: str = ""
     env: tuple[tuple[str, str], ...] = field(default=())
+    #: Where the last step's output goes (the user's path or URI) and the job's scratch
+    #: directory: tasks see them as ``mapreduce.task.output.dir`` (set by the driver).
+    output_dir: str = ""
+    scratch_dir: str = ""
+    #: ``--py-files`` as tasks put them on ``sys.path`` (after the working directory).
+    python_path: tuple[str, ...] = ()
 
     @property
     def task_memory_budget(self) -> int:
@@ -57,8 +63,12 @@ class JobPlan:
         return max(1, self.memory_budget // max(1, self.workers))
 
 
-def parse_size(text: str | int | None, default: int) -> int:
-    """Parse ``512M``, ``2G``, ``4096`` or ``1.5GB`` into bytes; ``None`` gives *default*."""
+def parse_size(text: str | int | None, default: int, option: str = "") -> int:
+    """Parse ``512M``, ``2G``, ``4096`` or ``1.5GB`` into bytes; ``None`` gives *default*.
+
+    *option* (e.g. ``--split-size``) names the switch in the error messages.
+    """
+    named = f"{option} {text}: " if option else ""
     if text is None:
         return default
     if isinstance(text, int):
@@ -72,10 +82,10 @@ def parse_size(text: str | int | None, default: int) -> int:
             value = int(float(number) * scale)
         except ValueError:
             raise JobDefinitionError(
-                f"cannot read the size {text!r}: give bytes or a number with K, M or G (e.g. 512M)"
+                f"{named}cannot read the size {text!r}: give bytes or a number with K, M or G (e.g. 512M)"
             ) from None
     if value <= 0:
-        raise JobDefinitionError(f"a size must be positive, got {text!r}")
+        raise JobDefinitionError(f"{named}a size must be positive, got {text!r}")
     return value
 
 
@@ -89,26 +99,34 @@ def step_plans(
     *jobconfs* are each step's effective jobconf (they set the reducer count).
     """
     plans = []
+    count = len(steps_desc)
     for index, desc in enumerate(steps_desc):
         kind = desc.get("type")
+        where = f"step {index + 1} of {count}"
         if kind != "streaming":
-            raise JobDefinitionError(
-                f"step {index} is a {kind!r} step; the engine runs only Python "
-                "mapper/combiner/reducer steps (use -r spark or -r emr for it)"
+            runners = [f"-r {name}" for name in OTHER_STEP_RUNNERS.get(str(kind), ())]
+            on = ", ".join(runners[:-1]) + f" or {runners[-1]}" if runners else "other runners"
+            raise _refusal(
+                f"{where} is a {kind!r} step; the engine runs only Python mapper/combiner/reducer "
+                f"steps. mrjob runs {kind} steps on {on}",
+                runners[0] if runners else "",
             )
         for substep in ("mapper", "combiner", "reducer"):
             sub = desc.get(substep)
             if sub is None:
                 continue
             if sub.get("type") != "script":
-                raise JobDefinitionError(
-                    f"step {index}'s {substep} is a {sub.get('type')!r} substep "
-                    f"({substep}_cmd); the engine runs only Python methods: use -r local"
+                raise _refusal(
+                    f"{where}'s {substep} is a {sub.get('type')!r} substep ({substep}_cmd, a shell "
+                    "command); the engine runs only Python methods. mrjob's local runner runs shell "
+                    "commands",
+                    "-r local",
                 )
             if sub.get("pre_filter"):
-                raise JobDefinitionError(
-                    f"step {index}'s {substep} has a {substep}_pre_filter (a shell command); "
-                    "the engine does not run shell commands: use -r local"
+                raise _refusal(
+                    f"{where}'s {substep} has a {substep}_pre_filter (a shell command); the engine "
+                    "does not run shell commands. mrjob's local runner does",
+                    "-r local",
                 )
         jobconf = tuple(sorted((str(k), str(v)) for k, v in (desc.get("jobconf") or {}).items()))
         plans.append(
@@ -129,9 +147,32 @@ def step_plans(
     for plan in plans[1:]:
         if plan.mapper_raw:
             raise JobDefinitionError(
-                f"step {plan.index} uses mapper_raw, which mrjob allows only in the first step"
+                f"step {plan.index + 1} uses mapper_raw, which mrjob allows only in the first step"
             )
     return tuple(plans)
+
+
+#: Where mrjob 0.7.4 runs the step types the engine refuses (its runners' ``_STEP_TYPES``).
+#: (``inline`` and ``local`` run Spark steps on a local pyspark.)
+OTHER_STEP_RUNNERS = {
+    "jar": ("hadoop", "emr", "dataproc"),
+    "spark": ("spark", "emr", "hadoop", "local", "inline"),
+    "spark_jar": ("spark", "emr", "hadoop", "local"),
+    "spark_script": ("spark", "emr", "hadoop", "local"),
+}
+#: Stands for the job's command line in refusals; ``engine.job`` and ``python -m engine``
+#: replace it by the exact command (``JobDefinitionError.rerun_with`` holds the runner).
+RERUN_PLACEHOLDER = "python JOB.py {runner} [options] INPUT..."
+
+
+def _refusal(message: str, runner: str) -> JobDefinitionError:
+    """A refusal ending with the command that runs the job on *runner* (``-r local``)."""
+    if not runner:
+        return JobDefinitionError(message)
+    command = RERUN_PLACEHOLDER.format(runner=runner)
+    error = JobDefinitionError(f"{message}: {command}")
+    error.rerun_with = runner  # type: ignore[attr-defined]
+    return error
 
 
 def num_reducers_from(jobconf: Mapping[str, Any], default: int) -> int:

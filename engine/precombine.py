@@ -143,7 +143,14 @@ def exact_protocol(job: Any, step: int) -> Any | None:
 
 
 class PreCombiner:
-    """Buffers map output pairs by key within a budget; flushes through the combiner."""
+    """Buffers map output pairs by key within a budget; flushes through the combiner.
+
+    Pairs of a str key and an exact value are grouped as they are. Every other pair is
+    encoded and decoded once, as Hadoop's spill would, and grouped by its encoded key
+    (a str key with, say, a list value joins its key's group; an int or ``None`` key gets a
+    group of its own): so the combiner sees every record, exactly once per flush, whatever
+    the key and value types.
+    """
 
     def __init__(
         self,
@@ -152,8 +159,10 @@ class PreCombiner:
         collector: MapOutputCollector,
         budget_bytes: int,
         encode_key: KeyEncoder | None = None,
+        read: Callable[[bytes], tuple[Any, Any]] | None = None,
     ) -> None:
         self.write = write
+        self.read = read
         self.encode_key = encode_key
         self.combine = combine
         self.collector = collector
@@ -161,14 +170,14 @@ class PreCombiner:
         self.records = 0
         self.flushes = 0
         self._groups: dict[str, list[Any]] = {}
+        #: Groups of keys that are not str, by encoded key: [decoded key, values].
+        self._others: dict[bytes, tuple[Any, list[Any]]] = {}
         self._size = 0
 
     def add_pairs(self, pairs: Pairs) -> None:
-        """Group exact pairs in memory; encode the others straight into the collector."""
+        """Group the pairs in memory, flushing through the combiner past the budget."""
         groups = self._groups
         exact_types = EXACT_VALUE_TYPES
-        write = self.write
-        collector = self.collector
         size = self._size
         budget = self.budget
         records = 0
@@ -181,31 +190,54 @@ class PreCombiner:
                 except KeyError:
                     groups[key] = [value]
                     size += len(key) + KEY_OVERHEAD
-                if size > budget:
-                    self._size = size
-                    self.flush()
-                    groups = self._groups
-                    size = 0
             else:
-                collector.add_all((write(key, value),))
+                size += self._add_encoded(key, value)
+            if size > budget:
+                self._size = size
+                self.flush()
+                groups = self._groups
+                size = 0
         self._size = size
         self.records += records
 
+    def _add_encoded(self, key: Any, value: Any) -> int:
+        """Group a pair as the combiner would read it back from a spill; its size estimate."""
+        line = self.write(key, value)
+        if self.read is None:
+            raise TypeError("PreCombiner needs the protocol's read for non-str keys or values")
+        key, value = self.read(line)
+        if type(key) is str:
+            values = self._groups.setdefault(key, [])
+            values.append(value)
+            return len(line) + (KEY_OVERHEAD if len(values) == 1 else VALUE_OVERHEAD)
+        tab = line.find(b"\t")
+        key_bytes = line if tab < 0 else line[:tab]
+        group = self._others.get(key_bytes)
+        if group is None:
+            self._others[key_bytes] = (key, [value])
+            return len(line) + KEY_OVERHEAD
+        group[1].append(value)
+        return len(line) + VALUE_OVERHEAD
+
     def flush(self) -> None:
         """Run the combiner over the buffered groups, in encoded-key order."""
-        if not self._groups:
+        if not self._groups and not self._others:
             return
         write = self.write
-        encode_key = self.encode_key
+        encode_key = self.encode_key if not self._others else None
         if encode_key is not None:
-            ordered = [(encode_key(key), key, values) for key, values in self._groups.items()]
+            ordered: list[tuple[Any, Any, list[Any]]] = [
+                (encode_key(key), key, values) for key, values in self._groups.items()
+            ]
         else:
             ordered = []
             for key, values in self._groups.items():
                 line = write(key, values[0])
                 tab = line.find(b"\t")
                 ordered.append((line if tab < 0 else line[:tab], key, values))
+            ordered.extend((key_bytes, key, values) for key_bytes, (key, values) in self._others.items())
         self._groups = {}
+        self._others = {}
         self._size = 0
         ordered.sort(key=itemgetter(0))
         groups = ((key, values) for _, key, values in ordered)

@@ -34,20 +34,52 @@ class JobStats:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        """A few human-readable lines: phases, then counters."""
+        """A few human-readable lines: phases, then each step's counters as mrjob logs them."""
         lines = [f"job {self.job_id} finished in {self.seconds:.2f} s; output in {self.output_dir}"]
         for p in self.phases:
-            shuffled = f", {p.shuffled_bytes / 1e6:.1f} MB shuffled" if p.shuffled_bytes else ""
-            spills = f", {p.spills} spills ({p.spilled_records} records)" if p.spills else ""
+            shuffled = f", {format_bytes(p.shuffled_bytes)} shuffled" if p.shuffled_bytes else ""
+            # Every map task with output writes one sorted run at its end; more runs than
+            # tasks means buffers passed --memory-budget and spilled. (The Arrow path does
+            # not count the records it spills: then only the runs are shown.)
+            spills = ""
+            if p.spills > p.tasks:
+                records = f" ({plural(p.spilled_records, 'record')})" if p.spilled_records else ""
+                spills = f", spilled {plural(p.spills, 'time')}{records}"
             lines.append(
-                f"  {p.name}: {p.tasks} tasks, {p.records_in} records in, {p.records_out} out"
-                f"{spills}{shuffled}, {p.seconds:.2f} s"
+                f"  {p.name}: {plural(p.tasks, 'task')}, {plural(p.records_in, 'record')} in, "
+                f"{p.records_out} out{spills}{shuffled}, {p.seconds:.2f} s"
             )
         for step, groups in enumerate(self.counters):
-            for group in sorted(groups):
-                for name, value in sorted(groups[group].items()):
-                    lines.append(f"  counter step {step} {group}: {name} = {value}")
+            if any(groups.values()):
+                desc = "Counters" if len(self.counters) == 1 else f"Counters for step {step + 1}"
+                lines.append(format_counters(groups, desc))
         return "\n".join(lines)
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """``1 task``, ``2 tasks`` (*many*: the plural, if not *word* + ``s``)."""
+    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"
+
+
+def format_bytes(size: int) -> str:
+    """``512 bytes``, ``3.2 KB``, ``1.5 MB``, ``2.0 GB``."""
+    if size < 1000:
+        return plural(size, "byte")
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def format_counters(counters: dict[str, dict[str, int]], desc: str = "Counters", indent: str = "\t") -> str:
+    """Counters laid out as mrjob's runners log them (and the Hadoop binary prints them):
+    ``Counters: N``, then each group indented, then ``name=value`` indented twice."""
+    lines = [f"{desc}: {sum(len(names) for names in counters.values())}"]
+    for group, names in sorted(counters.items()):
+        if names:
+            lines.append(f"{indent}{group}")
+            lines.extend(f"{indent}{indent}{name}={value}" for name, value in sorted(names.items()))
+    return "\n".join(lines)
 
 
 class ProgressBar:
@@ -76,7 +108,8 @@ class ProgressBar:
         width = 30
         filled = width * done // max(1, self._total)
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self._name:>12} [{bar}] {done}/{self._total} tasks, {records} records")
+        tasks = plural(self._total, "task")
+        self.stream.write(f"\r{self._name}: [{bar}] {done}/{tasks}, {records} records in")
         self.stream.flush()
 
     def finish(self) -> None:

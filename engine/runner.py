@@ -7,12 +7,20 @@ mrjob's programmatic API keeps working: ``make_runner()``, ``run()``, ``cat_outp
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
 import logging
 import os
 import shutil
+import signal
+import stat
+import sys
+import threading
 from typing import Any, Iterator
 
+from mrjob.compat import translate_jobconf_for_all_versions
 from mrjob.runner import MRJobRunner
+from mrjob.util import unarchive
 
 from engine.driver import run_job
 from engine.errors import JobDefinitionError
@@ -26,9 +34,13 @@ from engine.plan import (
 )
 from engine.progress import JobStats
 from engine.s3 import is_s3
-from engine.splits import is_hidden, list_input_files
+from engine.splits import is_hidden, list_input_files, local_path
 
 log = logging.getLogger(__name__)
+
+#: ``--memory-budget`` below this is refused, below the second warned about.
+MIN_MEMORY_BUDGET = 1 << 10
+SMALL_MEMORY_BUDGET = 1 << 20
 
 #: Options of this runner beyond mrjob's common ones.
 ENGINE_OPTS = {
@@ -83,6 +95,12 @@ class EngineRunner(MRJobRunner):
         workers = validate_workers(self._opts["num_cores"])
         jobconfs = [self._jobconf_for_step(i) for i in range(self._num_steps())]
         steps = step_plans(self._steps, jobconfs, default_reducers=workers)
+        if self._opts["setup"]:
+            raise JobDefinitionError(
+                f"--setup {self._opts['setup'][0]!r}: the engine runs tasks in its own worker "
+                "processes and does not run shell set-up commands; run them once yourself "
+                "before the job, or use -r local, which runs them before each task"
+            )
         max_attempts = self._opts["max_attempts"]
         if max_attempts is not None and int(max_attempts) < 1:
             raise JobDefinitionError(f"--max-attempts must be at least 1, got {max_attempts}")
@@ -92,9 +110,32 @@ class EngineRunner(MRJobRunner):
         timeout = self._opts["task_timeout"]
         if timeout is not None and float(timeout) <= 0:
             raise JobDefinitionError(f"--task-timeout must be positive, got {timeout}")
+        memory_budget = parse_size(self._opts["memory_budget"], DEFAULT_MEMORY_BUDGET, "--memory-budget")
+        if memory_budget < MIN_MEMORY_BUDGET:
+            raise JobDefinitionError(
+                f"--memory-budget {self._opts['memory_budget']}: {memory_budget} bytes is too small; "
+                "give at least 1K (the budget holds the map tasks' output buffers; the default is 512M)"
+            )
+        if memory_budget < SMALL_MEMORY_BUDGET:
+            log.warning(
+                "--memory-budget %s (%d bytes, shared by %d workers) is below 1M: the map tasks will "
+                "spill to disk every few records (the default is 512M)",
+                self._opts["memory_budget"],
+                memory_budget,
+                workers,
+            )
         split_size = self._opts["split_size"]
+        if split_size is not None:
+            split_size = parse_size(split_size, 0, "--split-size")
+        executor = self._opts["executor"] or "processes"
+        if executor not in ("processes", "serial"):
+            raise JobDefinitionError(f"--executor must be 'processes' or 'serial', got {executor!r}")
         env = {k.replace(".", "_"): str(v) for k, v in (self._opts["jobconf"] or {}).items()}
         vectorized = self._opts["vectorize"] is not False and self._can_vectorize(script, class_name, steps)
+        working_dir = self._setup_working_dir()
+        for name, value in self._cache_jobconf(working_dir).items():
+            for variant in translate_jobconf_for_all_versions(name):
+                env.setdefault(variant.replace(".", "_"), value)
         env.update(self._cmdenv())
         return JobPlan(
             job_script=script,
@@ -102,15 +143,16 @@ class EngineRunner(MRJobRunner):
             job_args=tuple(self._mr_job_extra_args()),
             steps=steps,
             workers=workers,
-            memory_budget=parse_size(self._opts["memory_budget"], DEFAULT_MEMORY_BUDGET),
+            memory_budget=memory_budget,
             max_attempts=int(max_attempts or 4),
             task_timeout=float(timeout) if timeout else None,
             skip_bad_records=int(skip_bad_records or 0),
             sort_values=bool(self._sort_values),
-            split_size=parse_size(split_size, 0) if split_size is not None else None,
+            split_size=split_size,
             precombine=self._opts["precombine"] is not False,
             vectorized=vectorized,
-            working_dir=self._setup_working_dir(),
+            working_dir=working_dir,
+            python_path=tuple(self._python_path(working_dir)),
             env=tuple(sorted(env.items())),
         )
 
@@ -131,32 +173,76 @@ class EngineRunner(MRJobRunner):
         return True
 
     def _setup_working_dir(self) -> str:
-        """A directory holding the job's ``FILES``/``--file``/archives, like a task's cwd."""
+        """A directory holding the job's ``FILES``/``--files``/archives, like a task's cwd.
+
+        As mrjob's local runners build their simulated distributed cache: each file is a
+        *copy* made readable and executable by its owner (mrjob #1619: a task may run an
+        uploaded script), each archive is unpacked the same way, and ``file://`` URIs
+        name local paths.
+        """
         wd = os.path.join(self._get_local_tmp_dir(), "wd")
         os.makedirs(wd, exist_ok=True)
         for name, path in self._working_dir_mgr.name_to_path("file").items():
             dest = os.path.join(wd, name)
             if not os.path.lexists(dest):
-                os.symlink(os.path.abspath(path), dest)
+                shutil.copy(local_path(path), dest)
+                _chmod_user_rx(dest)
         for name, path in self._working_dir_mgr.name_to_path("archive").items():
-            shutil.unpack_archive(path, os.path.join(wd, name))
+            dest = os.path.join(wd, name)
+            unarchive(local_path(path), dest)
+            for root, _, names in os.walk(dest):
+                for file_name in names:
+                    _chmod_user_rx(os.path.join(root, file_name))
         return wd
 
-    def _run(self) -> None:
-        if (self._opts["executor"] or "processes") == "processes":
-            from engine.executor import warm_up
+    def _python_path(self, working_dir: str) -> list[str]:
+        """``--py-files`` (zips, eggs, .py files) copied into the working directory: what
+        tasks put on ``sys.path``, as mrjob's runners put them on ``PYTHONPATH``."""
+        paths = []
+        for path in self._opts["py_files"] or ():
+            source = local_path(path)
+            dest = os.path.join(working_dir, os.path.basename(source))
+            if not os.path.lexists(dest):
+                shutil.copy(source, dest)
+            # a .py file is importable from its directory, an archive from itself
+            paths.append(working_dir if dest.endswith(".py") else dest)
+        return list(dict.fromkeys(paths))
 
-            warm_up()
-        plan = self.build_plan()
-        if self._output_dir is None:
-            self._output_dir = os.path.join(self._get_local_tmp_dir(), "output")
-        self.stats = run_job(
-            plan,
-            self._get_input_paths(),
-            self._output_dir,
-            scratch_root=self._get_local_tmp_dir(),
-            executor=self._opts["executor"] or "processes",
-        )
+    def _cache_jobconf(self, working_dir: str) -> dict[str, str]:
+        """The distributed-cache task variables Hadoop and mrjob's runners set."""
+        jobconf = {}
+        for kind in ("archive", "file"):
+            named = sorted(self._working_dir_mgr.name_to_path(kind).items())
+            jobconf[f"mapreduce.job.cache.{kind}s"] = ",".join(f"{path}#{name}" for name, path in named)
+            jobconf[f"mapreduce.job.cache.local.{kind}s"] = ",".join(
+                os.path.join(working_dir, name) for name, _ in named
+            )
+        return jobconf
+
+    def _run(self) -> None:
+        # Workers must not re-run the caller's __main__ (a script calling make_runner()
+        # without an ``if __name__ == "__main__":`` guard would run the job again in every
+        # worker): they load the job from its file by path and need nothing from __main__.
+        with _main_module_not_rerun_in_workers():
+            if (self._opts["executor"] or "processes") == "processes":
+                from engine.executor import warm_up
+
+                # The forkserver inherits SIGINT ignored (as the workers it forks do), so a
+                # Ctrl-C while it imports does not print its KeyboardInterrupt traceback;
+                # the driver alone handles Ctrl-C and stops the workers.
+                with _sigint_ignored():
+                    warm_up()
+            plan = self.build_plan()
+            if self._output_dir is None:
+                self._output_dir = os.path.join(self._get_local_tmp_dir(), "output")
+            self.stats = run_job(
+                plan,
+                self._get_input_paths(),
+                self._output_dir,
+                scratch_root=self._get_local_tmp_dir(),
+                also_owned=[self._get_local_tmp_dir()],
+                executor=self._opts["executor"] or "processes",
+            )
         self._counters = self.stats.counters
 
     def counters(self) -> list[dict[str, dict[str, int]]]:
@@ -179,6 +265,49 @@ class EngineRunner(MRJobRunner):
             with open(os.path.join(output_dir, name), "rb") as f:
                 while chunk := f.read(1 << 20):
                     yield chunk
+
+
+def _chmod_user_rx(path: str) -> None:
+    """Readable and executable by its owner, as mrjob's ``_chmod_u_rx`` leaves cache files."""
+    os.chmod(path, stat.S_IRUSR | stat.S_IXUSR)
+
+
+@contextlib.contextmanager
+def _main_module_not_rerun_in_workers() -> Iterator[None]:
+    """Make multiprocessing treat ``__main__`` as nothing to re-import in a new process.
+
+    A worker started by spawn or the forkserver prepares itself from the parent's
+    ``__main__``: by its ``__spec__.name`` (re-imported unless it is ``__main__`` or ends
+    in ``.__main__``) or else its ``__file__`` (run again as ``__mp_main__``). A spec named
+    ``__main__`` is skipped, so workers start without running the caller's script.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None) or ""
+    if main is None or name == "__main__" or name.endswith(".__main__"):
+        yield
+        return
+    if spec is None and not getattr(main, "__file__", None):
+        yield  # an interactive session: nothing is re-run
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this block (in the main thread), so processes started here inherit it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _only_job_class(script: str) -> str:

@@ -12,7 +12,7 @@ import logging
 import os
 import stat
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from engine.errors import InputError
@@ -27,6 +27,8 @@ COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bz2"}
 MIN_SPLIT_SIZE = 1 << 20
 #: Largest split, as Hadoop's default block size.
 MAX_SPLIT_SIZE = 128 << 20
+#: Splits per worker past which small files are packed together (``combine_small_files``).
+COMBINE_AFTER_SPLITS = 16
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,8 @@ class InputSplit:
     """A piece of one input file read by one map task.
 
     ``kind`` is ``text`` (lines in ``[start, start + length)``), ``compressed`` (the whole
-    file, decompressed), ``parquet`` (row groups ``row_groups``) or ``whole`` (the path is
-    handed to ``mapper_raw``).
+    file, decompressed), ``parquet`` (row groups ``row_groups``), ``whole`` (the path is
+    handed to ``mapper_raw``) or ``combined`` (several small files, ``parts``).
     """
 
     path: str
@@ -44,6 +46,13 @@ class InputSplit:
     length: int = 0
     row_groups: tuple[int, ...] = ()
     uri: str = ""
+    #: The file's size and modification time when the job was planned (-1: unknown);
+    #: a reader that finds them changed fails the job (see ``check_unchanged``).
+    file_size: int = -1
+    mtime_ns: int = -1
+    #: A ``combined`` split's pieces: small whole files read one after another by one
+    #: task (Hadoop's CombineFileInputFormat), each with its own task variables.
+    parts: tuple[InputSplit, ...] = ()
 
     @property
     def input_uri(self) -> str:
@@ -52,6 +61,8 @@ class InputSplit:
 
     def describe(self) -> str:
         """Human-readable location used in error messages."""
+        if self.kind == "combined":
+            return f"{len(self.parts)} small files, {self.parts[0].describe()} to {self.parts[-1].describe()}"
         where = self.uri or self.path
         if self.kind == "text":
             return f"{where} bytes {self.start}-{self.start + self.length}"
@@ -142,7 +153,7 @@ def _list_directory(directory: str) -> list[str]:
     Named pipes, sockets and devices are skipped with a warning too: opening a FIFO blocks.
     """
     seen_dirs = {os.path.realpath(directory)}
-    seen_files: dict[str, str] = {}
+    seen_files: dict[tuple[int, int], str] = {}
     found: list[str] = []
     for root, dirs, names in os.walk(directory, followlinks=True):
         kept = []
@@ -162,19 +173,20 @@ def _list_directory(directory: str) -> list[str]:
                 continue
             full = os.path.join(root, name)
             try:
-                mode = os.stat(full).st_mode
+                st = os.stat(full)
             except OSError:
                 log.warning("input: skipping %s, a broken symbolic link", full)
                 continue
-            if not stat.S_ISREG(mode):
-                log.warning("input: skipping %s, %s, not a regular file", full, _special_kind(mode))
+            if not stat.S_ISREG(st.st_mode):
+                log.warning("input: skipping %s, %s, not a regular file", full, _special_kind(st.st_mode))
                 continue
-            real = os.path.realpath(full)
-            if real in seen_files:
-                log.warning("input: skipping %s, a link to %s, which is already read", full, seen_files[real])
+            identity = (st.st_dev, st.st_ino)  # the real file, whatever links lead to it
+            if identity in seen_files:
+                first = seen_files[identity]
+                log.warning("input: skipping %s, a link to %s, which is already read", full, first)
                 continue
             _check_readable(full)
-            seen_files[real] = full
+            seen_files[identity] = full
             found.append(full)
     return sorted(found)
 
@@ -230,22 +242,108 @@ def make_splits(
     split_size: int | None = None,
     whole_files: bool = False,
 ) -> list[InputSplit]:
-    """Cut *files* into splits; *whole_files* gives one ``whole`` split per file (mapper_raw)."""
+    """Cut *files* into splits; *whole_files* gives one ``whole`` split per file (mapper_raw).
+
+    Each split records its file's size and modification time as planned, so that a file
+    changed while the job runs (a log rotated, a copy still being written) fails the job
+    instead of giving a partial result marked as success.
+    """
+    stats = {f: os.stat(f) for f in files}
     if whole_files:
-        return [InputSplit(os.path.abspath(f), "whole", 0, os.path.getsize(f)) for f in files]
-    sizes = {f: os.path.getsize(f) for f in files}
-    size = split_size or pick_split_size(sum(sizes.values()), workers)
+        return [
+            InputSplit(os.path.abspath(f), "whole", 0, st.st_size, **_stamp(st)) for f, st in stats.items()
+        ]
+    total = sum(st.st_size for st in stats.values())
+    size = split_size or pick_split_size(total, workers)
     splits: list[InputSplit] = []
-    for f in files:
+    for f, st in stats.items():
         path = os.path.abspath(f)
         kind = file_kind(f)
+        if kind == "text" and st.st_size <= size:  # the common case, without the copies below
+            splits.append(InputSplit(path, "text", 0, st.st_size, **_stamp(st)))
+            continue
         if kind == "parquet":
-            splits.extend(_parquet_splits(path, size))
+            pieces = _parquet_splits(path, size)
         elif kind == "compressed":
-            splits.append(InputSplit(path, "compressed", 0, sizes[f]))
+            pieces = [InputSplit(path, "compressed", 0, st.st_size)]
         else:
-            splits.extend(text_splits(path, sizes[f], size))
-    return splits
+            pieces = text_splits(path, st.st_size, size)
+        splits.extend(replace(split, **_stamp(st)) for split in pieces)
+    return combine_small_files(splits, size, workers)
+
+
+def _stamp(st: os.stat_result) -> dict[str, int]:
+    return {"file_size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def file_stamps(splits: Sequence[InputSplit]) -> dict[str, tuple[int, int]]:
+    """``{path: (size, mtime_ns)}`` of the splits' files as planned."""
+    pieces = [part for s in splits for part in (s.parts or (s,))]
+    return {s.path: (s.file_size, s.mtime_ns) for s in pieces if s.file_size >= 0}
+
+
+def combine_small_files(splits: Sequence[InputSplit], split_size: int, workers: int) -> list[InputSplit]:
+    """Pack runs of small splits (small files, mostly) into ``combined`` splits of up to *split_size*.
+
+    A task costs a process round trip, a set of sorted runs and a reducer input each, so
+    100,000 tiny files must not become 100,000 tasks (Hadoop's CombineFileInputFormat).
+    Only when there are more than ``COMBINE_AFTER_SPLITS`` per worker, so a handful of
+    files keeps one task each. Consecutive files are packed in listing order, so a key's
+    values still arrive in input order.
+    """
+    if len(splits) <= COMBINE_AFTER_SPLITS * max(1, workers):
+        return list(splits)
+    small_limit = max(1, split_size // 4)
+    # Groups of about an equal share, two per worker, so that no worker is left idle.
+    small_bytes = sum(s.length for s in splits if s.kind != "whole" and s.length < small_limit)
+    split_size = max(1, min(split_size, -(-small_bytes // (2 * max(1, workers)))))
+    combined: list[InputSplit] = []
+    group: list[InputSplit] = []
+    group_bytes = 0
+
+    def close() -> None:
+        nonlocal group, group_bytes
+        if len(group) == 1:
+            combined.append(group[0])
+        elif group:
+            first = group[0]
+            combined.append(
+                InputSplit(first.path, "combined", 0, group_bytes, uri=first.uri, parts=tuple(group))
+            )
+        group, group_bytes = [], 0
+
+    for split in splits:
+        if split.kind == "whole" or split.length >= small_limit:
+            close()
+            combined.append(split)
+            continue
+        if group and group_bytes + split.length > split_size:
+            close()
+        group.append(split)
+        group_bytes += split.length
+    close()
+    return combined
+
+
+def check_unchanged(
+    path: str, planned: tuple[int, int], where: str = "", st: os.stat_result | None = None
+) -> None:
+    """Raise ``InputError`` if *path* no longer has the planned size and modification time."""
+    size, mtime_ns = planned
+    try:
+        st = st or os.stat(path)
+    except OSError as exc:
+        raise InputError(
+            f"input file {path!r} disappeared while the job ran ({exc.strerror}){where}; "
+            "no output was written: run the job again once its inputs stay in place"
+        ) from None
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        what = f"its size went from {size} to {st.st_size} bytes" if st.st_size != size else "rewritten"
+        raise InputError(
+            f"input file {path!r} changed while the job ran ({what}){where}; a result would "
+            "mix old and new data, so no output was written: run the job again once the file "
+            "is complete (e.g. after the log rotation or copy has finished)"
+        )
 
 
 def text_splits(path: str, file_size: int, split_size: int) -> list[InputSplit]:

@@ -212,7 +212,12 @@ def reduce_stage(job: Any, step: int, lines: Iterable[bytes], substep: str = "re
 
 
 def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> dict[str, str]:
-    """Environment variables Hadoop sets for a task (jobconf names with ``.`` → ``_``)."""
+    """Environment variables Hadoop sets for a task (jobconf names with ``.`` → ``_``).
+
+    They are those of the task's first substep; a later substep of another step (a
+    reduce task running the next step's mapper) sees its own step's through
+    ``step_environment_change``.
+    """
     is_map = task.wave.reduce_step is None
     kind = "m" if is_map else "r"
     jobconf = {
@@ -223,27 +228,108 @@ def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> di
         "mapreduce.task.partition": str(task.index),
         "mapreduce.job.local.dir": plan.working_dir,
     }
-    if task.split is not None:
-        jobconf["mapreduce.map.input.file"] = task.split.input_uri
-        jobconf["mapreduce.map.input.start"] = str(task.split.start)
-        jobconf["mapreduce.map.input.length"] = str(task.split.length)
     env = dict(plan.env)
-    step = task.wave.reduce_step if task.wave.reduce_step is not None else task.wave.map_steps[0]
-    for name, value in plan.steps[step].jobconf:
-        env[name.replace(".", "_")] = value
+    env.update(step_environment(plan, first_step(task)))
     for name, value in jobconf.items():
+        for variant in translate_jobconf_for_all_versions(name):
+            env[variant.replace(".", "_")] = value
+    if task.split is not None:
+        env.update(input_environment(task.split.parts[0] if task.split.parts else task.split))
+    return env
+
+
+def input_environment(split: InputSplit) -> dict[str, str]:
+    """``mapreduce.map.input.file``/``.start``/``.length`` of *split*, in every spelling."""
+    env = {}
+    values = {
+        "mapreduce.map.input.file": split.input_uri,
+        "mapreduce.map.input.start": str(split.start),
+        "mapreduce.map.input.length": str(split.length),
+    }
+    for name, value in values.items():
         for variant in translate_jobconf_for_all_versions(name):
             env[variant.replace(".", "_")] = value
     return env
 
 
+def first_step(task: Task) -> int:
+    """The step of the task's first substep (its reducer, else its first mapper)."""
+    wave = task.wave
+    return wave.reduce_step if wave.reduce_step is not None else wave.map_steps[0]
+
+
+def step_environment(plan: JobPlan, step: int) -> dict[str, str]:
+    """The variables that belong to *step*: its own jobconf and its output directory."""
+    env = {name.replace(".", "_"): value for name, value in plan.steps[step].jobconf}
+    if plan.output_dir or plan.scratch_dir:
+        last = step == len(plan.steps) - 1
+        output = plan.output_dir if last else os.path.join(plan.scratch_dir, f"step-{step + 1}")
+        for variant in translate_jobconf_for_all_versions("mapreduce.task.output.dir"):
+            env[variant.replace(".", "_")] = output
+    return env
+
+
+def step_environment_change(plan: JobPlan, task: Task, step: int) -> dict[str, str | None]:
+    """What a substep of *step* must set (``None``: unset) to see its own step's variables.
+
+    Empty when every step of the task agrees (the common case: no per-step jobconf), so
+    nothing is wrapped. Otherwise every substep gets the full assignment of the names in
+    play, since an upstream substep runs inside its downstream one's ``next()``.
+    """
+    wave = task.wave
+    steps = ([wave.reduce_step] if wave.reduce_step is not None else []) + list(wave.map_steps)
+    job_env = dict(plan.env)
+    envs = {s: {**job_env, **step_environment(plan, s)} for s in steps}
+    names = set().union(*envs.values()) if envs else set()
+    differing = {n for n in names if len({env.get(n) for env in envs.values()}) > 1}
+    if not differing:
+        return {}
+    target = envs.get(step, {**job_env, **step_environment(plan, step)})
+    return {name: target.get(name) for name in differing}
+
+
+def in_environment(items: Iterator[Any], change: dict[str, str | None]) -> Iterator[Any]:
+    """*items*, each produced with *change* applied to ``os.environ`` and undone after.
+
+    Substeps of one task run interleaved (a reducer's output feeds the next step's mapper
+    lazily), so each one's variables are set around every step of its generator, the
+    way each Hadoop Streaming process has its own environment.
+    """
+    if not change:
+        return items
+    return _in_environment(items, change)
+
+
+def _in_environment(items: Iterator[Any], change: dict[str, str | None]) -> Iterator[Any]:
+    environ = os.environ
+    while True:
+        saved = {name: environ.get(name) for name in change}
+        _set_environment(change)
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        finally:
+            _set_environment(saved)
+        yield item
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @contextlib.contextmanager
-def task_context(env: dict[str, str], working_dir: str) -> Iterator[None]:
-    """Set the task's environment and working directory; restore both afterwards."""
+def task_context(env: dict[str, str], working_dir: str, python_path: Iterable[str] = ()) -> Iterator[None]:
+    """Set the task's environment, working directory and ``sys.path``; restore them afterwards."""
     saved_env = os.environ.copy()
     saved_cwd = os.getcwd()
     saved_path = list(sys.path)
     os.environ.update(env)
+    sys.path[0:0] = [p for p in python_path if p not in sys.path]
     if working_dir:
         os.chdir(working_dir)
         sys.path.insert(0, working_dir)
@@ -262,7 +348,7 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
     os.makedirs(attempt_dir, exist_ok=True)
     counters = TaskCounters()
     result = TaskResult(task.task_id, attempt)
-    with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir):
+    with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir, plan.python_path):
         if plan.vectorized:
             _run_vector_task(plan, task, attempt_dir, counters, result)
             result.counters = counters.by_step
@@ -282,12 +368,15 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
                 collector = MapOutputCollector(
                     attempt_dir, task.num_partitions, budget // 2, None, plan.sort_values
                 )
+                combine = combiner_for(combiner_job, step)
+                change = step_environment_change(plan, task, step)
                 pre = PreCombiner(
                     instance_write(precombine.protocol),
-                    combiner_for(combiner_job, step),
+                    lambda groups: in_environment(combine(groups), change),
                     collector,
                     budget // 2,
                     exact_key_encoder(precombine.protocol),
+                    precombine.protocol.read,
                 )
                 pre.add_pairs(precombine.pairs)
                 pre.flush()
@@ -295,8 +384,12 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
                 combiner = None
                 if combiner_job is not None:
 
+                    change = step_environment_change(plan, task, step)
+
                     def combiner(sorted_lines: Iterator[bytes]) -> Iterator[bytes]:
-                        return reduce_stage(combiner_job, step, sorted_lines, "combiner")
+                        return in_environment(
+                            reduce_stage(combiner_job, step, sorted_lines, "combiner"), change
+                        )
 
                 collector = MapOutputCollector(
                     attempt_dir, task.num_partitions, budget, combiner, plan.sort_values
@@ -350,9 +443,7 @@ def _run_vector_task(
     budget = plan.task_memory_budget
     if task.split is not None:
         block = max(4096, min(vectorized.TEXT_BLOCK, budget // 4))
-        batches: Iterable[Any] = vectorized.input_batches(
-            task.split, twins[0].columns, block, twins[0].text_reader
-        )
+        batches: Iterable[Any] = _input_batches(task.split, twins[0], block)
     else:
         assert wave.reduce_step is not None
         table, result.records_in = vectorized.reduce_partition(twins[wave.reduce_step], task.runs)
@@ -387,6 +478,19 @@ def _run_vector_task(
     result.spills = stats.spills
 
 
+def _input_batches(split: InputSplit, twin: Any, block: int) -> Iterator[Any]:
+    """The split's Arrow batches; a ``combined`` split's parts one after another, each
+    read with its own task variables (a text reader may pick its table by file name)."""
+    from engine import vectorized
+
+    if split.kind != "combined":
+        yield from vectorized.input_batches(split, twin.columns, block, twin.text_reader)
+        return
+    for part in split.parts:
+        _set_environment(input_environment(part))
+        yield from vectorized.input_batches(part, twin.columns, block, twin.text_reader)
+
+
 def _key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes]:
     """The encoder whose key bytes partition and order *step*'s reducer input.
 
@@ -407,17 +511,71 @@ def _task_pipeline(
     may be pre-aggregated before its combiner (see ``engine.precombine``) — that mapper's
     unencoded pairs instead of lines.
     """
+    jobs: dict[tuple[int, str], Any] = {}
+    if task.split is None or task.split.kind != "combined":
+        return _split_pipeline(plan, task, task.split, counters, jobs)
+    return _combined_pipeline(plan, task, task.split.parts, counters, jobs)
+
+
+def _combined_pipeline(
+    plan: JobPlan,
+    task: Task,
+    parts: tuple[InputSplit, ...],
+    counters: TaskCounters,
+    jobs: dict[tuple[int, str], Any],
+) -> tuple[Callable[[], int], Iterator[bytes], MapOutput | None]:
+    """A ``combined`` split: each part through the same job instances, one after another.
+
+    Each part gets its own task variables (``mapreduce.map.input.file``…) and its own
+    ``mapper_init``/``mapper_final`` (``map_pairs`` runs them per call), so a job sees
+    what it would with one task per file; only the task's overhead is shared.
+    """
+    first = _split_pipeline(plan, task, parts[0], counters, jobs)
+    counts: list[Callable[[], int]] = []
+
+    def each() -> Iterator[Any]:
+        for index, part in enumerate(parts):
+            pipeline = first if index == 0 else _split_pipeline(plan, task, part, counters, jobs)
+            records, lines, output = pipeline
+            counts.append(records)
+            _set_environment(input_environment(part))
+            yield from output.pairs if output is not None else lines
+
+    def records_in() -> int:
+        return sum(count() for count in counts)
+
+    if first[2] is not None:
+        return records_in, iter(()), MapOutput(each(), first[2].protocol)
+    return records_in, each(), None
+
+
+def _split_pipeline(
+    plan: JobPlan,
+    task: Task,
+    split: InputSplit | None,
+    counters: TaskCounters,
+    jobs: dict[tuple[int, str], Any],
+) -> tuple[Callable[[], int], Iterator[bytes], MapOutput | None]:
+    """``_task_pipeline`` over one split (or the task's runs); *jobs* caches job instances."""
+
+    def job_for(step: int, substep: str, extra: tuple[str, ...] = ()) -> Any:
+        if extra:  # mapper_raw: the file is an argument; never combined, so never shared
+            return make_job(plan, step, substep, counters, extra)
+        if (step, substep) not in jobs:
+            jobs[step, substep] = make_job(plan, step, substep, counters)
+        return jobs[step, substep]
+
     wave = task.wave
     lines: Iterator[bytes] | None = None
     pairs: Iterator[Any] | None = None
     map_steps = list(wave.map_steps)
     raw_lines = False  # lines still straight from the input split (not yet decoded)
-    if task.split is not None:
-        split_reader = SplitReader(task.split)
+    if split is not None:
+        split_reader = SplitReader(split)
         records_in: Callable[[], int] = lambda: split_reader.records  # noqa: E731
-        if task.split.kind == "parquet":
+        if split.kind == "parquet":
             pairs = split_reader.parquet_pairs()
-        elif task.split.kind == "whole":
+        elif split.kind == "whole":
             pairs = iter(())
         else:
             lines = split_reader.lines()
@@ -426,24 +584,27 @@ def _task_pipeline(
         merged = _Counted(merge_runs(task.runs, plan.sort_values))
         records_in = merged.count
         assert wave.reduce_step is not None
-        job = make_job(plan, wave.reduce_step, "reducer", counters)
-        lines = reduce_stage(job, wave.reduce_step, merged)
+        job = job_for(wave.reduce_step, "reducer")
+        change = step_environment_change(plan, task, wave.reduce_step)
+        lines = in_environment(reduce_stage(job, wave.reduce_step, merged), change)
     for step in map_steps:
         if not plan.steps[step].has_mapper:
             continue  # Hadoop Streaming's identity mapper: lines pass unchanged
         extra: tuple[str, ...] = ()
         if plan.steps[step].mapper_raw:
-            assert task.split is not None
-            extra = (task.split.path, task.split.path)
-        job = make_job(plan, step, "mapper", counters, extra)
+            assert split is not None
+            extra = (split.path, split.path)
+        job = job_for(step, "mapper", extra)
+        change = step_environment_change(plan, task, step)
         if raw_lines and lines is not None:
             pairs = _decode_input(plan, job, step, split_reader, lines, counters)
             lines, raw_lines = None, False
         if step == wave.shuffle_step and plan.precombine and plan.steps[step].has_combiner:
             protocol = exact_protocol(job, step)
             if protocol is not None:
-                return records_in, iter(()), MapOutput(mapped_pairs(job, step, lines, pairs), protocol)
-        lines = map_stage(job, step, lines, pairs)
+                mapped = in_environment(mapped_pairs(job, step, lines, pairs), change)
+                return records_in, iter(()), MapOutput(mapped, protocol)
+        lines = in_environment(map_stage(job, step, lines, pairs), change)
         pairs = None
     if pairs is not None:
         raise JobDefinitionError(

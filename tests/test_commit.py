@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -56,3 +57,33 @@ def test_second_of_two_concurrent_commits_fails_cleanly(tmp_path):
         commit.commit_job(second)
     commit.abort_job(second)
     assert os.listdir(tmp_path / "out") == ["_SUCCESS"]
+
+
+def test_output_on_another_filesystem_than_the_scratch_commits(tmp_path):
+    """Scratch on the disk, output on a tmpfs: every commit must still be a rename there."""
+    import uuid
+
+    from tests.harness import run_engine, run_inline
+    from tests.jobs.mr_word_count import MRWordCountPlain
+
+    shm = "/dev/shm"
+    assert os.stat(shm).st_dev != os.stat(tmp_path).st_dev, "needs /dev/shm on a tmpfs of its own"
+    words = tmp_path / "w.txt"
+    words.write_text("one two two\nthree three three\n" * 50)
+    out = os.path.join(shm, f"engine-test-{uuid.uuid4().hex}", "out")
+    try:
+        for executor in ("serial", "processes"):
+            target = f"{out}-{executor}"
+            run_engine(
+                MRWordCountPlain,
+                ["--output-dir", target, "--local-tmp-dir", str(tmp_path / "scratch"), str(words)],
+                executor=executor,
+            )
+            names = os.listdir(target)
+            parts = sorted(n for n in names if n.startswith("part-"))
+            assert sorted(names) == ["_SUCCESS", *parts] and parts
+            text = b"".join(open(os.path.join(target, p), "rb").read() for p in parts)
+            assert sorted(text.splitlines()) == run_inline(MRWordCountPlain, [str(words)]).sorted_lines
+            assert not [n for n in os.listdir(os.path.dirname(target)) if n.endswith(".staging")]
+    finally:
+        shutil.rmtree(os.path.dirname(out), ignore_errors=True)

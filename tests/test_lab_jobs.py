@@ -13,6 +13,7 @@ the DuckDB checks below add exactly those keys to the original SQL.
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
@@ -223,8 +224,16 @@ def test_parquet_directory_and_ignored_tables(datasets, oracles):
 def test_unknown_input_file_is_an_error(tmp_path):
     stray = tmp_path / "users.txt"
     stray.write_text("1|A|B|Smith|x|y|z|w|TRUE|TRUE|||TRUE||||||\n")
+    # mrjob keeps a failed job's temp dir (cleanup_on_failure NONE): put it under tmp_path,
+    # not /tmp/tickit_challenge.<user>.<time>/, and have mrjob remove it.
+    scratch = tmp_path / "mrjob-tmp"
+    scratch.mkdir()
     with pytest.raises(Exception, match="not a TICKIT table"):
-        run_inline(MRTickitChallenge, [str(stray)])
+        run_inline(
+            MRTickitChallenge,
+            ["--local-tmp-dir", str(scratch), "--cleanup-on-failure", "ALL", str(stray)],
+        )
+    assert os.listdir(scratch) == []
 
 
 def test_ntile_first_bucket_matches_duckdb():

@@ -188,3 +188,83 @@ def test_a_directory_of_text_beside_its_parquet_copy_is_refused(tmp_path):
     # each side on its own, or both named explicitly, is the user's clear choice
     assert len(list_input_files([str(tmp_path / "parquet")])) == 1
     assert len(list_input_files([str(tmp_path / "a.log"), str(tmp_path / "parquet")])) == 2
+
+
+# ---------------------------------------------------------------- inputs changed during the job
+
+
+@pytest.mark.parametrize("when", ["first", "final"])
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_an_input_truncated_during_the_job_fails_it_naming_the_file(tmp_path, when, executor):
+    """While the split is read (the reader notices) or after (the check before the commit)."""
+    from tests.harness import run_engine
+    from tests.jobs.mr_truncate_input import MRTruncateInput
+
+    log = tmp_path / "access.log"
+    log.write_text("alpha beta gamma\n" * 2000)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="changed while the job ran") as info:
+        run_engine(MRTruncateInput, ["--when", when, "--output-dir", str(out), str(log)], executor=executor)
+    assert str(log) in str(info.value) and "no output was written" in str(info.value)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["access.log"]  # no staging left either
+
+
+def test_splits_remember_the_planned_size_and_time(tmp_path):
+    from engine.splits import check_unchanged, file_stamps
+
+    path = tmp_path / "a.txt"
+    path.write_text("a\nb\n")
+    (split,) = make_splits([str(path)], workers=1)
+    stamps = file_stamps([split])
+    check_unchanged(str(path), stamps[str(path)])  # as planned: fine
+    os.utime(path, ns=(split.mtime_ns + 10**9, split.mtime_ns + 10**9))
+    with pytest.raises(InputError, match="rewritten"):
+        check_unchanged(str(path), stamps[str(path)])
+    path.unlink()
+    with pytest.raises(InputError, match="disappeared"):
+        check_unchanged(str(path), stamps[str(path)])
+
+
+# ---------------------------------------------------------------- many small files
+
+
+def _many_files(directory, n):
+    directory.mkdir()
+    for i in range(n):
+        (directory / f"f{i:05d}.txt").write_text(f"w{i % 7} x\nw{i % 3}\n")
+    return directory
+
+
+def test_many_small_files_are_packed_into_few_splits_reading_each_line_once(tmp_path):
+    files = list_input_files([str(_many_files(tmp_path / "d", 300))])
+    splits = make_splits(files, workers=2)
+    assert len(splits) <= 6 and {s.kind for s in splits} == {"combined"}
+    parts = [part for s in splits for part in s.parts]
+    assert [p.path for p in parts] == [os.path.abspath(f) for f in files]  # each once, in order
+    lines = [line for p in parts for line in SplitReader(p).lines()]
+    assert lines == [line for f in files for line in open(f, "rb").read().splitlines()]
+    # a handful of files keeps one task each
+    assert [s.kind for s in make_splits(files[:5], workers=2)] == ["text"] * 5
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_job_over_many_small_files_sees_each_files_variables(tmp_path, executor):
+    """mapreduce.map.input.file, mapper_init and mapper_final per file, as with a task each."""
+    from tests.harness import run_engine, run_inline
+    from tests.jobs.mr_input_files import MRInputFiles
+
+    d = _many_files(tmp_path / "d", 120)
+    engine = run_engine(MRInputFiles, [str(d)], executor=executor, reducers=1)
+    assert engine.stats.phases[0].tasks <= 6  # packed, about two per worker (120 tasks before)
+    assert engine.sorted_lines == run_inline(MRInputFiles, [str(d)]).sorted_lines
+
+
+def test_the_arrow_twin_over_many_small_files_equals_inline(tmp_path):
+    from jobs.wordcount import MRWordCount
+    from tests.harness import run_engine, run_inline
+
+    d = _many_files(tmp_path / "d", 150)
+    engine = run_engine(MRWordCount, [str(d)], executor="processes", reducers=1)
+    assert engine.stats.phases[0].tasks <= 6
+    assert engine.sorted_lines == run_inline(MRWordCount, [str(d)]).sorted_lines
