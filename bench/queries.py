@@ -6,9 +6,9 @@ DuckDB statements (views over the same files, then the query, with the tie-break
 lines and DuckDB's rows into one comparable Python value.
 
 DuckDB reads the files through views, as a DuckDB user would query them (no table is
-materialised first); the view definitions are those of ``data/duckdb_sql.py``'s loaders
-(same ``read_csv`` options, same types, same RegexSerDe emulation), restricted to the
-tables the query reads.
+materialised first); the views are ``data/duckdb_sql.py``'s loaders' SELECTs (same
+``read_csv`` options, same types, same RegexSerDe emulation, all derived from the tables'
+facts in ``jobs/``), restricted to the tables the query reads.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from data import duckdb_sql, tickit
-from data.duckdb_sql import _columns_struct, _sql_str, percentile_sql, top_buyers_sql
-from jobs.cloudfront_os_requests import PARQUET_COLUMNS
+from data import duckdb_sql
+from data.duckdb_sql import _sql_str, percentile_sql, top_buyers_sql
+from jobs.cloudfront_os_requests import HIVE_TABLE
+from jobs.tickit_schema import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,46 +72,16 @@ def _tuples(rows):
 
 def _tickit_view(table: str, path: Path) -> str:
     """``CREATE VIEW`` reading one TICKIT text file as ``duckdb_sql.load_tickit`` does."""
-    columns = duckdb_sql.TICKIT_COLUMNS[table]
-    delim = "\t" if table == "sales" else "|"
-    read_cols = [(n, "VARCHAR" if (table == "sales" and n == "saletime") else t) for n, t in columns]
-    select = ", ".join(
-        "strptime(saletime, '%m/%d/%Y %H:%M:%S') AS saletime" if (table == "sales" and n == "saletime") else n
-        for n, _ in columns
-    )
-    return (
-        f'CREATE OR REPLACE VIEW "{table}" AS SELECT {select} FROM read_csv('
-        f"{_sql_str(path)}, delim = {_sql_str(delim)}, header = false, quote = '', "
-        f"escape = '', nullstr = '', auto_detect = false, "
-        f"timestampformat = '%Y-%m-%d %H:%M:%S', dateformat = '%Y-%m-%d', "
-        f"columns = {_columns_struct(read_cols)})"
-    )
+    return f'CREATE OR REPLACE VIEW "{table}" AS {duckdb_sql.tickit_text_sql(table, path)}'
 
 
 def _tickit_parquet_view(table: str, path: Path) -> str:
-    return f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet({_sql_str(path)})'
+    return f'CREATE OR REPLACE VIEW "{table}" AS {duckdb_sql.tickit_parquet_sql(path)}'
 
 
-def _cloudfront_view(files: list[Path]) -> str:
-    """``cloudfront_logs`` as a view: ``duckdb_sql.load_cloudfront``'s SELECT."""
-    file_list = "[" + ", ".join(_sql_str(p) for p in files) + "]"
-    names = [n for n, _ in duckdb_sql.CLOUDFRONT_COLUMNS]
-    struct_names = "[" + ", ".join(_sql_str(n) for n in names) + "]"
-    regex = _sql_str(duckdb_sql.RE2_INPUT_REGEX)
-    casts = []
-    for name, typ in duckdb_sql.CLOUDFRONT_COLUMNS:
-        expr = f"CASE WHEN ok THEN g.{name} END"
-        casts.append(f"TRY_CAST({expr} AS {typ}) AS {name}" if typ != "VARCHAR" else f"{expr} AS {name}")
-    return (
-        "CREATE OR REPLACE VIEW cloudfront_logs AS "
-        f"SELECT {', '.join(casts)} FROM ("
-        f"  SELECT regexp_full_match(line, {regex}) AS ok,"
-        f"         regexp_extract(line, {regex}, {struct_names}) AS g"
-        f"  FROM read_csv({file_list}, delim = {_sql_str(chr(1))}, header = false, quote = '',"
-        f"                escape = '', auto_detect = false, columns = {{'line': 'VARCHAR'}},"
-        f"                compression = 'auto')"
-        ")"
-    )
+def _cloudfront_view(lines: str, columns: tuple[str, ...] | None = None) -> str:
+    """``cloudfront_logs`` as a view over ``lines``: ``duckdb_sql.load_cloudfront``'s SELECT."""
+    return f"CREATE OR REPLACE VIEW {HIVE_TABLE} AS {duckdb_sql.cloudfront_logs_sql(lines, columns)}"
 
 
 #: Word count in SQL: the job's ``[\w']+`` on str (Unicode letters, digits, ``_``, ``'``),
@@ -174,18 +145,10 @@ def cloudfront_os(cf_dir: Path, fmt: str = "text") -> Query:
     if fmt == "parquet":
         inputs = [cf_dir / "parquet" / "part-0.parquet"]
         # the job joins a Parquet row back into its line with tabs (NULL -> ''), then parses it
-        cols = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in PARQUET_COLUMNS)
-        regex = _sql_str(duckdb_sql.RE2_INPUT_REGEX)
-        names = "[" + ", ".join(_sql_str(n) for n, _ in duckdb_sql.CLOUDFRONT_COLUMNS) + "]"
-        setup = (
-            "CREATE OR REPLACE VIEW cloudfront_logs AS SELECT TRY_CAST(CASE WHEN ok THEN g.dateobject END"
-            " AS DATE) AS dateobject, CASE WHEN ok THEN g.os END AS os FROM (SELECT"
-            f" regexp_full_match(line, {regex}) AS ok, regexp_extract(line, {regex}, {names}) AS g"
-            f" FROM (SELECT concat_ws(chr(9), {cols}) AS line FROM read_parquet({_sql_str(inputs[0])})))"
-        )
+        setup = _cloudfront_view(duckdb_sql.cloudfront_parquet_lines_sql(inputs[0]), ("dateobject", "os"))
     else:
         inputs = duckdb_sql.cloudfront_files(cf_dir)
-        setup = _cloudfront_view(inputs)
+        setup = _cloudfront_view(duckdb_sql.cloudfront_text_lines_sql(inputs))
     return Query(
         name="cloudfront",
         title="CloudFront OS counts",
@@ -210,10 +173,10 @@ def _tickit_query(
     fmt: str,
 ) -> Query:
     if fmt == "parquet":
-        inputs = [tk_dir / "parquet" / f"{t}.parquet" for t in tables]
+        inputs = [tk_dir / "parquet" / TABLES[t].parquet_file for t in tables]
         setup = [_tickit_parquet_view(t, p) for t, p in zip(tables, inputs)]
     else:
-        inputs = [tk_dir / tickit.FILES[t] for t in tables]
+        inputs = [tk_dir / TABLES[t].file for t in tables]
         setup = [_tickit_view(t, p) for t, p in zip(tables, inputs)]
     return Query(
         name=name,

@@ -20,7 +20,9 @@ distribution logs, ``E2EXAMPLE0LOGS.YYYY-MM-DD-HH.<8 hex>.log`` (``.gz`` with gz
 dated by their first line.
 
 ``DIR/parquet/part-0.parquet`` holds the well-formed lines only (malformed and header
-lines are omitted), one column per field named as in the Hive table but lower case:
+lines are omitted), one column per field named as in the Hive table but lower case
+(the names, the Hive types and the header's field names are those of
+``jobs/cloudfront_os_requests.py``):
 dateobject (string ``YYYY-MM-DD``), time, location, bytes (int32), requestip, method,
 host, uri, status (int32), referrer, useragent (the raw string, still %20-encoded; the
 job derives os/browser itself).
@@ -42,31 +44,22 @@ from typing import List, Optional, Sequence, Tuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-HEADER = (
-    "#Version: 1.0\n"
-    "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem "
-    "sc-status cs(Referer) cs(User-Agent)\n"
-)
+from jobs import cloudfront_os_requests as cloudfront_job
+
+HEADER = "#Version: 1.0\n#Fields: " + " ".join(cloudfront_job.LOG_FIELDS) + "\n"
 OSES = ("Android", "Linux", "MacOS", "OSX", "Windows", "iOS")
 BROWSERS = ("IE", "Chrome", "Opera", "Firefox", "Safari")
 LOCATIONS = ("LHR3", "MIA3", "IAD12", "SFO4", "DFW3", "JFK1", "FRA2", "NRT4", "SEA4", "CDG3")
 HOST = "eabcd12345678.cloudfront.net"
 DISTRIBUTION = "E2EXAMPLE0LOGS"
-WINDOW = (dt.date(2014, 7, 5), dt.date(2014, 8, 5))
+#: The query's BETWEEN bounds, as dates.
+WINDOW = tuple(dt.date.fromisoformat(d) for d in cloudfront_job.WINDOW)
 #: Parquet column names (the Hive table's fields, lower case, raw user agent last).
-COLUMNS = (
-    "dateobject",
-    "time",
-    "location",
-    "bytes",
-    "requestip",
-    "method",
-    "host",
-    "uri",
-    "status",
-    "referrer",
-    "useragent",
-)
+COLUMNS = cloudfront_job.PARQUET_COLUMNS
+_HIVE_TYPE = dict(cloudfront_job.COLUMNS)
+#: Parquet types: a Hive INT column's field as int32, every other field (the date too,
+#: and the user agent) as the string it is in the log.
+PARQUET_TYPES = tuple(pa.int32() if _HIVE_TYPE.get(c) == "INT" else pa.string() for c in COLUMNS)
 _OS_WEIGHTS = (18, 12, 16, 10, 30, 14)
 
 
@@ -174,8 +167,7 @@ def generate(out_dir: Path, rows: int, seed: int = 0, files: int = 4, gzip: bool
     pdir = out / "parquet"
     pdir.mkdir(exist_ok=True)
     cols = list(zip(*good)) if good else [[] for _ in COLUMNS]
-    types = [pa.int32() if c in ("bytes", "status") else pa.string() for c in COLUMNS]
-    table = pa.table({c: pa.array(list(v), t) for c, v, t in zip(COLUMNS, cols, types)})
+    table = pa.table({c: pa.array(list(v), t) for c, v, t in zip(COLUMNS, cols, PARQUET_TYPES)})
     pq.write_table(table, pdir / "part-0.parquet", compression="zstd")
     return len(good)
 

@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence
 import duckdb
 
 from data import duckdb_sql
+from jobs.tickit_schema import TABLES
 
 SAMPLE = Path(__file__).resolve().parent / "sample"
 
@@ -50,7 +51,7 @@ def challenge(sample: Path) -> bool:
     tickit = sample / "tickit"
     t0 = time.perf_counter()
     engine_rows = [
-        (first, last) for first, last in run_job(MRTickitChallenge, [str(tickit / "allusers_pipe.txt")])
+        (first, last) for first, last in run_job(MRTickitChallenge, [str(tickit / TABLES["users"].file)])
     ]
     t_engine = time.perf_counter() - t0
     con = duckdb.connect()

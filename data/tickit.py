@@ -18,6 +18,11 @@ Every table is also written as ``DIR/parquet/<table>.parquet`` with the DDL's ty
 (exact, not float), ``boolean`` -> bool (nullable), ``date`` -> date32,
 ``timestamp`` -> timestamp[us] (no time zone), character types -> string.
 
+The tables' facts -- file names, columns in order, DDL types, delimiters, time formats --
+are ``jobs/tickit_schema.py``'s: the generator names the values of each column, and
+``_write_table`` lays them out in the schema's order, as text (the table's delimiter and
+COPY formats) and as Parquet (``parquet_schema``).
+
 Scaling (``--scale S``): ``sales`` and ``listing`` have ``round(S * real)`` rows.
 ``users`` and ``event`` keep the real counts for ``S >= 1`` (they do not grow) and
 shrink linearly below 1 with floors of 1,000 users and 300 events. ``category`` (11),
@@ -52,6 +57,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.tickit_schema import TABLES, Column, Table, decimal_precision_scale
+
 #: Row counts of the real sample (event: the real file has 8,798 rows).
 REAL_ROWS: Dict[str, int] = {
     "category": 11,
@@ -63,38 +70,21 @@ REAL_ROWS: Dict[str, int] = {
     "date": 365,
 }
 
-#: Text file name of each table, as in the real sample.
-FILES: Dict[str, str] = {
-    "users": "allusers_pipe.txt",
-    "venue": "venue_pipe.txt",
-    "category": "category_pipe.txt",
-    "date": "date2008_pipe.txt",
-    "event": "allevents_pipe.txt",
-    "listing": "listings_pipe.txt",
-    "sales": "sales_tab.txt",
-}
+#: Text file name of each table, as in the real sample (``jobs/tickit_schema.py``).
+FILES: Dict[str, str] = {t.name: t.file for t in TABLES.values()}
 
 #: Field delimiter of each text file.
-DELIMITERS: Dict[str, str] = {t: ("\t" if t == "sales" else "|") for t in FILES}
+DELIMITERS: Dict[str, str] = {t.name: t.delimiter for t in TABLES.values()}
 
 FIRST_DATEID = 1827  # 2008-01-01, as in the real date table
 N_DAYS = 365  # 2008-01-01 .. 2008-12-30
 CHALLENGE_DATEID = FIRST_DATEID + 4  # 2008-01-05
 MAX_VENUEID = 309  # events may reference venue ids 203..309, absent from venue
-_EPOCH_2008 = (dt.date(2008, 1, 1) - dt.date(1970, 1, 1)).days
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH_2008 = (dt.date(2008, 1, 1) - _EPOCH_DAY).days
 
-LIKES = (
-    "likesports",
-    "liketheatre",
-    "likeconcerts",
-    "likejazz",
-    "likeclassical",
-    "likeopera",
-    "likerock",
-    "likevegas",
-    "likebroadway",
-    "likemusicals",
-)
+#: The users table's like* columns, in order.
+LIKES = tuple(c.name for c in TABLES["users"].columns if c.name.startswith("like"))
 
 CATEGORIES: List[Tuple[int, str, str, str]] = [
     (1, "Sports", "MLB", "Major League Baseball"),
@@ -280,16 +270,8 @@ def _bool_text(value: Optional[bool]) -> str:
     return "TRUE" if value else "FALSE"
 
 
-def _money(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
 def _hms(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _caldate(dateid: int) -> dt.date:
-    return dt.date(2008, 1, 1) + dt.timedelta(days=dateid - FIRST_DATEID)
 
 
 def _write_text(path: Path, lines: Sequence[str]) -> None:
@@ -299,16 +281,36 @@ def _write_text(path: Path, lines: Sequence[str]) -> None:
             fh.write("\n")
 
 
-def _decimal_array(cents: Sequence[int]) -> pa.Array:
-    """decimal128(8, 2) array from integer cents, built straight from buffers."""
-    typ = pa.decimal128(8, 2)
+def arrow_type(column: Column) -> pa.DataType:
+    """The Parquet (Arrow) type of a TICKIT column, from its DDL type."""
+    kind = column.kind
+    if kind == "integer":
+        return pa.int16() if column.type == "smallint" else pa.int32()
+    if kind == "decimal":
+        return pa.decimal128(*decimal_precision_scale(column.type))
+    return {
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "string": pa.string(),
+    }[kind]
+
+
+def parquet_schema(table: str) -> pa.Schema:
+    """The schema of ``<table>.parquet``: the DDL's columns in order, all nullable."""
+    return pa.schema([pa.field(c.name, arrow_type(c)) for c in TABLES[table].columns])
+
+
+def _decimal_array(units: Sequence[int], typ: pa.DataType) -> pa.Array:
+    """A decimal128 array from integers in units of its scale (cents for decimal(8,2)),
+    built straight from buffers."""
     if sys.byteorder != "little":  # pragma: no cover - x86/arm are little endian
         from decimal import Decimal
 
-        return pa.array([Decimal(c).scaleb(-2) for c in cents], typ)
-    words = array("q", bytes(16 * len(cents)))
-    words[0::2] = array("q", cents)
-    return pa.Array.from_buffers(typ, len(cents), [None, pa.py_buffer(words.tobytes())])
+        return pa.array([Decimal(u).scaleb(-typ.scale) for u in units], typ)
+    words = array("q", bytes(16 * len(units)))
+    words[0::2] = array("q", units)
+    return pa.Array.from_buffers(typ, len(units), [None, pa.py_buffer(words.tobytes())])
 
 
 def _ts_array(seconds: Sequence[int]) -> pa.Array:
@@ -320,26 +322,90 @@ def _epoch(dateid: int, secs: int) -> int:
     return (_EPOCH_2008 + dateid - FIRST_DATEID) * 86400 + secs
 
 
-def _write_parquet(path: Path, columns: Dict[str, pa.Array]) -> None:
-    pq.write_table(pa.table(columns), path, compression="zstd")
+def _arrow_column(column: Column, values: Sequence) -> pa.Array:
+    """Values as the generator holds them (decimals as integer units of the scale,
+    timestamps as epoch seconds, dates as ``datetime.date``) as an Arrow array."""
+    typ = arrow_type(column)
+    if column.kind == "decimal":
+        return _decimal_array(values, typ)
+    if column.kind == "timestamp":
+        return _ts_array(values)
+    return pa.array(values, typ)
+
+
+#: How the real sample writes the timestamps that COPY reads with a ``timeformat``,
+#: from epoch seconds: ISO, or month/day/year with month and day not zero-padded.
+_TIMESTAMP_TEXT = {
+    "YYYY-MM-DD HH:MI:SS": lambda d: d.isoformat(),
+    "MM/DD/YYYY HH:MI:SS": lambda d: f"{d.month}/{d.day}/{d.year}",
+}
+
+
+def _text_column(table: Table, column: Column, values: Sequence) -> List[str]:
+    """The column's text fields: NULL empty, ``TRUE``/``FALSE``, decimals with their
+    scale's places, dates ISO, timestamps in the table's COPY ``timeformat``."""
+    kind = column.kind
+    if kind == "integer":
+        return ["" if v is None else str(v) for v in values]
+    if kind == "string":
+        return ["" if v is None else v for v in values]
+    if kind == "boolean":
+        return [_bool_text(v) for v in values]
+    if kind == "decimal":
+        scale = decimal_precision_scale(column.type)[1]
+        if scale == 0:
+            return ["" if v is None else str(v) for v in values]
+        unit = 10**scale
+        return ["" if v is None else f"{v // unit}.{v % unit:0{scale}d}" for v in values]
+    if kind == "date":
+        if table.dateformat != "YYYY-MM-DD":
+            raise ValueError(f"{table.name}: no text form for dateformat {table.dateformat!r}")
+        return ["" if v is None else v.isoformat() for v in values]
+    if kind == "timestamp":
+        day_text = _TIMESTAMP_TEXT.get(table.timeformat)
+        if day_text is None:
+            raise ValueError(f"{table.name}: no text form for timeformat {table.timeformat!r}")
+        days: Dict[int, str] = {}
+        out = []
+        for v in values:
+            if v is None:
+                out.append("")
+                continue
+            n, secs = divmod(v, 86400)
+            day = days.get(n)
+            if day is None:
+                day = days[n] = day_text(_EPOCH_DAY + dt.timedelta(days=n))
+            out.append(f"{day} {_hms(secs)}")
+        return out
+    raise AssertionError(kind)
+
+
+def _write_table(out: Path, pdir: Optional[Path], table: str, values: Dict[str, Sequence]) -> int:
+    """Write ``table`` from its columns' values (by name), in the schema's column order:
+    ``out/<file>`` as text and, unless ``pdir`` is None, ``pdir/<table>.parquet``.
+    Returns the number of rows."""
+    t = TABLES[table]
+    if set(values) != set(t.names):
+        raise ValueError(f"{table}: the generator writes {sorted(values)}, the schema has {sorted(t.names)}")
+    texts = [_text_column(t, c, values[c.name]) for c in t.columns]
+    rows = len(texts[0])
+    if any(len(col) != rows for col in texts):
+        raise ValueError(f"{table}: columns of different lengths")
+    _write_text(out / t.file, [t.delimiter.join(fields) for fields in zip(*texts)])
+    if pdir is not None:
+        arrays = {c.name: _arrow_column(c, values[c.name]) for c in t.columns}
+        pq.write_table(pa.table(arrays), pdir / t.parquet_file, compression="zstd")
+    return rows
 
 
 # --------------------------------------------------------------------------- tables
 
 
 def _gen_category(out: Path, pdir: Optional[Path]) -> int:
-    _write_text(out / FILES["category"], [f"{a}|{b}|{c}|{d}" for a, b, c, d in CATEGORIES])
-    if pdir is not None:
-        cols = list(zip(*CATEGORIES))
-        _write_parquet(
-            pdir / "category.parquet",
-            {
-                "catid": pa.array(cols[0], pa.int16()),
-                "catgroup": pa.array(cols[1], pa.string()),
-                "catname": pa.array(cols[2], pa.string()),
-                "catdesc": pa.array(cols[3], pa.string()),
-            },
-        )
+    cols = list(zip(*CATEGORIES))
+    _write_table(
+        out, pdir, "category", {"catid": cols[0], "catgroup": cols[1], "catname": cols[2], "catdesc": cols[3]}
+    )
     return len(CATEGORIES)
 
 
@@ -360,25 +426,22 @@ def _gen_date(out: Path, pdir: Optional[Path]) -> int:
                 d in _HOLIDAYS,
             )
         )
-    _write_text(
-        out / FILES["date"],
-        [f"{r[0]}|{r[1].isoformat()}|{r[2]}|{r[3]}|{r[4]}|{r[5]}|{r[6]}|{_bool_text(r[7])}" for r in rows],
+    c = list(zip(*rows))
+    _write_table(
+        out,
+        pdir,
+        "date",
+        {
+            "dateid": c[0],
+            "caldate": c[1],
+            "day": c[2],
+            "week": c[3],
+            "month": c[4],
+            "qtr": c[5],
+            "year": c[6],
+            "holiday": c[7],
+        },
     )
-    if pdir is not None:
-        c = list(zip(*rows))
-        _write_parquet(
-            pdir / "date.parquet",
-            {
-                "dateid": pa.array(c[0], pa.int16()),
-                "caldate": pa.array(c[1], pa.date32()),
-                "day": pa.array(c[2], pa.string()),
-                "week": pa.array(c[3], pa.int16()),
-                "month": pa.array(c[4], pa.string()),
-                "qtr": pa.array(c[5], pa.string()),
-                "year": pa.array(c[6], pa.int16()),
-                "holiday": pa.array(c[7], pa.bool_()),
-            },
-        )
     return N_DAYS
 
 
@@ -401,24 +464,12 @@ def _gen_venue(out: Path, pdir: Optional[Path], seed: int) -> int:
         r = rng.random()
         # Like the real file: many venues have 0 seats, a few have none recorded.
         seats.append(None if r < 0.03 else 0 if r < 0.35 else rng.randrange(2000, 92000, 5))
-    _write_text(
-        out / FILES["venue"],
-        [
-            f"{ids[i]}|{vname[i]}|{vcity[i]}|{vstate[i]}|{'' if seats[i] is None else seats[i]}"
-            for i in range(n)
-        ],
+    _write_table(
+        out,
+        pdir,
+        "venue",
+        {"venueid": ids, "venuename": vname, "venuecity": vcity, "venuestate": vstate, "venueseats": seats},
     )
-    if pdir is not None:
-        _write_parquet(
-            pdir / "venue.parquet",
-            {
-                "venueid": pa.array(ids, pa.int16()),
-                "venuename": pa.array(vname, pa.string()),
-                "venuecity": pa.array(vcity, pa.string()),
-                "venuestate": pa.array(vstate, pa.string()),
-                "venueseats": pa.array(seats, pa.int32()),
-            },
-        )
     return n
 
 
@@ -464,27 +515,18 @@ def _gen_users(out: Path, pdir: Optional[Path], seed: int, n: int) -> int:
         else:
             for col in likes:
                 col[u] = None
-    lines = []
-    for i in range(n):
-        flags = "|".join(_bool_text(col[i]) for col in likes)
-        lines.append(
-            f"{i + 1}|{uname[i]}|{first[i]}|{last[i]}|{city[i]}|{state[i]}|{email[i]}|{phone[i]}|{flags}"
-        )
-    _write_text(out / FILES["users"], lines)
-    if pdir is not None:
-        cols: Dict[str, pa.Array] = {
-            "userid": pa.array(range(1, n + 1), pa.int32()),
-            "username": pa.array(uname, pa.string()),
-            "firstname": pa.array(first, pa.string()),
-            "lastname": pa.array(last, pa.string()),
-            "city": pa.array(city, pa.string()),
-            "state": pa.array(state, pa.string()),
-            "email": pa.array(email, pa.string()),
-            "phone": pa.array(phone, pa.string()),
-        }
-        for name, col in zip(LIKES, likes):
-            cols[name] = pa.array(col, pa.bool_())
-        _write_parquet(pdir / "users.parquet", cols)
+    cols: Dict[str, Sequence] = {
+        "userid": range(1, n + 1),
+        "username": uname,
+        "firstname": first,
+        "lastname": last,
+        "city": city,
+        "state": state,
+        "email": email,
+        "phone": phone,
+    }
+    cols.update(zip(LIKES, likes))
+    _write_table(out, pdir, "users", cols)
     return n
 
 
@@ -513,27 +555,20 @@ def _gen_event(out: Path, pdir: Optional[Path], seed: int, n: int) -> Tuple[List
         eventname.append(pool[int(pool_size * rng.random() ** 1.5)])
         start.append(rng.choice(_START_TIMES))
         weights.append(rng.paretovariate(1.6))
-    day = {d: _caldate(d).isoformat() for d in range(FIRST_DATEID, FIRST_DATEID + N_DAYS)}
-    _write_text(
-        out / FILES["event"],
-        [
-            f"{i + 1}|{venue[i]}|{cats[i]}|{dateid[i]}|{eventname[i]}|{day[dateid[i]]} {start[i]}"
-            for i in range(n)
-        ],
+    secs = [_epoch(dateid[i], int(start[i][:2]) * 3600 + int(start[i][3:5]) * 60) for i in range(n)]
+    _write_table(
+        out,
+        pdir,
+        "event",
+        {
+            "eventid": range(1, n + 1),
+            "venueid": venue,
+            "catid": cats,
+            "dateid": dateid,
+            "eventname": eventname,
+            "starttime": secs,
+        },
     )
-    if pdir is not None:
-        secs = [_epoch(dateid[i], int(start[i][:2]) * 3600 + int(start[i][3:5]) * 60) for i in range(n)]
-        _write_parquet(
-            pdir / "event.parquet",
-            {
-                "eventid": pa.array(range(1, n + 1), pa.int32()),
-                "venueid": pa.array(venue, pa.int16()),
-                "catid": pa.array(cats, pa.int16()),
-                "dateid": pa.array(dateid, pa.int16()),
-                "eventname": pa.array(eventname, pa.string()),
-                "starttime": _ts_array(secs),
-            },
-        )
     return dateid, weights
 
 
@@ -590,59 +625,38 @@ def _gen_listing_sales(
         lo = l_secs[li] if sd == ld else 0
         s_secs.append(lo + int((86400 - lo) * rand()))
     _untie_top_buyers(s_buyer, s_qty, [l_seller[li] for li in s_list])
-    # ---- text
-    iso = {d: _caldate(d).isoformat() for d in range(FIRST_DATEID, FIRST_DATEID + N_DAYS)}
-    mdy = {}
-    for d in range(FIRST_DATEID, FIRST_DATEID + N_DAYS):
-        c = _caldate(d)
-        mdy[d] = f"{c.month}/{c.day}/{c.year}"
-    _write_text(
-        out / FILES["listing"],
-        [
-            f"{i + 1}|{l_seller[i]}|{l_event[i]}|{l_dateid[i]}|{l_num[i]}|{_money(l_ppt[i])}|"
-            f"{_money(l_num[i] * l_ppt[i])}|{iso[l_dateid[i]]} {_hms(l_secs[i])}"
-            for i in range(n_listing)
-        ],
-    )
-    s_paid = [s_qty[i] * l_ppt[li] for i, li in enumerate(s_list)]
-    s_comm = [(p * 15 + 50) // 100 for p in s_paid]
-    _write_text(
-        out / FILES["sales"],
-        [
-            f"{i + 1}\t{li + 1}\t{l_seller[li]}\t{s_buyer[i]}\t{l_event[li]}\t{s_dateid[i]}\t"
-            f"{s_qty[i]}\t{_money(s_paid[i])}\t{_money(s_comm[i])}\t"
-            f"{mdy[s_dateid[i]]} {_hms(s_secs[i])}"
-            for i, li in enumerate(s_list)
-        ],
-    )
-    if pdir is None:
-        return
-    _write_parquet(
-        pdir / "listing.parquet",
+    # ---- write
+    _write_table(
+        out,
+        pdir,
+        "listing",
         {
-            "listid": pa.array(range(1, n_listing + 1), pa.int32()),
-            "sellerid": pa.array(l_seller, pa.int32()),
-            "eventid": pa.array(l_event, pa.int32()),
-            "dateid": pa.array(l_dateid, pa.int16()),
-            "numtickets": pa.array(l_num, pa.int16()),
-            "priceperticket": _decimal_array(l_ppt),
-            "totalprice": _decimal_array([a * b for a, b in zip(l_num, l_ppt)]),
-            "listtime": _ts_array([_epoch(d, s) for d, s in zip(l_dateid, l_secs)]),
+            "listid": range(1, n_listing + 1),
+            "sellerid": l_seller,
+            "eventid": l_event,
+            "dateid": l_dateid,
+            "numtickets": l_num,
+            "priceperticket": l_ppt,
+            "totalprice": [a * b for a, b in zip(l_num, l_ppt)],
+            "listtime": [_epoch(d, s) for d, s in zip(l_dateid, l_secs)],
         },
     )
-    _write_parquet(
-        pdir / "sales.parquet",
+    s_paid = [s_qty[i] * l_ppt[li] for i, li in enumerate(s_list)]
+    _write_table(
+        out,
+        pdir,
+        "sales",
         {
-            "salesid": pa.array(range(1, n_sales + 1), pa.int32()),
-            "listid": pa.array([li + 1 for li in s_list], pa.int32()),
-            "sellerid": pa.array([l_seller[li] for li in s_list], pa.int32()),
-            "buyerid": pa.array(s_buyer, pa.int32()),
-            "eventid": pa.array([l_event[li] for li in s_list], pa.int32()),
-            "dateid": pa.array(s_dateid, pa.int16()),
-            "qtysold": pa.array(s_qty, pa.int16()),
-            "pricepaid": _decimal_array(s_paid),
-            "commission": _decimal_array(s_comm),
-            "saletime": _ts_array([_epoch(d, s) for d, s in zip(s_dateid, s_secs)]),
+            "salesid": range(1, n_sales + 1),
+            "listid": [li + 1 for li in s_list],
+            "sellerid": [l_seller[li] for li in s_list],
+            "buyerid": s_buyer,
+            "eventid": [l_event[li] for li in s_list],
+            "dateid": s_dateid,
+            "qtysold": s_qty,
+            "pricepaid": s_paid,
+            "commission": [(p * 15 + 50) // 100 for p in s_paid],
+            "saletime": [_epoch(d, s) for d, s in zip(s_dateid, s_secs)],
         },
     )
 

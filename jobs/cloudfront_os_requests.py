@@ -17,6 +17,11 @@ per os. Output lines: ``"Windows"\\t<count>``. Parquet rows (engine only; the we
 lines, one column per field, the raw user agent last) are joined back into their line
 with tabs and parsed the same way, so both formats give the same answer.
 
+The table's facts are stated here once -- the log fields, the Hive columns and types,
+the regex, the Parquet layout -- and ``data/cloudfront.py`` and the DuckDB oracle
+(``data/duckdb_sql.py``) derive theirs from them; ``tests/test_lab_schema.py`` checks
+them against ``emr/Hive_CloudFront.q``.
+
 The regex is evaluated with Java's semantics: ``\\s`` is ``[ \\t\\n\\x0B\\f\\r]`` (not
 Python's Unicode whitespace) and ``.`` matches any character (DOTALL).
 
@@ -44,14 +49,50 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from engine.job import EngineMRJob
 
-#: The Hive script's ``input.regex`` as Java sees it (after Hive's string unescaping).
+#: The log files' fields, as CloudFront's ``#Fields:`` header names them (tab-separated).
+LOG_FIELDS = (
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+)
+#: The Hive script's table (``emr/Hive_CloudFront.q``).
+HIVE_TABLE = "cloudfront_logs"
+#: Its columns and types as the script writes them; column ``i`` is regex group ``i``.
+HIVE_COLUMNS = (
+    ("DateObject", "Date"),
+    ("Time", "STRING"),
+    ("Location", "STRING"),
+    ("Bytes", "INT"),
+    ("RequestIP", "STRING"),
+    ("Method", "STRING"),
+    ("Host", "STRING"),
+    ("Uri", "STRING"),
+    ("Status", "INT"),
+    ("Referrer", "STRING"),
+    ("OS", "String"),
+    ("Browser", "String"),
+    ("BrowserVersion", "String"),
+)
+#: The columns as Hive stores them: lower-case names, upper-case types.
+COLUMNS = tuple((name.lower(), typ.upper()) for name, typ in HIVE_COLUMNS)
+#: The script's ``input.regex`` as Java sees it: the script's string literal after Hive's
+#: unescaping (``\\s`` -> ``\s``, ``\(`` -> ``(``, ``\;`` -> ``;``, ``\/`` -> ``/``;
+#: ``\%`` stays ``\%``). ``tests/test_lab_schema.py`` checks it against the script.
 HIVE_INPUT_REGEX = (
     r"^(?!#)([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+"
-    r"([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+[^\(]+[\(]([^\;]+).*\%20([^\/]+)[\/](.*)$"
+    r"([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+[^(]+[(]([^;]+).*\%20([^/]+)[/](.*)$"
 )
 #: Java's ``\s`` (without UNICODE_CHARACTER_CLASS).
 _JAVA_SPACE = "[ \\t\\n\\x0B\\f\\r]"
@@ -66,35 +107,60 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: The query's ``BETWEEN`` bounds (inclusive).
 WINDOW = ("2014-07-05", "2014-08-05")
-#: Parquet columns in line order (``data/cloudfront.py``).
-PARQUET_COLUMNS = (
-    "dateobject",
-    "time",
-    "location",
-    "bytes",
-    "requestip",
-    "method",
-    "host",
-    "uri",
-    "status",
-    "referrer",
-    "useragent",
-)
+#: Parquet columns in line order (``data/cloudfront.py`` writes them): one per log field,
+#: named after the Hive column its group feeds, the raw user agent (groups 11-13) last.
+PARQUET_COLUMNS = tuple(name for name, _ in COLUMNS[: len(LOG_FIELDS) - 1]) + ("useragent",)
 
 Groups = Tuple[str, ...]
 
-#: The same regex for RE2 (Arrow's vectorized twin): RE2 has no lookahead, so
-#: ``^(?!#)([^ ]+)`` becomes the equivalent ``^([^ #][^ ]*)``; ``\s`` is spelled out as
-#: Java's; ``(?s)`` is DOTALL. Only the date and OS groups capture. RE2 picks submatches
+
+def _name_groups(regex: str, names: Dict[int, str]) -> str:
+    """``regex`` with capturing group ``i`` named ``names[i]`` and the others made
+    non-capturing (Arrow's ``extract_regex`` takes named groups only)."""
+    out, i, group, in_class = [], 0, 0, False
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            out.append(regex[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            # a ']' first in the class (after an optional '^') is a literal
+            lead = 2 if regex[i + 1 : i + 2] == "^" else 1
+            if regex[i + lead : i + lead + 1] == "]":
+                out.append(regex[i : i + lead + 1])
+                i += lead + 1
+                continue
+        elif ch == "(" and regex[i + 1 : i + 2] != "?":
+            group += 1
+            ch = f"(?P<{names[group]}>" if group in names else "(?:"
+        out.append(ch)
+        i += 1
+    missing = set(names) - set(range(1, group + 1))
+    if missing:
+        raise ValueError(f"{regex!r} has no group {sorted(missing)}")
+    return "".join(out)
+
+
+#: The regex for RE2 (DuckDB's oracle, ``data/duckdb_sql.py``): RE2 has no lookahead, so
+#: ``^(?!#)([^ ]+)`` becomes ``^([^ #][^ ]*)`` -- group 1 is still one or more non-space
+#: characters, and its first character (the line's first) may not be ``#``, which is
+#: exactly what the lookahead asserted. Everything else is the original.
+RE2_INPUT_REGEX = HIVE_INPUT_REGEX.replace(r"^(?!#)([^ ]+)", r"^([^ #][^ ]*)", 1)
+if RE2_INPUT_REGEX == HIVE_INPUT_REGEX:  # pragma: no cover - a guard for editors of the regex
+    raise ValueError(r"the regex no longer starts with ^(?!#)([^ ]+): redo its RE2 translation")
+_GROUP = {name: i for i, (name, _) in enumerate(COLUMNS, 1)}
+#: The same for Arrow's RE2 (the vectorized twin): ``\s`` spelled out as Java's, ``(?s)``
+#: for DOTALL, and only the date and OS groups capture. RE2 picks submatches
 #: leftmost-first, as a backtracking matcher does, so the groups are the same.
-RE2_REGEX = (
-    "(?s)^(?P<date>[^ #][^ ]*)"
-    + (_JAVA_SPACE + "+[^ ]+") * 9
-    + _JAVA_SPACE
-    + "+[^(]+[(](?P<os>[^;]+).*%20[^/]+/.*$"
+RE2_REGEX = "(?s)" + _name_groups(
+    RE2_INPUT_REGEX.replace(r"\s", _JAVA_SPACE), {_GROUP["dateobject"]: "date", _GROUP["os"]: "os"}
 )
 #: What follows the regex's last ``\s+``, for RE2: the user-agent part (see ``TAIL_REGEX``).
-RE2_TAIL_REGEX = "(?s)^[^(]+[(](?P<os>[^;]+).*%20[^/]+/.*$"
+RE2_TAIL_REGEX = "(?s)^" + _name_groups(TAIL_REGEX, {_GROUP["os"] - (len(LOG_FIELDS) - 1): "os"}) + "$"
 #: A line the fast path may split on tabs: tabs and printable ASCII but space only, not
 #: starting with ``#`` or a tab (``parse_line``'s conditions, as one RE2 test).
 RE2_FAST_LINE = '^[!"$-~][\t!-~]*$'

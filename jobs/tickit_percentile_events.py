@@ -24,7 +24,8 @@ Step 2 (the window function over all events). Reduce: the one ``None`` key recei
 row per sold event (at most the size of ``event``, whatever the number of sales),
 counts them (N), sorts by (total desc, eventid asc), keeps the first ``ceil(N/1000)``
 and drops those without an event row (the join happens after ntile, as in the SQL).
-Output lines, best first: ``"eventname"\\t"12345.00"`` (the exact decimal as a string).
+Output lines, best first: ``"eventname"\\t"12345.00"``: money is output as the exact
+decimal, a string with two places (a JSON number would be a float); counts are integers.
 
     python jobs/tickit_percentile_events.py -r engine \\
         data/sample/tickit/sales_tab.txt data/sample/tickit/allevents_pipe.txt

@@ -23,7 +23,8 @@ char, varchar           ``str``
 ======================  =====================================================
 
 An empty text field and a Parquet null are both ``None`` (SQL NULL), as with
-``COPY``'s empty-as-NULL reading of this data.
+``COPY``'s empty-as-NULL reading of this data. The tables' facts (file names, columns
+and their DDL types, delimiters, time formats) are ``jobs/tickit_schema.py``'s.
 
 This module is shipped with the jobs to Hadoop/EMR: stdlib and mrjob only, Python 3.9.
 """
@@ -37,100 +38,28 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from mrjob.compat import jobconf_from_env
 
+from jobs.tickit_schema import TABLES
+
 INPUT_FILE_VAR = "mapreduce.map.input.file"
 
-#: Text file name of each table, as in the real sample.
-TEXT_FILES: Dict[str, str] = {
-    "users": "allusers_pipe.txt",
-    "venue": "venue_pipe.txt",
-    "category": "category_pipe.txt",
-    "date": "date2008_pipe.txt",
-    "event": "allevents_pipe.txt",
-    "listing": "listings_pipe.txt",
-    "sales": "sales_tab.txt",
-}
+#: Text file name of each table, as in the real sample (``jobs/tickit_schema.py``).
+TEXT_FILES: Dict[str, str] = {t.name: t.file for t in TABLES.values()}
 _TABLE_OF_TEXT = {name: table for table, name in TEXT_FILES.items()}
 _COMPRESSION_SUFFIXES = (".gz", ".bz2")
 _PARQUET_SUFFIXES = (".parquet", ".parq")
 
 # Column kinds: i = integer, m = money (decimal(8,2)), b = boolean, d = date,
 # t = timestamp, s = string.
-_LIKES = (
-    "likesports",
-    "liketheatre",
-    "likeconcerts",
-    "likejazz",
-    "likeclassical",
-    "likeopera",
-    "likerock",
-    "likevegas",
-    "likebroadway",
-    "likemusicals",
-)
-#: Columns of each table in file order with their kind (the Redshift DDL).
+_KIND_CODES = {"integer": "i", "decimal": "m", "boolean": "b", "date": "d", "timestamp": "t", "string": "s"}
+#: Columns of each table in file order with their kind (from the Redshift DDL types in
+#: ``jobs/tickit_schema.py``).
 SCHEMA: Dict[str, Tuple[Tuple[str, str], ...]] = {
-    "users": (
-        ("userid", "i"),
-        ("username", "s"),
-        ("firstname", "s"),
-        ("lastname", "s"),
-        ("city", "s"),
-        ("state", "s"),
-        ("email", "s"),
-        ("phone", "s"),
-    )
-    + tuple((name, "b") for name in _LIKES),
-    "venue": (
-        ("venueid", "i"),
-        ("venuename", "s"),
-        ("venuecity", "s"),
-        ("venuestate", "s"),
-        ("venueseats", "i"),
-    ),
-    "category": (("catid", "i"), ("catgroup", "s"), ("catname", "s"), ("catdesc", "s")),
-    "date": (
-        ("dateid", "i"),
-        ("caldate", "d"),
-        ("day", "s"),
-        ("week", "i"),
-        ("month", "s"),
-        ("qtr", "s"),
-        ("year", "i"),
-        ("holiday", "b"),
-    ),
-    "event": (
-        ("eventid", "i"),
-        ("venueid", "i"),
-        ("catid", "i"),
-        ("dateid", "i"),
-        ("eventname", "s"),
-        ("starttime", "t"),
-    ),
-    "listing": (
-        ("listid", "i"),
-        ("sellerid", "i"),
-        ("eventid", "i"),
-        ("dateid", "i"),
-        ("numtickets", "i"),
-        ("priceperticket", "m"),
-        ("totalprice", "m"),
-        ("listtime", "t"),
-    ),
-    "sales": (
-        ("salesid", "i"),
-        ("listid", "i"),
-        ("sellerid", "i"),
-        ("buyerid", "i"),
-        ("eventid", "i"),
-        ("dateid", "i"),
-        ("qtysold", "i"),
-        ("pricepaid", "m"),
-        ("commission", "m"),
-        ("saletime", "t"),
-    ),
+    t.name: tuple((c.name, _KIND_CODES[c.kind]) for c in t.columns) for t in TABLES.values()
 }
 _INDEX = {t: {name: i for i, (name, _) in enumerate(cols)} for t, cols in SCHEMA.items()}
 _KIND = {t: dict(cols) for t, cols in SCHEMA.items()}
+#: COPY's delimiter of each table's text file.
+_DELIMITER = {t.name: t.delimiter for t in TABLES.values()}
 
 _TRUE = frozenset(("true", "t", "1", "y", "yes", "on"))
 _FALSE = frozenset(("false", "f", "0", "n", "no", "off"))
@@ -200,28 +129,41 @@ def _text_bool(s: str) -> bool:
     raise ValueError(f"not a boolean: {s!r}")
 
 
-def _text_date(s: str) -> str:
-    return dt.date.fromisoformat(s.strip()).isoformat()
+_ISO_DATE = "%Y-%m-%d"
+_ISO_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
 
-def _text_timestamp(s: str) -> str:
-    s = s.strip()
-    if "/" in s:  # sales: M/D/YYYY HH:MI:SS, month and day not zero-padded
-        return dt.datetime.strptime(s, "%m/%d/%Y %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
-    return dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+def _text_date(s: str, fmt: str = _ISO_DATE) -> str:
+    """A date field read with the table's ``dateformat`` (strptime notation), as ISO."""
+    if fmt == _ISO_DATE:
+        return dt.date.fromisoformat(s.strip()).isoformat()
+    return dt.datetime.strptime(s.strip(), fmt).date().isoformat()
 
 
-_FROM_TEXT: Dict[str, Callable[[str], Any]] = {
-    "i": lambda s: int(s),
-    "m": money_cents,
-    "b": _text_bool,
-    "d": _text_date,
-    "t": _text_timestamp,
-    "s": lambda s: s,
-}
+def _text_timestamp(s: str, fmt: str = _ISO_TIMESTAMP) -> str:
+    """A timestamp field read with the table's ``timeformat`` (sales: ``M/D/YYYY
+    HH:MI:SS``, month and day not zero-padded), as ``YYYY-MM-DD HH:MM:SS``."""
+    return dt.datetime.strptime(s.strip(), fmt).strftime(_ISO_TIMESTAMP)
 
 
-def _from_arrow(kind: str, v: Any) -> Any:
+def _converters(table: str) -> Dict[str, Callable[[str], Any]]:
+    """Text field -> value, per column of ``table`` (its kind and COPY formats)."""
+    t = TABLES[table]
+    by_kind: Dict[str, Callable[[str], Any]] = {
+        "i": int,
+        "m": money_cents,
+        "b": _text_bool,
+        "d": lambda s: _text_date(s, t.date_format),
+        "t": lambda s: _text_timestamp(s, t.timestamp_format),
+        "s": lambda s: s,
+    }
+    return {name: by_kind[kind] for name, kind in SCHEMA[table]}
+
+
+_FROM_TEXT: Dict[str, Dict[str, Callable[[str], Any]]] = {table: _converters(table) for table in SCHEMA}
+
+
+def _from_arrow(table: str, kind: str, v: Any) -> Any:
     if kind == "i" or kind == "s":
         return v
     if kind == "m":
@@ -229,11 +171,13 @@ def _from_arrow(kind: str, v: Any) -> Any:
     if kind == "b":
         return bool(v)
     if kind == "d":
-        return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else _text_date(str(v))
+        if isinstance(v, (dt.date, dt.datetime)):
+            return v.isoformat()
+        return _text_date(str(v), TABLES[table].date_format)
     if kind == "t":
         if isinstance(v, dt.datetime):
-            return v.strftime("%Y-%m-%d %H:%M:%S")
-        return _text_timestamp(str(v))
+            return v.strftime(_ISO_TIMESTAMP)
+        return _text_timestamp(str(v), TABLES[table].timestamp_format)
     raise AssertionError(kind)
 
 
@@ -248,19 +192,20 @@ def fields(table: str, value: Any, names: Sequence[str]) -> Tuple[Any, ...]:
         out = []
         for name in names:
             v = value.get(name)
-            out.append(None if v is None else _from_arrow(kinds[name], v))
+            out.append(None if v is None else _from_arrow(table, kinds[name], v))
         return tuple(out)
-    parts = value.split("\t" if table == "sales" else "|")
+    parts = value.split(_DELIMITER[table])
     if len(parts) != len(SCHEMA[table]):
         raise ValueError(
             f"{table} row has {len(parts)} fields, expected {len(SCHEMA[table])}: {value[:200]!r}"
         )
     index = _INDEX[table]
+    convert = _FROM_TEXT[table]
     out = []
     for name in names:
         s = parts[index[name]]
         # COPY reads an empty field as NULL (DuckDB's nullstr '' likewise).
-        out.append(None if s == "" else _FROM_TEXT[kinds[name]](s))
+        out.append(None if s == "" else convert[name](s))
     return tuple(out)
 
 
@@ -277,6 +222,8 @@ def arrow_fields(table: str, batch: Any, names: Sequence[str]) -> Dict[str, Any]
 
     kinds = _KIND[table]
     unsupported = [n for n in names if kinds[n] not in ("i", "s", "d", "m", "b")]
+    if TABLES[table].date_format != _ISO_DATE:  # dates are passed on as their text
+        unsupported += [n for n in names if kinds[n] == "d"]
     if unsupported:
         raise ValueError(
             f"arrow_fields reads integer, string, date, money and boolean columns, not {unsupported}"
@@ -298,7 +245,7 @@ def arrow_fields(table: str, batch: Any, names: Sequence[str]) -> Dict[str, Any]
     if "line" not in batch.schema.names:
         return {n: finish(kinds[n], batch.column(n)) for n in names}
     lines = batch.column("line")
-    parts = pc.split_pattern(lines, "\t" if table == "sales" else "|")
+    parts = pc.split_pattern(lines, _DELIMITER[table])
     expected = len(SCHEMA[table])
     if len(lines) and not pc.all(pc.equal(pc.list_value_length(parts), expected)).as_py():
         raise ValueError(f"a {table} row does not have {expected} fields")
@@ -329,7 +276,7 @@ def arrow_text_reader(columns: Sequence[str]) -> Callable[[bytes], Any]:
         names = [name for name, _ in SCHEMA[table]]
         wanted = [n for n in columns if n in _KIND[table]] or names[:1]
         types = {n: pa.int64() if _KIND[table][n] == "i" else pa.string() for n in wanted}
-        return "\t" if table == "sales" else "|", names, types
+        return _DELIMITER[table], names, types
 
     def read(block: bytes) -> Any:
         table = reader.table()

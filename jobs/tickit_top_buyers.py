@@ -18,7 +18,8 @@ Step 2 (ORDER BY ... LIMIT k, then the join's WHERE). Combine: each map task kee
 its k best by (total desc, buyerid asc) -- top-k is associative. Reduce: the one
 ``None`` key takes the k best overall and drops a buyer with no user row (the inner
 join happens after the LIMIT, as in the SQL). Output lines, best first:
-``["firstname", "lastname"]\\t<total_quantity>``.
+``["firstname", "lastname"]\\t<total_quantity>`` (tickets sold, a count: a JSON integer;
+money, as in ``tickit_percentile_events``, is a decimal string with two places).
 
     python jobs/tickit_top_buyers.py -r engine --k 10 \\
         data/sample/tickit/sales_tab.txt data/sample/tickit/allusers_pipe.txt

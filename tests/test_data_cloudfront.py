@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data import cloudfront
-from data.duckdb_sql import HIVE_INPUT_REGEX
+from jobs.cloudfront_os_requests import HIVE_INPUT_REGEX
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "cloudfront"
 NAME = re.compile(r"^E[0-9A-Z]+\.2014-\d\d-\d\d-\d\d\.[0-9a-f]{8}\.(log|gz)$")
