@@ -35,9 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run_switches(parser: argparse.ArgumentParser) -> None:
     """The switches of ``run`` that may go before or after the job file."""
-    from engine.job import add_engine_args
+    from engine.options import add_switches
 
-    add_engine_args(parser)
+    add_switches(parser)
     parser.add_argument(
         "--job-class", default=None, help="the MRJob class to run, if the file defines several"
     )
@@ -152,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.job import ENGINE_ALIAS, ENGINE_OPTION_DESTS, EngineMRJob, rerun_command
+    from engine.job import ENGINE_ALIAS, EngineMRJob, rerun_command
     from engine.jobfile import job_class_in_file
+    from engine.options import OPTION_NAMES
     from engine.runner import EngineRunner
 
     job_class = job_class_in_file(args.job, args.job_class)
@@ -190,10 +191,10 @@ def _run(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.DEBUG)
     kwargs = job._runner_kwargs()
     kwargs["mrjob_cls"] = job_class
-    for dest in ENGINE_OPTION_DESTS:
-        value = getattr(args, dest)
+    for name in OPTION_NAMES:  # num_cores and precombine are not switches of this command
+        value = getattr(args, name, None)
         if value is not None:
-            kwargs[dest] = value
+            kwargs[name] = value
     with EngineRunner(**kwargs) as runner:
         runner.run()  # the driver logs the end-of-job summary (INFO: -q hides it)
         if job._should_cat_output():

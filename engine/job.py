@@ -15,80 +15,17 @@ import os
 import shlex
 import shutil
 import sys
+import textwrap
 from typing import Any, Iterator, Sequence
 
 from mrjob.job import MRJob
 
 from engine.errors import EngineError, JobInterrupted
+from engine.options import CONF_NAMES, OPTION_NAMES, add_switches
 
 log = logging.getLogger(__name__)
 
 ENGINE_ALIAS = "engine"
-
-
-def add_engine_args(parser: Any) -> None:
-    """The engine runner's own switches (they are ignored by other runners)."""
-    group = parser.add_argument_group("engine runner (-r engine)")
-    group.add_argument(
-        "--memory-budget",
-        dest="memory_budget",
-        default=None,
-        help="shuffle buffer memory shared by the workers, e.g. 256M or 2G (default 512M)",
-    )
-    group.add_argument(
-        "--max-attempts",
-        dest="max_attempts",
-        type=int,
-        default=None,
-        help="attempts per task before the job fails (default 4, like Hadoop)",
-    )
-    group.add_argument(
-        "--executor",
-        dest="executor",
-        choices=["processes", "serial"],
-        default=None,
-        help="'processes' (default) or 'serial' (one process, for debugging)",
-    )
-    group.add_argument(
-        "--split-size",
-        dest="split_size",
-        default=None,
-        help="bytes of text per map task, e.g. 64M (default: about two splits per worker)",
-    )
-    group.add_argument(
-        "--no-vectorize",
-        dest="vectorize",
-        action="store_false",
-        default=None,
-        help="ignore the job's vectorized (Arrow) twin and run its record methods",
-    )
-    group.add_argument(
-        "--skip-bad-records",
-        dest="skip_bad_records",
-        type=int,
-        default=None,
-        help="skip input lines the job's input protocol cannot decode, up to N in the whole "
-        "job (counted as engine / skipped bad records); more fails the job (default 0: fail "
-        "on the first)",
-    )
-    group.add_argument(
-        "--task-timeout",
-        dest="task_timeout",
-        type=float,
-        default=None,
-        help="seconds after which a running task attempt is killed and retried",
-    )
-
-
-ENGINE_OPTION_DESTS = (
-    "memory_budget",
-    "max_attempts",
-    "executor",
-    "split_size",
-    "task_timeout",
-    "vectorize",
-    "skip_bad_records",
-)
 
 
 class EngineMRJob(MRJob):
@@ -100,7 +37,7 @@ class EngineMRJob(MRJob):
         for action in self.arg_parser._actions:
             if action.dest == "runner" and action.choices is not None:
                 action.choices = sorted(set(action.choices) | {ENGINE_ALIAS})
-        add_engine_args(self.arg_parser)
+        add_switches(self.arg_parser)
 
     def _runner_class(self) -> type:
         if self.options.runner == ENGINE_ALIAS:
@@ -113,10 +50,10 @@ class EngineMRJob(MRJob):
         kwargs = super()._runner_kwargs()
         if self.options.runner == ENGINE_ALIAS:
             kwargs["mrjob_cls"] = self.__class__
-            for dest in ENGINE_OPTION_DESTS:
-                value = getattr(self.options, dest, None)
+            for name in OPTION_NAMES:
+                value = getattr(self.options, name, None)
                 if value is not None:
-                    kwargs[dest] = value
+                    kwargs[name] = value
         return kwargs
 
     @classmethod
@@ -164,14 +101,20 @@ class EngineMRJob(MRJob):
         common = {name for name in EngineRunner.OPT_NAMES if name in _RUNNER_OPTS}
         _print_help_for_runner(common, options.deprecated)
         parser = argparse.ArgumentParser(usage=argparse.SUPPRESS, add_help=False)
-        add_engine_args(parser)
+        add_switches(parser)
         print()
         parser.print_help()
-        print(
-            "\nThe engine's switches can also be set in mrjob.conf, under runners: engine:, as\n"
-            "memory_budget, max_attempts, task_timeout, executor, split_size, precombine,\n"
-            "vectorize and skip_bad_records."
-        )
+        print()
+        print(conf_names_help())
+
+
+def conf_names_help() -> str:
+    """The sentence of ``--help -r engine`` naming the options' ``mrjob.conf`` keys."""
+    names = ", ".join(CONF_NAMES[:-1]) + " and " + CONF_NAMES[-1]
+    return textwrap.fill(
+        f"The engine's switches can also be set in mrjob.conf, under runners: engine:, as {names}.",
+        width=88,
+    )
 
 
 @contextlib.contextmanager

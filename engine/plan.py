@@ -5,14 +5,16 @@ Everything the engine cannot run is refused here, before any worker starts.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from engine.errors import JobDefinitionError
+from engine.options import DEFAULT_MEMORY_BUDGET as DEFAULT_MEMORY_BUDGET  # re-exported
+from engine.options import defaults, resolve_one
+from engine.options import parse_size as parse_size  # re-exported
 
-#: Default total memory budget for shuffle buffers, shared by the workers.
-DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024
+#: The engine options' defaults (``engine.options``), as ``JobPlan``'s.
+_DEFAULTS = defaults()
 #: Keys of the reducer-count jobconf in Hadoop 2+ and Hadoop 1.
 REDUCES_JOBCONF = ("mapreduce.job.reduces", "mapred.reduce.tasks")
 
@@ -40,13 +42,13 @@ class JobPlan:
     steps: tuple[StepPlan, ...]
     workers: int
     memory_budget: int
-    max_attempts: int = 4
-    task_timeout: float | None = None
+    max_attempts: int = _DEFAULTS["max_attempts"]
+    task_timeout: float | None = _DEFAULTS["task_timeout"]
     sort_values: bool = False
-    split_size: int | None = None
-    precombine: bool = True
+    split_size: int | None = _DEFAULTS["split_size"]
+    precombine: bool = _DEFAULTS["precombine"]
     #: Input lines the input protocol cannot decode that the job may skip (0: none).
-    skip_bad_records: int = 0
+    skip_bad_records: int = _DEFAULTS["skip_bad_records"]
     vectorized: bool = False
     working_dir: str = ""
     env: tuple[tuple[str, str], ...] = field(default=())
@@ -61,32 +63,6 @@ class JobPlan:
     def task_memory_budget(self) -> int:
         """The shuffle buffer of one task: the budget shared by the workers."""
         return max(1, self.memory_budget // max(1, self.workers))
-
-
-def parse_size(text: str | int | None, default: int, option: str = "") -> int:
-    """Parse ``512M``, ``2G``, ``4096`` or ``1.5GB`` into bytes; ``None`` gives *default*.
-
-    *option* (e.g. ``--split-size``) names the switch in the error messages.
-    """
-    named = f"{option} {text}: " if option else ""
-    if text is None:
-        return default
-    if isinstance(text, int):
-        value = text
-    else:
-        raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-        scale = units.get(raw[-1:], 1)
-        number = raw[:-1] if raw[-1:] in units else raw
-        try:
-            value = int(float(number) * scale)
-        except ValueError:
-            raise JobDefinitionError(
-                f"{named}cannot read the size {text!r}: give bytes or a number with K, M or G (e.g. 512M)"
-            ) from None
-    if value <= 0:
-        raise JobDefinitionError(f"{named}a size must be positive, got {text!r}")
-    return value
 
 
 def step_plans(
@@ -192,12 +168,8 @@ def num_reducers_from(jobconf: Mapping[str, Any], default: int) -> int:
 
 
 def validate_workers(num_cores: int | None) -> int:
-    """Worker processes to start: ``--num-cores`` or every core."""
-    if num_cores is None:
-        return os.cpu_count() or 1
-    if int(num_cores) < 1:
-        raise JobDefinitionError(f"--num-cores must be at least 1, got {num_cores}")
-    return int(num_cores)
+    """Worker processes to start: ``--num-cores`` or every core (``engine.options``)."""
+    return resolve_one("num_cores", num_cores)
 
 
 def has_vector_twin(job_class: type) -> bool:

@@ -1,8 +1,8 @@
 """``EngineRunner``: the engine as one more mrjob runner (``-r engine``).
 
 mrjob's programmatic API keeps working: ``make_runner()``, ``run()``, ``cat_output()``,
-``counters()``. Options come from the command line (see ``engine.job``) or from
-``mrjob.conf`` under ``runners: engine:``.
+``counters()``. Options (declared in ``engine.options``) come from the command line
+(see ``engine.job``) or from ``mrjob.conf`` under ``runners: engine:``.
 """
 
 from __future__ import annotations
@@ -24,43 +24,23 @@ from mrjob.util import unarchive
 
 from engine.driver import run_job
 from engine.errors import JobDefinitionError
-from engine.plan import (
-    DEFAULT_MEMORY_BUDGET,
-    JobPlan,
-    StepPlan,
-    parse_size,
-    step_plans,
-    validate_workers,
-)
+from engine.options import OPTION_NAMES, OPTIONS_BY_NAME, defaults, resolve
+from engine.plan import JobPlan, StepPlan, step_plans
 from engine.progress import JobStats
 from engine.s3 import is_s3
 from engine.splits import is_hidden, list_input_files, local_path
 
 log = logging.getLogger(__name__)
 
-#: ``--memory-budget`` below this is refused, below the second warned about.
-MIN_MEMORY_BUDGET = 1 << 10
-SMALL_MEMORY_BUDGET = 1 << 20
-
-#: Options of this runner beyond mrjob's common ones.
-ENGINE_OPTS = {
-    "executor",
-    "max_attempts",
-    "memory_budget",
-    "num_cores",
-    "precombine",
-    "skip_bad_records",
-    "split_size",
-    "task_timeout",
-    "vectorize",
-}
+#: ``--executor`` when none is given (``engine.options``).
+DEFAULT_EXECUTOR = OPTIONS_BY_NAME["executor"].default
 
 
 class EngineRunner(MRJobRunner):
     """Runs a job's steps on the engine: parallel map, sort-based shuffle, reduce."""
 
     alias = "engine"
-    OPT_NAMES = MRJobRunner.OPT_NAMES | ENGINE_OPTS
+    OPT_NAMES = MRJobRunner.OPT_NAMES | OPTION_NAMES  # its own: engine.options
     _STEP_TYPES = {"streaming"}
 
     def __init__(self, mrjob_cls: type | None = None, **kwargs: Any) -> None:
@@ -84,7 +64,7 @@ class EngineRunner(MRJobRunner):
     def _default_opts(self) -> dict[str, Any]:
         # mrjob keeps a failed job's temp dir for debugging; the engine promises to leave
         # no temp files behind, and its errors carry the worker's traceback instead.
-        return dict(super()._default_opts(), executor="processes", max_attempts=4, cleanup_on_failure=["ALL"])
+        return dict(super()._default_opts(), **defaults(), cleanup_on_failure=["ALL"])
 
     def build_plan(self) -> JobPlan:
         """The ``JobPlan`` for this job: steps, workers, reducers, budget, files."""
@@ -92,7 +72,8 @@ class EngineRunner(MRJobRunner):
             raise JobDefinitionError("the engine needs the job's .py file (mr_job_script)")
         script = os.path.abspath(self._script_path)
         class_name = self._mrjob_cls.__name__ if self._mrjob_cls else _only_job_class(script)
-        workers = validate_workers(self._opts["num_cores"])
+        values = resolve(self._opts, warn=log.warning)  # engine.options: refuses bad values
+        workers = values["num_cores"]
         jobconfs = [self._jobconf_for_step(i) for i in range(self._num_steps())]
         steps = step_plans(self._steps, jobconfs, default_reducers=workers)
         if self._opts["setup"]:
@@ -101,37 +82,8 @@ class EngineRunner(MRJobRunner):
                 "processes and does not run shell set-up commands; run them once yourself "
                 "before the job, or use -r local, which runs them before each task"
             )
-        max_attempts = self._opts["max_attempts"]
-        if max_attempts is not None and int(max_attempts) < 1:
-            raise JobDefinitionError(f"--max-attempts must be at least 1, got {max_attempts}")
-        skip_bad_records = self._opts["skip_bad_records"]
-        if skip_bad_records is not None and int(skip_bad_records) < 0:
-            raise JobDefinitionError(f"--skip-bad-records must be 0 or more, got {skip_bad_records}")
-        timeout = self._opts["task_timeout"]
-        if timeout is not None and float(timeout) <= 0:
-            raise JobDefinitionError(f"--task-timeout must be positive, got {timeout}")
-        memory_budget = parse_size(self._opts["memory_budget"], DEFAULT_MEMORY_BUDGET, "--memory-budget")
-        if memory_budget < MIN_MEMORY_BUDGET:
-            raise JobDefinitionError(
-                f"--memory-budget {self._opts['memory_budget']}: {memory_budget} bytes is too small; "
-                "give at least 1K (the budget holds the map tasks' output buffers; the default is 512M)"
-            )
-        if memory_budget < SMALL_MEMORY_BUDGET:
-            log.warning(
-                "--memory-budget %s (%d bytes, shared by %d workers) is below 1M: the map tasks will "
-                "spill to disk every few records (the default is 512M)",
-                self._opts["memory_budget"],
-                memory_budget,
-                workers,
-            )
-        split_size = self._opts["split_size"]
-        if split_size is not None:
-            split_size = parse_size(split_size, 0, "--split-size")
-        executor = self._opts["executor"] or "processes"
-        if executor not in ("processes", "serial"):
-            raise JobDefinitionError(f"--executor must be 'processes' or 'serial', got {executor!r}")
         env = {k.replace(".", "_"): str(v) for k, v in (self._opts["jobconf"] or {}).items()}
-        vectorized = self._opts["vectorize"] is not False and self._can_vectorize(script, class_name, steps)
+        vectorized = values["vectorize"] and self._can_vectorize(script, class_name, steps)
         working_dir = self._setup_working_dir()
         for name, value in self._cache_jobconf(working_dir).items():
             for variant in translate_jobconf_for_all_versions(name):
@@ -143,13 +95,13 @@ class EngineRunner(MRJobRunner):
             job_args=tuple(self._mr_job_extra_args()),
             steps=steps,
             workers=workers,
-            memory_budget=memory_budget,
-            max_attempts=int(max_attempts or 4),
-            task_timeout=float(timeout) if timeout else None,
-            skip_bad_records=int(skip_bad_records or 0),
+            memory_budget=values["memory_budget"],
+            max_attempts=values["max_attempts"],
+            task_timeout=values["task_timeout"],
+            skip_bad_records=values["skip_bad_records"],
             sort_values=bool(self._sort_values),
-            split_size=split_size,
-            precombine=self._opts["precombine"] is not False,
+            split_size=values["split_size"],
+            precombine=values["precombine"],
             vectorized=vectorized,
             working_dir=working_dir,
             python_path=tuple(self._python_path(working_dir)),
@@ -224,7 +176,7 @@ class EngineRunner(MRJobRunner):
         # without an ``if __name__ == "__main__":`` guard would run the job again in every
         # worker): they load the job from its file by path and need nothing from __main__.
         with _main_module_not_rerun_in_workers():
-            if (self._opts["executor"] or "processes") == "processes":
+            if (self._opts["executor"] or DEFAULT_EXECUTOR) == "processes":
                 from engine.executor import warm_up
 
                 # The forkserver inherits SIGINT ignored (as the workers it forks do), so a
@@ -241,7 +193,7 @@ class EngineRunner(MRJobRunner):
                 self._output_dir,
                 scratch_root=self._get_local_tmp_dir(),
                 also_owned=[self._get_local_tmp_dir()],
-                executor=self._opts["executor"] or "processes",
+                executor=self._opts["executor"] or DEFAULT_EXECUTOR,
             )
         self._counters = self.stats.counters
 
