@@ -148,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-repeat", type=int, default=1, help="runs of the memory-bound word count (default 1)"
     )
     p.add_argument(
+        "--memory-distinct-words",
+        type=int,
+        default=6_000_000,
+        metavar="N",
+        help="the memory-bound run also counts N distinct words (each once: every key a reduce group) "
+        "on both pipelines, Arrow and record, with the same budget (default 6000000, ~54 MB of text; "
+        "0: skip)",
+    )
+    p.add_argument(
         "--quick", action="store_true", help="tiny data, 1 repeat, 2 workers, inline only (smoke test)"
     )
     p.add_argument(
@@ -334,6 +343,16 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
 
 
 @dataclass
+class ManyKeysRun:
+    """One pipeline's word count over many distinct words within the memory budget."""
+
+    pipeline: str  # "Arrow" (the twin) or "record" (--no-vectorize)
+    seconds: float
+    peak_pss: int
+    peak_rss: int
+
+
+@dataclass
 class MemoryResult:
     budget: int
     text_bytes: int
@@ -343,6 +362,33 @@ class MemoryResult:
     runs: list[tuple[float, int, int]]  # seconds, peak PSS, peak RSS
     summary: str
     errors: list[str]
+    # word count over many distinct words on both pipelines (--memory-distinct-words)
+    distinct_words: int = 0
+    distinct_text_bytes: int = 0
+    many_keys: list[ManyKeysRun] = field(default_factory=list)
+
+    def many_keys_markdown(self) -> str:
+        """The many-keys runs as a Markdown paragraph and table ('' if none ran)."""
+        if not self.distinct_words:
+            return ""
+        limit = self.budget + 300 * 2**20
+        out = [
+            f"`jobs/wordcount.py` on {self.distinct_text_bytes / 1e6:.0f} MB of text holding "
+            f"{self.distinct_words:,} distinct words, each once (every word its own reduce group; "
+            f"the output is as large as the map output), `--memory-budget {self.budget >> 20}M`, "
+            f"{self.workers} workers, on both pipelines; each output checked equal to DuckDB's "
+            "(MD5 of the sorted lines), and the two pipelines' parts byte for byte.",
+            "",
+            "| pipeline | peak PSS (tree) | peak RSS (tree sum) | budget + 300 MiB | target | wall s |",
+            "| --- | ---: | ---: | ---: | --- | ---: |",
+        ]
+        for r in self.many_keys:
+            verdict = "met" if r.peak_pss <= limit else "MISSED"
+            out.append(
+                f"| {r.pipeline} | {r.peak_pss / 2**20:.0f} MiB | {r.peak_rss / 2**20:.0f} MiB "
+                f"| {limit >> 20} MiB | {verdict} (PSS) | {r.seconds:.1f} |"
+            )
+        return "\n".join(out)
 
 
 def memory_bound(args, workers: int, runner: Runner) -> MemoryResult:
@@ -404,7 +450,108 @@ def memory_bound(args, workers: int, runner: Runner) -> MemoryResult:
             f"{m.peak_rss / 2**20:.0f} MiB RSS  ok",
             flush=True,
         )
-    return MemoryResult(budget, q.bytes, int(out_bytes), int(records), workers, runs, summary, errors)
+    result = MemoryResult(budget, q.bytes, int(out_bytes), int(records), workers, runs, summary, errors)
+    words = args.memory_distinct_words
+    if words > 0:
+        many_keys(args, min(words, 200_000) if args.quick else words, workers, runner, result)
+    return result
+
+
+def distinct_words(base: Path, words: int, seed: int) -> Path:
+    """A directory holding ``words.txt``: *words* distinct lower-case words of 8 letters,
+    each once, 10 to a line (9 bytes a word), shuffled; generated once and cached."""
+    import numpy as np
+
+    def build(tmp: Path) -> dict:
+        tmp.mkdir(parents=True)
+        rng = np.random.default_rng(seed)
+        ids = rng.permutation(words)  # < 26**6: six base-26 digits name each word apart
+        letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+        chunk = 1_000_000  # a multiple of 10: every chunk starts a line
+        with open(tmp / "words.txt", "wb") as f:
+            for start in range(0, words, chunk):
+                part = ids[start : start + chunk]
+                digits = [(part // 26**i) % 26 for i in range(6)]
+                digits += [rng.integers(0, 26, len(part)) for _ in range(2)]
+                ends = np.full((len(part), 1), ord(" "), dtype=np.uint8)
+                ends[9::10] = ord("\n")
+                ends[-1] = ord("\n")
+                f.write(np.hstack([letters[np.stack(digits, axis=1)], ends]).tobytes())
+        return {"words": words}
+
+    if words > 26**6:
+        raise SystemExit(f"--memory-distinct-words: at most {26**6:,}")
+    path, _ = datasets._cached(base, f"distinct-words-{words}-seed{seed}", build)
+    return path
+
+
+def _sorted_digest(lines: list[bytes]) -> str:
+    import hashlib
+
+    return hashlib.md5(b"\n".join(sorted(lines))).hexdigest()
+
+
+def many_keys(args, words: int, workers: int, runner: Runner, result: MemoryResult) -> None:
+    """Word count over *words* distinct words on the Arrow and the record pipeline, each
+    with ``--memory-budget``: its peak (process tree) against budget + 300 MiB, its answer
+    against DuckDB's, and the two pipelines' output byte for byte."""
+    import duckdb
+
+    q = queries.finish(queries.wordcount(distinct_words(args.data_dir, words, args.seed + 2)))
+    result.distinct_words, result.distinct_text_bytes = words, q.bytes
+    warm_cache(q.inputs)
+    # DuckDB's word count of the same file, as the job's output lines ('"word"\tcount'),
+    # sorted by their bytes and hashed
+    counts = q.duckdb_sql[-1]
+    line = "'\"' || word || '\"' || chr(9) || CAST(n AS VARCHAR)"
+    expected = (
+        duckdb.connect()
+        .execute(f"SELECT md5(string_agg({line}, chr(10) ORDER BY {line})) FROM ({counts}) AS t(word, n)")
+        .fetchone()[0]
+    )
+    limit = result.budget + 300 * 2**20
+    outputs = []
+    for pipeline, switch in (("Arrow", []), ("record", ["--no-vectorize"])):
+        argv = [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            "--memory-budget",
+            args.memory_budget,
+            *switch,
+            str(q.job),
+            "--num-cores",
+            str(workers),
+            *map(str, q.inputs),
+        ]
+        m = run_measured(argv, cwd=ROOT, env=runner.env, timeout=runner.timeout)
+        what = f"{pipeline} pipeline on {words:,} distinct words"
+        label = f"memory-bound {what}, w={workers} budget {args.memory_budget}"
+        if m.returncode != 0:
+            result.errors.append(f"{what}: exit status {m.returncode}")
+            _loud(f"{label}: FAILED\n{_tail(m.stderr)}")
+            continue
+        lines = m.stdout.splitlines()
+        if len(lines) != words or _sorted_digest(lines) != expected:
+            result.errors.append(f"{what}: answer differs from DuckDB's")
+            _loud(f"{label}: ANSWER DIFFERS FROM DUCKDB'S ({len(lines):,} lines)")
+            continue
+        outputs.append(m.stdout)
+        result.many_keys.append(ManyKeysRun(pipeline, m.seconds, m.peak_pss, m.peak_rss))
+        verdict = "ok" if m.peak_pss <= limit else f"OVER budget + 300 MiB ({limit >> 20} MiB)"
+        if m.peak_pss > limit:
+            result.errors.append(f"{what}: peak over budget + 300 MiB")
+        print(
+            f"{label}: {m.seconds:7.2f} s  peak {m.peak_pss / 2**20:.0f} MiB PSS, "
+            f"{m.peak_rss / 2**20:.0f} MiB RSS  {verdict}",
+            flush=True,
+        )
+    if len(outputs) == 2 and outputs[0] != outputs[1]:
+        result.errors.append(f"the two pipelines' outputs on {words:,} distinct words differ")
+        _loud("memory-bound: the Arrow and the record pipeline wrote different parts")
+    if result.many_keys:
+        print("\n" + result.many_keys_markdown() + "\n", flush=True)
 
 
 # ------------------------------------------------------------------------ main

@@ -41,6 +41,8 @@ def _crc_table() -> np.ndarray:
 _CRC_TABLE = _crc_table()
 #: Byte positions hashed column-wise; the bytes of longer keys past it go through zlib.
 MAX_VECTOR_KEY_BYTES = 256
+#: Rows hashed at a time: the NumPy temporaries (a few int64 per row) stay a few MiB.
+CRC_CHUNK_ROWS = 1 << 16
 
 
 def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -52,6 +54,15 @@ def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.uint32)
+    if n > CRC_CHUNK_ROWS:
+        return np.concatenate(
+            [_crc32(values.slice(i, CRC_CHUNK_ROWS)) for i in range(0, n, CRC_CHUNK_ROWS)]
+        )
+    return _crc32(values)
+
+
+def _crc32(values: pa.Array) -> np.ndarray:
+    n = len(values)
     if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type):
         offset_type = np.int64
     else:

@@ -441,39 +441,49 @@ def _run_vector_task(
     for twin in twins:
         twin.validate()
     budget = plan.task_memory_budget
+    reducer: vectorized.PartitionReduce | None = None
     if task.split is not None:
-        block = max(4096, min(vectorized.TEXT_BLOCK, budget // 4))
+        block = vectorized.block_bytes(budget)
         batches: Iterable[Any] = _input_batches(task.split, twins[0], block)
     else:
         assert wave.reduce_step is not None
-        table, result.records_in = vectorized.reduce_partition(twins[wave.reduce_step], task.runs)
-        if wave.shuffle_step is None:
-            lines = vectorized.output_lines(
-                twins[wave.reduce_step],
-                table,
-                _key_write(job, plan, wave.reduce_step),
-                protocol_write(job, wave.reduce_step, "reducer"),
-            )
+        # The reduce side reads its partition in slices within the budget: all of it in
+        # a last wave, half when the next step's map side shares the task (the other half).
+        if wave.shuffle_step is not None:
+            budget = max(1, budget // 2)
+        reducer = vectorized.PartitionReduce(twins[wave.reduce_step], task.runs, budget)
+    try:
+        if reducer is not None and wave.shuffle_step is None:
+            assert wave.reduce_step is not None
             path = os.path.join(attempt_dir, f"part-{task.index:05d}")
             writer = TextPartWriter(path)
             try:
-                writer.write_all(iter(lines))
+                reducer.write_output(
+                    writer,
+                    _key_write(job, plan, wave.reduce_step),
+                    protocol_write(job, wave.reduce_step, "reducer"),
+                    attempt_dir,
+                )
             finally:
                 writer.close()
+            result.records_in = reducer.records_in
             result.output_file = path
             result.records_out = writer.records
             result.bytes_out = writer.bytes
             return
-        batches = vectorized.result_batches(table)
-    step = wave.shuffle_step
-    assert step is not None
-    runs, stats = vectorized.map_and_shuffle(
-        twins[step], batches, _key_write(job, plan, step), task.num_partitions, budget, attempt_dir
-    )
+        if reducer is not None:
+            batches = (b for table in reducer.tables() for b in vectorized.result_batches(table))
+        step = wave.shuffle_step
+        assert step is not None
+        runs, stats = vectorized.map_and_shuffle(
+            twins[step], batches, _key_write(job, plan, step), task.num_partitions, budget, attempt_dir
+        )
+    finally:
+        if reducer is not None:
+            reducer.close()
     result.runs = runs
     result.run_bytes = stats.run_bytes
-    if task.split is not None:
-        result.records_in = stats.records_in
+    result.records_in = stats.records_in if reducer is None else reducer.records_in
     result.records_out = stats.records_out
     result.spills = stats.spills
 

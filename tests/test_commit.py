@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_output_on_another_filesystem_than_the_scratch_commits(tmp_path):
             names = os.listdir(target)
             parts = sorted(n for n in names if n.startswith("part-"))
             assert sorted(names) == ["_SUCCESS", *parts] and parts
-            text = b"".join(open(os.path.join(target, p), "rb").read() for p in parts)
+            text = b"".join(Path(target, p).read_bytes() for p in parts)
             assert sorted(text.splitlines()) == run_inline(MRWordCountPlain, [str(words)]).sorted_lines
             assert not [n for n in os.listdir(os.path.dirname(target)) if n.endswith(".staging")]
     finally:

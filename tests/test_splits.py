@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -243,7 +244,7 @@ def test_many_small_files_are_packed_into_few_splits_reading_each_line_once(tmp_
     parts = [part for s in splits for part in s.parts]
     assert [p.path for p in parts] == [os.path.abspath(f) for f in files]  # each once, in order
     lines = [line for p in parts for line in SplitReader(p).lines()]
-    assert lines == [line for f in files for line in open(f, "rb").read().splitlines()]
+    assert lines == [line for f in files for line in Path(f).read_bytes().splitlines()]
     # a handful of files keeps one task each
     assert [s.kind for s in make_splits(files[:5], workers=2)] == ["text"] * 5
 
