@@ -86,7 +86,9 @@ def _failure_message(task: Task, attempts: int, failure: _Failure, plan: JobPlan
     if failure.signum == signal.SIGKILL and plan is not None:
         # Nobody in the engine sent it (its own kills carry their reason), so it is most
         # likely the kernel's OOM killer: name the switches that lower memory, with their values.
-        twin = ", or --no-vectorize (the Arrow twin holds batches and key groups in memory)" if plan.vectorized else ""
+        twin = ""
+        if plan.vectorized:
+            twin = ", or --no-vectorize (the Arrow twin holds batches and key groups in memory)"
         return head + (
             "A SIGKILL the engine did not send is most often the out-of-memory killer (see "
             "`dmesg`): lower the memory the job uses with a smaller --memory-budget (now "
