@@ -197,17 +197,17 @@ def _run_wave(
     progress.start(phase.name, len(tasks))
     done = 0
 
-    def on_done(result: TaskResult) -> None:
+    def on_done(result: TaskResult) -> TaskResult:
+        """Commit a task's first successful attempt; the committed result is kept."""
         nonlocal done
         if result.output_file is not None:
-            result.output_file = commit.commit_task_output(result.output_file, dirs)
+            committed = replace(result, output_file=commit.commit_task_output(result.output_file, dirs))
             shutil.rmtree(dirs.output_attempt_dir(result.task_id, result.attempt), ignore_errors=True)
         else:
-            committed = dirs.committed_dir(result.task_id)
-            commit.commit_task_dir(dirs.attempt_dir(result.task_id, result.attempt), committed)
-            result.runs = {
-                p: os.path.join(committed, os.path.basename(path)) for p, path in result.runs.items()
-            }
+            directory = dirs.committed_dir(result.task_id)
+            commit.commit_task_dir(dirs.attempt_dir(result.task_id, result.attempt), directory)
+            runs = {p: os.path.join(directory, os.path.basename(path)) for p, path in result.runs.items()}
+            committed = replace(result, runs=runs)
         for step, groups in result.counters.items():
             merged = stats.counters[step]
             for group, names in groups.items():
@@ -223,14 +223,11 @@ def _run_wave(
         )
         if result.status:
             log.debug("task %s status: %s", result.task_id, result.status)
-        phase.records_in += result.records_in
-        phase.records_out += result.records_out
-        phase.bytes_out += result.bytes_out
-        phase.spills += result.spills
-        phase.spilled_records += result.spilled_records
+        phase.counts += result.counts
         phase.shuffled_bytes += sum(result.run_bytes.values())
         done += 1
         progress.update(done, phase.records_in)
+        return committed
 
     # An attempt writing output works on the output's filesystem, so its commit is a rename.
     attempt_dir = dirs.attempt_dir if wave.shuffle_step is not None else dirs.output_attempt_dir

@@ -46,8 +46,8 @@ SAMPLE_S = 0.5
 #: Exit status of a worker that found its driver gone.
 DRIVER_GONE_STATUS = 75
 
-#: Called with each successful result as soon as it arrives.
-OnDone = Callable[[TaskResult], None]
+#: Called with each successful result as soon as it arrives; returns the committed result.
+OnDone = Callable[[TaskResult], TaskResult]
 #: Chooses the directory of one attempt of a task.
 AttemptDir = Callable[[Task, int], str]
 
@@ -205,8 +205,7 @@ class SerialExecutor:
                     self.book.after_failure(task, attempt, failure, path)
                     attempt += 1
                     continue
-                on_done(result)
-                results.append(result)
+                results.append(on_done(result))
                 break
         return results
 
@@ -371,7 +370,8 @@ def _context() -> Any:
     ctx.set_forkserver_preload(
         [
             "engine.tasks",
-            "engine.vectorized",
+            "engine.records",
+            "engine.arrow.pipeline",
             "mrjob.job",
             "mrjob.protocol",
             "pyarrow.acero",
@@ -461,8 +461,7 @@ class ProcessExecutor:
                             worker.acked, worker.progress_at = True, now
                             continue
                         if kind == "ok":
-                            results[payload.task_id] = payload
-                            on_done(payload)
+                            results[payload.task_id] = on_done(payload)
                             worker.task = None
                             self._idle_deaths = 0
                             continue

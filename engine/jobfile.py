@@ -8,7 +8,7 @@ import os
 from mrjob.job import MRJob
 
 from engine.errors import JobDefinitionError
-from engine.tasks import load_job_class, load_job_module
+from engine.mrjob_bridge import load_job_class, load_job_module
 
 
 def job_class_in_file(script: str, class_name: str | None = None) -> type:

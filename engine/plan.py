@@ -6,7 +6,7 @@ Everything the engine cannot run is refused here, before any worker starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from engine.errors import JobDefinitionError
 from engine.options import DEFAULT_MEMORY_BUDGET as DEFAULT_MEMORY_BUDGET  # re-exported
@@ -58,6 +58,11 @@ class JobPlan:
     scratch_dir: str = ""
     #: ``--py-files`` as tasks put them on ``sys.path`` (after the working directory).
     python_path: tuple[str, ...] = ()
+
+    @property
+    def pipeline(self) -> Literal["records", "arrow"]:
+        """How tasks run the job: its mrjob methods (``records``) or its twin (``arrow``)."""
+        return "arrow" if self.vectorized else "records"
 
     @property
     def task_memory_budget(self) -> int:
@@ -173,9 +178,9 @@ def validate_workers(num_cores: int | None) -> int:
 
 
 def has_vector_twin(job_class: type) -> bool:
-    """Whether the job class offers ``vector_steps()`` (its Arrow twin, ``engine.vectorized``).
+    """Whether the job class offers ``vector_steps()`` (its Arrow twin, ``engine.arrow``).
 
-    Here rather than in ``engine.vectorized`` so that planning does not import pyarrow and
+    Here rather than in ``engine.arrow`` so that planning does not import pyarrow and
     NumPy into the driver, which needs neither (~0.1 s of start-up and of exit).
     """
     return callable(getattr(job_class, "vector_steps", None))

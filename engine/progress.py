@@ -7,20 +7,38 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from engine.tasks import TaskCounts
+
 
 @dataclass
 class PhaseStats:
-    """Totals of one wave of tasks."""
+    """Totals of one wave of tasks: the sum of their ``TaskCounts``, bytes shuffled, time."""
 
     name: str
     tasks: int = 0
-    records_in: int = 0
-    records_out: int = 0
-    bytes_out: int = 0
-    spills: int = 0
-    spilled_records: int = 0
+    counts: TaskCounts = TaskCounts()
     shuffled_bytes: int = 0
     seconds: float = 0.0
+
+    @property
+    def records_in(self) -> int:
+        return self.counts.records_in
+
+    @property
+    def records_out(self) -> int:
+        return self.counts.records_out
+
+    @property
+    def bytes_out(self) -> int:
+        return self.counts.bytes_out
+
+    @property
+    def spills(self) -> int:
+        return self.counts.spills
+
+    @property
+    def spilled_records(self) -> int:
+        return self.counts.spilled_records
 
 
 @dataclass

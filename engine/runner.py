@@ -110,10 +110,11 @@ class EngineRunner(MRJobRunner):
 
     def _can_vectorize(self, script: str, class_name: str, steps: tuple[StepPlan, ...]) -> bool:
         """True if the job offers a vectorized twin the engine can run (every step reduces)."""
+        from engine.mrjob_bridge import load_job_class
         from engine.plan import has_vector_twin
-        from engine.tasks import load_job_class
 
         job_class = self._mrjob_cls or load_job_class(script, class_name)
+        self._job_class_for_plan = job_class
         if not has_vector_twin(job_class):
             return False
         if not all(step.has_reducer for step in steps) or steps[0].mapper_raw:
@@ -121,8 +122,25 @@ class EngineRunner(MRJobRunner):
                 "the job's vectorized twin is ignored: the engine runs twins of jobs whose steps all reduce"
             )
             return False
+        self._check_twin(steps)
         log.info("running the job's vectorized (Arrow) twin; --no-vectorize runs its record methods")
         return True
+
+    def _check_twin(self, steps: tuple[StepPlan, ...]) -> None:
+        """Validate the twin's declarations once, here, before any worker starts."""
+        from engine.mrjob_bridge import TaskCounters, make_job
+        from engine.plan import JobPlan
+
+        probe = JobPlan(self._script_path or "", "", tuple(self._mr_job_extra_args()), steps, 1, 1)
+        job = make_job(probe, 0, "mapper", TaskCounters(), job_class=self._job_class_for_plan)
+        twins = job.vector_steps()
+        if len(twins) != len(steps):
+            raise JobDefinitionError(
+                f"vector_steps() gives {len(twins)} steps but steps() has {len(steps)}: "
+                "give one VectorStep per step, or no vector_steps()"
+            )
+        for twin in twins:
+            twin.validate()
 
     def _setup_working_dir(self) -> str:
         """A directory holding the job's ``FILES``/``--files``/archives, like a task's cwd.

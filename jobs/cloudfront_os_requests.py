@@ -222,7 +222,7 @@ class MRCloudFrontOSRequests(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: the regex and the date filter as Arrow kernels, count per OS."""
-        from engine.vectorized import VectorStep
+        from engine.arrow import VectorStep
 
         return [VectorStep(mapper=self.os_of_batch, keys=("os",), aggregate={"count": ("os", "count")})]
 

@@ -41,7 +41,7 @@ class MRTickitChallenge(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: the WHERE as a filter kernel, the ORDER BY as a table reducer."""
-        from engine.vectorized import VectorStep
+        from engine.arrow import VectorStep
 
         return [
             VectorStep(

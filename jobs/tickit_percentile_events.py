@@ -106,7 +106,7 @@ class MRTickitPercentileEvents(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: gross sales per event joined with its name, then ntile's first bucket."""
-        from engine.vectorized import VectorStep, one_group
+        from engine.arrow import VectorStep, one_group
 
         return [
             VectorStep(

@@ -265,20 +265,20 @@ def arrow_text_reader(columns: Sequence[str]) -> Callable[[bytes], Any]:
     A table with none of them gives its first column, so that every row is still counted
     as read. Other files (not TICKIT tables) are refused as ``TableReader`` refuses them.
     """
-    import pyarrow as pa
-
-    from engine.arrow_text import BadLine, delimited
-
     reader = TableReader(SCHEMA)
     layouts: Dict[str, Tuple[str, list, dict]] = {}  # table -> (delimiter, fields, wanted types)
 
     def layout(table: str) -> Tuple[str, list, dict]:
+        import pyarrow as pa  # here, not above: the driver validates twins without pyarrow
+
         names = [name for name, _ in SCHEMA[table]]
         wanted = [n for n in columns if n in _KIND[table]] or names[:1]
         types = {n: pa.int64() if _KIND[table][n] == "i" else pa.string() for n in wanted}
         return _DELIMITER[table], names, types
 
     def read(block: bytes) -> Any:
+        from engine.arrow.text import BadLine, delimited
+
         table = reader.table()
         if table not in layouts:
             layouts[table] = layout(table)

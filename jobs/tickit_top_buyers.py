@@ -94,7 +94,7 @@ class MRTickitTopBuyers(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: sum per buyer joined with the names, then a top-k table step."""
-        from engine.vectorized import VectorStep, one_group
+        from engine.arrow import VectorStep, one_group
 
         columns = ("buyerid", "qtysold", "userid", "firstname", "lastname")
         return [

@@ -81,7 +81,7 @@ class MRTickitTotalSales(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: the join on dateid with the sum per dateid, then the outer sum."""
-        from engine.vectorized import VectorStep, one_group
+        from engine.arrow import VectorStep, one_group
 
         return [
             VectorStep(

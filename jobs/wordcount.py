@@ -36,7 +36,7 @@ class MRWordCount(EngineMRJob):
 
     def vector_steps(self):
         """The Arrow twin: split lines on non-word runs, count per word inside Arrow."""
-        from engine.vectorized import VectorStep
+        from engine.arrow import VectorStep
 
         return [
             VectorStep(mapper=self.words_in_batch, keys=("word",), aggregate={"count": ("word", "count")})

@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.arrow_keys import MAX_VECTOR_KEY_BYTES, crc32, json_key_bytes, partitions
+from engine.arrow.keys import MAX_VECTOR_KEY_BYTES, crc32, json_key_bytes, partitions
 from engine.shuffle import partition_of
 
 TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["", '"', "\\", "\x7f", "\t", "é", "a b"]))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.arrow_text import BadLine, NotUTF8, check_utf8, delimited, lines
+from engine.arrow.text import BadLine, NotUTF8, check_utf8, delimited, lines
 
 
 @settings(max_examples=200, deadline=None)

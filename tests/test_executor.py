@@ -20,8 +20,9 @@ import pytest
 
 from engine.errors import TaskFailedError
 from engine.executor import _Failure, _failure_message
+from engine.mrjob_bridge import load_job_class
 from engine.plan import JobPlan, StepPlan
-from engine.tasks import Task, Wave, load_job_class
+from engine.tasks import Task, Wave
 from tests.harness import run_engine, run_inline
 
 ROOT = Path(__file__).parent.parent

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.arrow import VectorStep
+from engine.arrow.aggregate import final_aggregate, partial_aggregate
+from engine.arrow.read import input_batches
 from engine.errors import InputError, JobDefinitionError
 from engine.splits import text_splits
-from engine.vectorized import VectorStep, final_aggregate, input_batches, partial_aggregate
 from jobs.wordcount import MRWordCount
 from tests.harness import run_engine, run_inline
 from tests.jobs.mr_vector_stats import MRVectorStats

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from engine import vectorized
+from engine.arrow import output, shuffle
 from jobs.wordcount import MRWordCount
 from tests.harness import run_engine, run_inline
 
@@ -18,13 +18,13 @@ def slices(monkeypatch):
     """How many slices each reduce task of the Arrow pipeline read its partition in
     (serial executor: the tasks run in this process)."""
     seen: list[int] = []
-    init = vectorized.PartitionReduce.__init__
+    init = shuffle.PartitionReduce.__init__
 
     def counting(self, *args, **kwargs):
         init(self, *args, **kwargs)
         seen.append(len(self.ranges))
 
-    monkeypatch.setattr(vectorized.PartitionReduce, "__init__", counting)
+    monkeypatch.setattr(shuffle.PartitionReduce, "__init__", counting)
     return seen
 
 
@@ -47,9 +47,9 @@ def many_words(tmp_path):
 def test_wordcount_reduced_in_slices_equals_record_path_and_inline(
     many_words, slices, monkeypatch, reducers, fan_in
 ):
-    monkeypatch.setattr(vectorized, "MERGE_FAN_IN", fan_in)
+    monkeypatch.setattr(output, "MERGE_FAN_IN", fan_in)
     if fan_in == 3:  # and runs opened for each read, not held open
-        monkeypatch.setattr(vectorized, "OPEN_RUNS", 2)
+        monkeypatch.setattr(shuffle, "OPEN_RUNS", 2)
     opts = dict(executor="serial", reducers=reducers, memory_budget="64K", split_size="16K")
     vector = run_engine(MRWordCount, [many_words], **opts)
     assert slices and min(slices) > 4, slices  # every partition in several slices, merged
@@ -114,7 +114,7 @@ def test_merge_of_sorted_slices_keeps_rows_of_a_key_in_order(tmp_path):
             out.write_table(table, max_chunksize=7)
         paths.append(path)
     writer = TextPartWriter(str(tmp_path / "part"))
-    vectorized.merge_sorted(paths, writer, level=64)
+    output.merge_sorted(paths, writer, level=64)
     writer.close()
     assert (tmp_path / "part").read_bytes() == b"".join(line + b"\n" for line in expected)
     assert writer.records == len(expected)

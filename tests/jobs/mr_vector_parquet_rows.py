@@ -13,7 +13,7 @@ class MRVectorParquetRows(MRJob):
             yield key, value
 
     def vector_steps(self):
-        from engine.vectorized import VectorStep
+        from engine.arrow import VectorStep
 
         return [
             VectorStep(columns=("k", "w"), mapper=self.columns_of_batch, keys=("k",), output_values=("w",))

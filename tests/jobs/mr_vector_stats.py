@@ -32,7 +32,7 @@ class MRVectorStats(MRJob):
         )
 
     def vector_steps(self):
-        from engine.vectorized import VectorStep
+        from engine.arrow import VectorStep
 
         return [
             VectorStep(

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.precombine import writes_standard_json
 from engine.shuffle import key_of
+
+if TYPE_CHECKING:
+    from engine.arrow.step import VectorStep
 
 
 def _crc_table() -> np.ndarray:
@@ -155,3 +159,31 @@ def json_key_bytes(columns: Sequence[pa.ChunkedArray | pa.Array]) -> pa.Array | 
 def python_key_bytes(keys: Sequence[object], write: Callable[[object, object], bytes]) -> pa.Array:
     """Key bytes through the protocol's own encoder, one row at a time (any protocol)."""
     return pa.array([key_of(write(key, None)) for key in keys], pa.binary())
+
+
+# ------------------------------------------------------------- keys of whole tables
+
+
+def encoded_keys(table: pa.Table, columns: Sequence[str], write: Callable[[Any, Any], bytes]) -> pa.Array:
+    """Each row's key (the *columns*), encoded as the job's protocol encodes it: the bytes
+    Hadoop sorts and partitions by. Column-wise for the standard JSON protocol."""
+    if writes_standard_json(write):
+        key_bytes = json_key_bytes([table.column(k) for k in columns])
+        if key_bytes is not None:
+            return key_bytes
+    return python_key_bytes(row_keys(table, columns), write)
+
+
+def row_keys(table: pa.Table, columns: Sequence[str]) -> list[Any]:
+    """The mrjob key of each row: the column's value, or a list of the columns' values."""
+    values = [table.column(k).to_pylist() for k in columns]
+    if len(values) == 1:
+        return values[0]
+    return [list(row) for row in zip(*values)]
+
+
+def row_values(table: pa.Table, step: VectorStep) -> list[Any]:
+    """The mrjob value of each output row."""
+    if step.value is not None:
+        return [step.value(row) for row in table.to_pylist()]
+    return row_keys(table, list(step.output_values or step.aggregate))

@@ -1,0 +1,111 @@
+"""The Arrow pipeline: a task through the job's vectorized twin, a batch at a time.
+
+A map task reads its split as record batches (``engine.arrow.read``), maps them with step
+0's twin and shuffles them into IPC runs (``engine.arrow.shuffle``); a reduce task reduces
+its partition with step *s*'s twin, in slices within the budget, then either writes the
+output part (``engine.arrow.output``) or maps the result with step *s+1*'s twin into the
+next shuffle (every step of a twin has a reducer). The twins were checked when the job
+was planned (``EngineRunner``): here they are only run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable, Iterator
+
+from engine.arrow.read import block_bytes, input_batches
+from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batches
+from engine.environment import input_environment, set_environment
+from engine.formats import TextPartWriter
+from engine.mrjob_bridge import TaskCounters, make_job
+from engine.plan import JobPlan
+from engine.precombine import instance_write, protocol_write
+from engine.splits import InputSplit
+from engine.tasks import Task, TaskCounts, TaskOutput
+
+
+def map_task(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
+    """Map the task's split with step 0's twin into partitioned IPC runs."""
+    return _run(plan, task, attempt_dir, counters)
+
+
+def reduce_task(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
+    """Reduce the task's partition with its step's twin, into the part or the next runs."""
+    return _run(plan, task, attempt_dir, counters)
+
+
+def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
+    """Wave 0 maps input batches with step 0's twin; a later wave reduces its partition with
+    step *s*'s twin, then maps the result with step *s+1*'s (every step has a reducer)."""
+    wave = task.wave
+    job = make_job(
+        plan, wave.reduce_step or 0, "reducer" if wave.reduce_step is not None else "mapper", counters
+    )
+    twins = job.vector_steps()
+    budget = plan.task_memory_budget
+    reducer: PartitionReduce | None = None
+    if task.split is not None:
+        batches: Iterable[Any] = _input_batches(task.split, twins[0], block_bytes(budget))
+    else:
+        assert wave.reduce_step is not None
+        # The reduce side reads its partition in slices within the budget: all of it in
+        # a last wave, half when the next step's map side shares the task (the other half).
+        if wave.shuffle_step is not None:
+            budget = max(1, budget // 2)
+        reducer = PartitionReduce(twins[wave.reduce_step], task.runs, budget)
+    try:
+        if reducer is not None and wave.shuffle_step is None:
+            assert wave.reduce_step is not None
+            path = os.path.join(attempt_dir, f"part-{task.index:05d}")
+            writer = TextPartWriter(path)
+            try:
+                reducer.write_output(
+                    writer,
+                    _key_write(job, plan, wave.reduce_step),
+                    protocol_write(job, wave.reduce_step, "reducer"),
+                    attempt_dir,
+                )
+            finally:
+                writer.close()
+            counts = TaskCounts(
+                records_in=reducer.records_in, records_out=writer.records, bytes_out=writer.bytes
+            )
+            return TaskOutput(counts, output_file=path)
+        if reducer is not None:
+            batches = (b for table in reducer.tables() for b in result_batches(table))
+        step = wave.shuffle_step
+        assert step is not None
+        runs, stats = map_and_shuffle(
+            twins[step], batches, _key_write(job, plan, step), task.num_partitions, budget, attempt_dir
+        )
+    finally:
+        if reducer is not None:
+            reducer.close()
+    counts = TaskCounts(
+        records_in=stats.records_in if reducer is None else reducer.records_in,
+        records_out=stats.records_out,
+        spills=stats.spills,
+    )
+    return TaskOutput(counts, runs=runs, run_bytes=dict(stats.run_bytes))
+
+
+def _input_batches(split: InputSplit, twin: Any, block: int) -> Iterator[Any]:
+    """The split's Arrow batches; a ``combined`` split's parts one after another, each
+    read with its own task variables (a text reader may pick its table by file name)."""
+    if split.kind != "combined":
+        yield from input_batches(split, twin.columns, block, twin.text_reader)
+        return
+    for part in split.parts:
+        set_environment(input_environment(part))
+        yield from input_batches(part, twin.columns, block, twin.text_reader)
+
+
+def _key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes]:
+    """The encoder whose key bytes partition and order *step*'s reducer input.
+
+    That is the step's mapper output protocol; a step without a mapper passes the
+    previous reducer's lines through, encoded with the internal protocol.
+    """
+    if plan.steps[step].has_mapper:
+        return protocol_write(job, step, "mapper")
+    return instance_write(job.internal_protocol())

@@ -1,0 +1,71 @@
+"""A twin's declaration: ``VectorStep`` (mapper, keys, aggregations, table steps) and
+``one_group``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from engine.errors import JobDefinitionError
+
+if TYPE_CHECKING:  # the driver validates declarations without importing pyarrow
+    import pyarrow as pa
+
+#: Aggregations a job may declare, with the partial (map-side) and final (reduce-side) steps.
+OPERATIONS = ("sum", "count", "min", "max", "mean", "first", "collect")
+
+
+@dataclass(frozen=True)
+class VectorStep:
+    """The vectorized twin of one mrjob step (mapper + combiner + reducer).
+
+    * ``mapper``: record batch → table (``None``: pass the batch on; steps after the first
+      get the previous step's result table in batches).
+    * ``keys``: the columns that group and partition rows (the step's mrjob key).
+    * ``aggregate``: ``{output column: (input column, operation)}``; empty: no grouping,
+      the partition's rows are handed to ``reducer`` as they are.
+    * ``combiner``: an Arrow function applied to each map-side partial table (e.g. a
+      per-task top-k), ``reducer``: to each reduce slice's final table (whole key groups:
+      the partition, or a part of it within the memory budget).
+    * ``output_keys``/``output_values`` (last step): the columns whose values become the
+      output key and value (default ``keys`` and the ``aggregate`` columns; a list when
+      several), or ``value(row)`` for the value.
+    * ``columns``: Parquet columns to read (projection); each file gives those it has, so
+      a join names the columns it needs from all its tables.
+    * ``text_reader``: text input read as columns rather than lines: called with each
+      block of whole lines (bytes, valid UTF-8), it returns the mapper's input table, or
+      ``None`` to get that block as ``line`` batches (``engine.arrow.text.delimited``
+      parses delimited lines at C++ speed).
+    """
+
+    keys: Sequence[str]
+    aggregate: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    mapper: Callable[[pa.RecordBatch], Any] | None = None
+    combiner: Callable[[pa.Table], pa.Table] | None = None
+    reducer: Callable[[pa.Table], pa.Table] | None = None
+    output_keys: Sequence[str] | None = None
+    output_values: Sequence[str] | None = None
+    value: Callable[[dict[str, Any]], Any] | None = None
+    columns: Sequence[str] | None = None
+    text_reader: Callable[[bytes], pa.Table | None] | None = None
+
+    def validate(self) -> None:
+        """Refuse unknown operations and impossible declarations."""
+        if not self.keys:
+            raise JobDefinitionError("a VectorStep needs at least one key column")
+        for name, (_column, op) in self.aggregate.items():
+            if op not in OPERATIONS:
+                raise JobDefinitionError(
+                    f"vectorized aggregation {name!r} uses {op!r}; choose one of {', '.join(OPERATIONS)}"
+                )
+            if name in self.keys:
+                raise JobDefinitionError(f"value column {name!r} has the name of a key column")
+        if not self.aggregate and self.output_values is None and self.value is None:
+            raise JobDefinitionError("a VectorStep without aggregate needs output_values or value")
+
+
+def one_group(batch: pa.RecordBatch, key: str = "all") -> pa.Table:
+    """*batch* with a null key column: every row in one group, as an mrjob ``None`` key."""
+    import pyarrow as pa
+
+    return pa.Table.from_batches([batch]).append_column(key, pa.nulls(batch.num_rows, pa.int8()))
