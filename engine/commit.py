@@ -59,6 +59,11 @@ class JobDirs:
         return os.path.join(self.scratch, "committed", task_id)
 
 
+def part_path(attempt_dir: str, partition: int) -> str:
+    """The output part a task of *partition* writes in its attempt directory."""
+    return os.path.join(attempt_dir, f"part-{partition:05d}")
+
+
 def check_output_dir(output_dir: str, input_files: list[str], input_dirs: Sequence[str] = ()) -> None:
     """Refuse an output path that exists, would contain an input, or would sit inside an
     input directory (a later run over that directory would read this output back)."""

@@ -28,7 +28,7 @@ from engine.splits import (
     list_input_files,
     make_splits,
 )
-from engine.tasks import Task, TaskResult, Wave, plan_waves
+from engine.tasks import MapTask, ReduceTask, Task, TaskResult, Wave, plan_waves
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,10 @@ def _wave_tasks(plan: JobPlan, wave: Wave, splits: list, runs: list[list[str]]) 
     if wave.reduce_step is None:
         step = wave.map_steps[0]
         return [
-            Task(f"s{step}-m-{i:05d}", wave, i, partitions, split=split) for i, split in enumerate(splits)
+            MapTask(f"s{step}-m-{i:05d}", wave, i, partitions, split) for i, split in enumerate(splits)
         ]
     return [
-        Task(f"s{wave.reduce_step}-r-{p:05d}", wave, p, partitions, runs=tuple(paths))
+        ReduceTask(f"s{wave.reduce_step}-r-{p:05d}", wave, p, partitions, tuple(paths))
         for p, paths in enumerate(runs)
     ]
 

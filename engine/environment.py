@@ -44,8 +44,9 @@ def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> di
     for name, value in jobconf.items():
         for variant in translate_jobconf_for_all_versions(name):
             env[variant.replace(".", "_")] = value
-    if task.split is not None:
-        env.update(input_environment(task.split.parts[0] if task.split.parts else task.split))
+    split = getattr(task, "split", None)  # a MapTask's
+    if split is not None:
+        env.update(input_environment(split.parts[0] if split.parts else split))
     return env
 
 

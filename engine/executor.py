@@ -25,11 +25,11 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Literal, Protocol
 
 from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
 from engine.plan import JobPlan
-from engine.tasks import Task, TaskResult, run_task
+from engine.tasks import MapTask, Task, TaskResult, run_task
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,17 @@ class Executor(Protocol):
         """Stop any workers."""
 
 
+#: How a failed attempt failed: ``error`` is retried, the others would fail the same way again.
+FailureKind = Literal["error", "input", "job", "encode", "nospace"]
+
+
 @dataclass
 class _Failure:
     summary: str
     traceback: str
     #: ``error`` is retried; ``input``, ``job``, ``encode`` and ``nospace`` would fail the
     #: same way again, so the job fails at once.
-    kind: str = "error"
+    kind: FailureKind = "error"
     #: The signal that killed the worker, when no one in the engine sent it.
     signum: int = 0
 
@@ -227,6 +231,22 @@ def _exit_with_driver(driver_alive: multiprocessing.connection.Connection) -> No
     os._exit(DRIVER_GONE_STATUS)
 
 
+# The messages on a worker's pipe. Driver -> worker: a ``_RunAttempt``, or ``None`` to exit.
+# Worker -> driver: ``_Started`` as the attempt begins, then its ``TaskResult`` or ``_Failure``.
+
+
+@dataclass(frozen=True)
+class _RunAttempt:
+    task: Task
+    attempt: int
+    attempt_dir: str
+
+
+@dataclass(frozen=True)
+class _Started:
+    """The worker has the task and is about to run it (from now on it counts as an attempt)."""
+
+
 def _worker_main(
     conn: multiprocessing.connection.Connection,
     plan: JobPlan,
@@ -249,18 +269,17 @@ def _worker_main(
             return
         if message is None:
             return
-        task, attempt, path = message
         # Before any of the task's code runs: a worker dead before this line never began
         # the task, and the driver does not charge the task an attempt for it.
-        conn.send(("started", None, ""))
+        conn.send(_Started())
         try:
-            result = run_task(plan, task, attempt, path, job_id)
+            result = run_task(plan, message.task, message.attempt, message.attempt_dir, job_id)
         except BaseException as exc:  # report everything; the driver decides
             failure = describe_exception(exc, traceback.format_exc())
             del exc
-            conn.send(("error", failure, ""))
+            conn.send(failure)
         else:
-            conn.send(("ok", result, ""))
+            conn.send(result)
 
 
 def _proc_sample(pid: int) -> tuple[str, tuple[int, ...]] | None:
@@ -432,7 +451,7 @@ class ProcessExecutor:
         results: dict[str, TaskResult] = {}
         # Largest splits first, so that the last wave of a map phase is of small tasks and
         # no worker idles while another finishes a big one (results keep task order).
-        by_size = sorted(task_list, key=lambda t: -(t.split.length if t.split is not None else 0))
+        by_size = sorted(task_list, key=lambda t: -(t.split.length if isinstance(t, MapTask) else 0))
         pending: deque[tuple[Task, int]] = deque((task, 1) for task in by_size)
         while len(self._workers) < min(self.size, len(task_list)):
             self._workers.append(self._spawn())
@@ -453,19 +472,19 @@ class ProcessExecutor:
                 failure: _Failure | None = None
                 if worker.conn in ready:
                     try:
-                        kind, payload, remote_tb = worker.conn.recv()
+                        message = worker.conn.recv()
                     except (EOFError, OSError):
                         failure = self._death(worker)
                     else:
-                        if kind == "started":
+                        if isinstance(message, _Started):
                             worker.acked, worker.progress_at = True, now
                             continue
-                        if kind == "ok":
-                            results[payload.task_id] = on_done(payload)
+                        if isinstance(message, TaskResult):
+                            results[message.task_id] = on_done(message)
                             worker.task = None
                             self._idle_deaths = 0
                             continue
-                        failure = payload
+                        failure = message
                 elif worker.process.sentinel in ready:
                     failure = self._death(worker)
                 elif timeout and now - worker.started > timeout:
@@ -502,7 +521,7 @@ class ProcessExecutor:
                 path = attempt_dir(task, attempt)
                 if worker.process.is_alive():
                     try:
-                        worker.conn.send((task, attempt, path))
+                        worker.conn.send(_RunAttempt(task, attempt, path))
                     except OSError:  # BrokenPipeError: it died after the check
                         pass
                     else:
@@ -608,10 +627,3 @@ def make_executor(kind: str, plan: JobPlan, job_id: str) -> Executor:
     if kind == "processes":
         return ProcessExecutor(plan, job_id, plan.workers)
     raise ValueError(f"unknown executor {kind!r}: use 'processes' or 'serial'")
-
-
-def worker_pids(executor: Executor) -> list[int]:
-    """PIDs of live workers (tests use it to kill one)."""
-    if isinstance(executor, ProcessExecutor):
-        return [w.process.pid for w in executor._workers if w.process.pid and w.process.is_alive()]
-    return [os.getpid()]

@@ -12,10 +12,10 @@ protocols, so every substep sees exactly what Hadoop Streaming would hand it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
+from engine.commit import part_path
 from engine.environment import in_environment, input_environment, set_environment, step_environment_change
 from engine.errors import JobDefinitionError
 from engine.formats import SKIPPED_COUNTER, SplitReader, TextPartWriter
@@ -24,7 +24,7 @@ from engine.plan import JobPlan
 from engine.precombine import PreCombiner, combiner_for, exact_key_encoder, exact_protocol, instance_write
 from engine.shuffle import MapOutputCollector, merge_runs
 from engine.splits import InputSplit
-from engine.tasks import Task, TaskCounts, TaskOutput
+from engine.tasks import MapTask, ReduceTask, Task, TaskCounts, TaskOutput
 
 
 def map_task(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
@@ -42,7 +42,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
     reader, lines, precombine = _task_pipeline(plan, task, counters)
     wave = task.wave
     if wave.shuffle_step is None:
-        path = os.path.join(attempt_dir, f"part-{task.index:05d}")
+        path = part_path(attempt_dir, task.index)
         writer = TextPartWriter(path)
         try:
             writer.write_all(lines)
@@ -132,9 +132,10 @@ def _task_pipeline(
     unencoded pairs instead of lines.
     """
     jobs: dict[tuple[int, str], Any] = {}
-    if task.split is None or task.split.kind != "combined":
-        return _split_pipeline(plan, task, task.split, counters, jobs)
-    return _combined_pipeline(plan, task, task.split.parts, counters, jobs)
+    split = task.split if isinstance(task, MapTask) else None
+    if split is None or split.kind != "combined":
+        return _split_pipeline(plan, task, split, counters, jobs)
+    return _combined_pipeline(plan, task, split.parts, counters, jobs)
 
 
 def _combined_pipeline(
@@ -201,6 +202,7 @@ def _split_pipeline(
             lines = split_reader.lines()
             raw_lines = True
     else:
+        assert isinstance(task, ReduceTask)
         merged = _Counted(merge_runs(task.runs, plan.sort_values))
         records_in = merged.count
         assert wave.reduce_step is not None

@@ -13,7 +13,7 @@ import os
 import stat
 import urllib.parse
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Literal, Sequence
 
 from engine.errors import InputError
 
@@ -31,6 +31,10 @@ MAX_SPLIT_SIZE = 128 << 20
 COMBINE_AFTER_SPLITS = 16
 
 
+#: What a split holds (see ``InputSplit``).
+SplitKind = Literal["text", "compressed", "parquet", "whole", "combined"]
+
+
 @dataclass(frozen=True)
 class InputSplit:
     """A piece of one input file read by one map task.
@@ -41,7 +45,7 @@ class InputSplit:
     """
 
     path: str
-    kind: str
+    kind: SplitKind
     start: int = 0
     length: int = 0
     row_groups: tuple[int, ...] = ()

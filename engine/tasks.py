@@ -24,7 +24,7 @@ import importlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Union
 
 from engine.environment import task_context, task_environment
 from engine.mrjob_bridge import Counters, TaskCounters
@@ -67,21 +67,37 @@ def plan_waves(plan: JobPlan) -> tuple[Wave, ...]:
 
 
 @dataclass(frozen=True)
-class Task:
-    """One unit of work: a split (wave 0) or a partition's runs (later waves)."""
+class MapTask:
+    """Map one input split (wave 0), into *num_partitions* runs (0: an output part)."""
 
     task_id: str
     wave: Wave
     index: int
     num_partitions: int
-    split: InputSplit | None = None
+    split: InputSplit
+
+    def describe(self) -> str:
+        """Task id and input, for messages."""
+        return f"task {self.task_id} (input {self.split.describe()})"
+
+
+@dataclass(frozen=True)
+class ReduceTask:
+    """Reduce partition *index* of a step from its sorted *runs* (a later wave)."""
+
+    task_id: str
+    wave: Wave
+    index: int
+    num_partitions: int
     runs: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """Task id and input, for messages."""
-        if self.split is not None:
-            return f"task {self.task_id} (input {self.split.describe()})"
         return f"task {self.task_id} (partition {self.index} of step {self.wave.reduce_step})"
+
+
+#: A unit of work handed to a worker.
+Task = Union[MapTask, ReduceTask]
 
 
 @dataclass(frozen=True)
@@ -136,7 +152,7 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
     os.makedirs(attempt_dir, exist_ok=True)
     counters = TaskCounters()
     pipeline = importlib.import_module(PIPELINES[plan.pipeline])
-    entry = pipeline.map_task if task.split is not None else pipeline.reduce_task
+    entry = pipeline.map_task if isinstance(task, MapTask) else pipeline.reduce_task
     with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir, plan.python_path):
         output = entry(plan, task, attempt_dir, counters)
     return TaskResult(

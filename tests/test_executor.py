@@ -22,7 +22,7 @@ from engine.errors import TaskFailedError
 from engine.executor import _Failure, _failure_message
 from engine.mrjob_bridge import load_job_class
 from engine.plan import JobPlan, StepPlan
-from engine.tasks import Task, Wave
+from engine.tasks import ReduceTask, Wave
 from tests.harness import run_engine, run_inline
 
 ROOT = Path(__file__).parent.parent
@@ -350,7 +350,7 @@ def test_task_sigkilled_on_every_attempt_points_at_memory(tmp_path):
 def test_sigkill_message_names_no_vectorize_only_for_a_twin():
     """The hint's switches follow the plan: --no-vectorize only when a twin ran."""
     wave = Wave(0, None, (0,), None)
-    task = Task("s0-r-00003", wave, 3, 0)
+    task = ReduceTask("s0-r-00003", wave, 3, 0)
     killed = _Failure("worker process 7 killed by signal SIGKILL", "", signum=signal.SIGKILL)
     raised = _Failure("ValueError: boom", "")
     steps = (StepPlan(0, True, False, False, True),)

@@ -10,18 +10,18 @@ was planned (``EngineRunner``): here they are only run.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Iterable, Iterator
 
 from engine.arrow.read import block_bytes, input_batches
 from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batches
+from engine.commit import part_path
 from engine.environment import input_environment, set_environment
 from engine.formats import TextPartWriter
 from engine.mrjob_bridge import TaskCounters, make_job
 from engine.plan import JobPlan
 from engine.precombine import instance_write, protocol_write
 from engine.splits import InputSplit
-from engine.tasks import Task, TaskCounts, TaskOutput
+from engine.tasks import MapTask, Task, TaskCounts, TaskOutput
 
 
 def map_task(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
@@ -44,7 +44,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
     twins = job.vector_steps()
     budget = plan.task_memory_budget
     reducer: PartitionReduce | None = None
-    if task.split is not None:
+    if isinstance(task, MapTask):
         batches: Iterable[Any] = _input_batches(task.split, twins[0], block_bytes(budget))
     else:
         assert wave.reduce_step is not None
@@ -56,7 +56,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
     try:
         if reducer is not None and wave.shuffle_step is None:
             assert wave.reduce_step is not None
-            path = os.path.join(attempt_dir, f"part-{task.index:05d}")
+            path = part_path(attempt_dir, task.index)
             writer = TextPartWriter(path)
             try:
                 reducer.write_output(
