@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -57,6 +58,14 @@ def run_engine(
     with EngineRunner(**kwargs) as runner:
         runner.run()
         return Outcome(b"".join(runner.cat_output()), runner.counters(), runner.stats)
+
+
+def slow_job_command(out: Path, scratch: Path, data: Path) -> list[str]:
+    """``python -m engine run`` of the slow-mapper job, for tests that interrupt a driver."""
+    return [
+        sys.executable, "-m", "engine", "run", str(JOBS / "mr_slow.py"),
+        "--output-dir", str(out), "--local-tmp-dir", str(scratch), str(data),
+    ]  # fmt: skip
 
 
 @contextlib.contextmanager

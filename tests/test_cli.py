@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mrjob.logs.counters import _format_counters
 
-from tests.harness import JOBS, run_inline
+from tests.harness import JOBS, run_inline, slow_job_command
 from tests.jobs.mr_init_final import MRInitFinal
 
 ROOT = Path(__file__).parent.parent
@@ -192,18 +192,7 @@ def _slow_driver(tmp_path: Path, lines: int, **popen) -> tuple[subprocess.Popen,
     out, scratch = tmp_path / "out", tmp_path / "scratch"
     scratch.mkdir()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            str(JOBS / "mr_slow.py"),
-            "--output-dir",
-            str(out),
-            "--local-tmp-dir",
-            str(scratch),
-            str(data),
-        ],
+        slow_job_command(out, scratch, data),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

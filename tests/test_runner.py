@@ -13,7 +13,7 @@ import pytest
 
 from engine.errors import JobDefinitionError
 from jobs.wordcount import MRWordCount
-from tests.harness import JOBS, run_engine, run_inline
+from tests.harness import JOBS, run_engine, run_inline, slow_job_command
 from tests.jobs.mr_slow import MRSlow
 from tests.jobs.mr_unsupported import MRUnsupported
 
@@ -114,18 +114,7 @@ def test_interrupted_driver_leaves_nothing(sig, status, tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            str(JOBS / "mr_slow.py"),
-            "--output-dir",
-            str(out),
-            "--local-tmp-dir",
-            str(scratch),
-            str(data),
-        ],
+        slow_job_command(out, scratch, data),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
