@@ -18,6 +18,8 @@ from engine.splits import InputSplit, check_unchanged
 log = logging.getLogger(__name__)
 
 READ_BUFFER = 1 << 20
+#: Bytes of a split read at once by ``SplitReader.lines``.
+LINE_BLOCK = 1 << 20
 #: Counter group and name of the records ``--skip-bad-records`` skipped.
 SKIPPED_COUNTER = ("engine", "skipped bad records")
 #: Skipped records named one by one in a task's log before it goes quiet.
@@ -102,11 +104,31 @@ class SplitReader:
                 line = _NO_LINE
 
     def lines(self) -> Iterator[bytes]:
-        """Lines of a ``text`` or ``compressed`` split."""
+        """Lines of a ``text`` or ``compressed`` split, without their line endings, cut
+        from ``blocks()``."""
+        count = 0
+        for block in self.blocks():
+            lines = block.split(b"\n")
+            if block.endswith(b"\n"):
+                lines.pop()  # the empty piece after the last line end
+            for line in lines:
+                count += 1
+                self.records = count
+                yield line.rstrip(b"\r")
+
+    def blocks(self, block_bytes: int = LINE_BLOCK) -> Iterator[bytes]:
+        """The split as blocks of whole lines, each of about *block_bytes*, with their line
+        endings: the one implementation of a split's rules, which both pipelines read.
+
+        A text split owns every line that *starts* inside ``[start, start + length)``: it
+        skips the line straddling its start (the previous split's) and completes its last
+        line past its end. A compressed split is its whole file, decompressed. The file
+        must still be as planned when the split is opened and when it has been read.
+        """
         if self.split.kind == "text":
-            return self._text_lines()
+            return self._text_blocks(block_bytes)
         if self.split.kind == "compressed":
-            return self._compressed_lines()
+            return self._compressed_blocks(block_bytes)
         raise ValueError(f"split of kind {self.split.kind!r} has no lines")
 
     def check_unchanged(self, f: IO[bytes] | None = None) -> None:
@@ -117,7 +139,7 @@ class SplitReader:
             planned = (split.file_size, split.mtime_ns)
             check_unchanged(split.path, planned, f" (reading {split.describe()})", st)
 
-    def _text_lines(self) -> Iterator[bytes]:
+    def _text_blocks(self, block_bytes: int) -> Iterator[bytes]:
         split = self.split
         end = split.start + split.length
         with _open_input(split.path) as f:
@@ -128,32 +150,42 @@ class SplitReader:
                 f.seek(split.start - 1)
                 pos = split.start - 1 + len(f.readline())
                 self.first_line_offset = pos
-            count = 0
-            for line in f:
-                if pos >= end:
+            while pos < end:
+                block = f.read(min(block_bytes, end - pos))
+                if not block:
                     break
-                pos += len(line)
-                count += 1
-                self.records = count
-                yield line.rstrip(b"\r\n")
+                pos += len(block)
+                if not block.endswith(b"\n"):
+                    rest = f.readline()  # the last line started inside: it is ours
+                    pos += len(rest)
+                    block += rest
+                yield block
             self.check_unchanged(f)  # truncated or rewritten while we read it
 
-    def _compressed_lines(self) -> Iterator[bytes]:
+    def _compressed_blocks(self, block_bytes: int) -> Iterator[bytes]:
         path = self.split.path
-        count = 0
+        lines = 0
         self.check_unchanged()
         try:
             with open_compressed(path) as f:
-                for line in f:
-                    count += 1
-                    self.records = count
-                    yield line.rstrip(b"\r\n")
+                carry = b""
+                while chunk := f.read(block_bytes):
+                    data = carry + chunk
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        carry = data
+                        continue
+                    carry = data[cut + 1 :]
+                    lines += data.count(b"\n", 0, cut + 1)
+                    yield data[: cut + 1]
+                if carry:
+                    yield carry
             self.check_unchanged()
         except (EOFError, OSError, ValueError) as exc:
             if not is_corrupt_compressed(exc):
                 raise
             raise InputError(
-                f"compressed input {path!r} is corrupt or truncated after {count} lines "
+                f"compressed input {path!r} is corrupt or truncated after {lines} lines "
                 f"({type(exc).__name__}: {exc}); re-copy or regenerate the file"
             ) from exc
 

@@ -3,13 +3,13 @@ of batches within a memory budget, and Parquet schemas unified across files."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
 from engine.arrow import text as arrow_text
 from engine.errors import InputError, JobDefinitionError
-from engine.formats import READ_BUFFER, is_corrupt_compressed, open_compressed
+from engine.formats import SplitReader
 from engine.splits import InputSplit
 
 #: Bytes of text per record batch.
@@ -72,10 +72,7 @@ def _split_batches(
     if split.kind == "parquet":
         yield from _parquet_batches(split, columns, block_bytes)
         return
-    if split.kind == "text":
-        blocks = _text_blocks(split, block_bytes)
-    else:
-        blocks = _compressed_blocks(split.path, block_bytes)
+    blocks = SplitReader(split).blocks(block_bytes)
     line_no = 0
     for block in blocks:
         try:
@@ -134,63 +131,6 @@ def _dictionaries_decoded(batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
     columns = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
-def _text_blocks(split: InputSplit, block_bytes: int) -> Iterator[bytes]:
-    """Blocks of whole lines: every line that starts inside the split, nothing else.
-
-    Each block is one read of about *block_bytes*, completed to the end of its last line
-    (that line started inside the split, so it is this split's): one copy of the bytes.
-    """
-    end = split.start + split.length
-    with open(split.path, "rb", buffering=READ_BUFFER) as f:
-        pos = split.start
-        if split.start > 0:
-            f.seek(split.start - 1)
-            pos = split.start - 1 + len(f.readline())
-        while pos < end:
-            block = f.read(min(block_bytes, end - pos))
-            if not block:
-                return
-            pos += len(block)
-            if not block.endswith(b"\n"):
-                rest = f.readline()
-                pos += len(rest)
-                block += rest
-            yield block
-
-
-def _compressed_blocks(path: str, block_bytes: int) -> Iterator[bytes]:
-    """Blocks of whole lines of a ``.gz``/``.bz2`` file."""
-    return _whole_lines(_compressed_chunks(path, block_bytes))
-
-
-def _compressed_chunks(path: str, block_bytes: int) -> Iterator[bytes]:
-    try:
-        with open_compressed(path) as f:
-            while chunk := f.read(block_bytes):
-                yield chunk
-    except (EOFError, OSError, ValueError) as exc:
-        if not is_corrupt_compressed(exc):
-            raise
-        raise InputError(
-            f"compressed input {path!r} is corrupt or truncated ({exc}); re-copy the file"
-        ) from exc
-
-
-def _whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Re-cut *chunks* so that each block ends at a line end (the last one may not)."""
-    carry = b""
-    for chunk in chunks:
-        data = carry + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            continue
-        yield data[: cut + 1]
-        carry = data[cut + 1 :]
-    if carry:
-        yield carry
 
 
 def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
