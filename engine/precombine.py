@@ -13,6 +13,7 @@ Anything else (other types, other protocols) takes the encoded path unchanged.
 from __future__ import annotations
 
 import json.encoder
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
@@ -73,6 +74,19 @@ def combiner_for(
     return run
 
 
+@dataclass(frozen=True)
+class Encoder:
+    """A protocol's ``write(key, value) -> bytes``, and what it is: ``standard_json`` says
+    it is mrjob's standard JSON protocol, which Arrow can encode column by column."""
+
+    write: Write
+    standard_json: bool = False
+    name: str = ""
+
+    def __call__(self, key: Any, value: Any) -> bytes:
+        return self.write(key, value)
+
+
 def fast_json_write(write: Write) -> Write:
     """``StandardJSONProtocol.write`` with a shortcut for the commonest pairs.
 
@@ -103,32 +117,35 @@ def fast_json_write(write: Write) -> Write:
                 return (k + "\t" + v).encode()
         return write(key, value)
 
-    write_fast.standard_json = True  # type: ignore[attr-defined]
     return write_fast
 
 
-def writes_standard_json(write: Write) -> bool:
-    """Whether *write* is the standard JSON protocol's (as ``protocol_write`` and
-    ``instance_write`` give it): then Arrow can encode whole columns the same way."""
-    return bool(getattr(write, "standard_json", False))
+def writes_standard_json(write: Write | Encoder) -> bool:
+    """Whether *write* is the standard JSON protocol's encoder (an ``Encoder`` saying so):
+    then Arrow can encode whole columns the same way."""
+    return isinstance(write, Encoder) and write.standard_json
 
 
-def instance_write(protocol: Any) -> Write:
+def instance_write(protocol: Any) -> Encoder:
     """*protocol*'s encoder, with the JSON shortcut where it is exact."""
-    return fast_json_write(protocol.write) if type(protocol) is StandardJSONProtocol else protocol.write
+    name = type(protocol).__name__
+    if type(protocol) is StandardJSONProtocol:
+        return Encoder(fast_json_write(protocol.write), True, name)
+    return Encoder(protocol.write, False, name)
 
 
-def protocol_write(job: Any, step: int, substep: str) -> Write:
+def protocol_write(job: Any, step: int, substep: str) -> Encoder:
     """The encoder of *substep*'s output, with the JSON shortcut where it is exact."""
     _, write = job.pick_protocols(step, substep)
     if type(job).pick_protocols is MRJob.pick_protocols:
         try:
             _, protocol = job._pick_protocol_instances(step, substep)
         except Exception:
-            return write
+            return Encoder(write)
         if type(protocol) is StandardJSONProtocol:
-            return fast_json_write(write)
-    return write
+            return Encoder(fast_json_write(write), True, type(protocol).__name__)
+        return Encoder(write, False, type(protocol).__name__)
+    return Encoder(write)
 
 
 def exact_protocol(job: Any, step: int) -> Any | None:
@@ -154,14 +171,14 @@ class PreCombiner:
 
     def __init__(
         self,
-        write: Write,
+        write: Write | Encoder,
         combine: Callable[[Iterator[tuple[Any, list[Any]]]], Iterator[tuple[Any, Any]]],
         collector: MapOutputCollector,
         budget_bytes: int,
         encode_key: KeyEncoder | None = None,
         read: Callable[[bytes], tuple[Any, Any]] | None = None,
     ) -> None:
-        self.write = write
+        self.write = write.write if isinstance(write, Encoder) else write  # the plain function: hot loops
         self.read = read
         self.encode_key = encode_key
         self.combine = combine
