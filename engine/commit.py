@@ -3,8 +3,12 @@
     <tmp>/<job-id>/                       scratch: removed when the job ends
         driver.json                       the driver's lock: a later run cleans up after
                                           a killed driver (engine.leftovers)
-        attempts/<task>.attempt-<n>/      a map or shuffle-writing attempt: its sorted runs
+        attempts/<task>.attempt-<n>/      a map or shuffle-writing attempt:
+            p00003.run / p00003.arrow       its sorted run for partition 3 (run_path)
+            p00003-spill0001.run|.arrow     a spill, merged into the run (spill_path)
+            sorted-00000.arrow ...          the Arrow reduce's sorted slices (slice_path)
         committed/<task>/                 the runs of the attempt that won (one rename)
+    <tmp>/<job-id>-s3/                    S3 inputs staged, S3 output before its upload
     <output-parent>/.<name>.<job-id>.staging/    on the output's filesystem
         _temporary/<task>.attempt-<n>/    an attempt writing output: its part file
         _driver.json                      the driver's lock (engine.leftovers), removed last
@@ -62,6 +66,22 @@ class JobDirs:
 def part_path(attempt_dir: str, partition: int) -> str:
     """The output part a task of *partition* writes in its attempt directory."""
     return os.path.join(attempt_dir, f"part-{partition:05d}")
+
+
+def run_path(attempt_dir: str, partition: int, suffix: str = ".run") -> str:
+    """An attempt's sorted run for *partition* (``.arrow`` on the Arrow pipeline)."""
+    return os.path.join(attempt_dir, f"p{partition:05d}{suffix}")
+
+
+def spill_path(attempt_dir: str, partition: int, spill: int, suffix: str = ".run") -> str:
+    """One spill of an attempt's map output for *partition*, merged into its run."""
+    return os.path.join(attempt_dir, f"p{partition:05d}-spill{spill:04d}{suffix}")
+
+
+def slice_path(attempt_dir: str, index: int, merge_pass: int | None = None) -> str:
+    """A sorted slice of the Arrow reduce's output (or of a merge pass), before the part."""
+    stem = "sorted" if merge_pass is None else f"sorted-pass{merge_pass}"
+    return os.path.join(attempt_dir, f"{stem}-{index:05d}.arrow")
 
 
 def check_output_dir(output_dir: str, input_files: list[str], input_dirs: Sequence[str] = ()) -> None:

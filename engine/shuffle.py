@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Sequence
 
+from engine.commit import run_path, spill_path
+
 #: Estimated bytes of Python overhead per buffered record (tuple + two bytes objects).
 RECORD_OVERHEAD = 120
 #: Read buffer per run file during a merge.
@@ -129,7 +131,7 @@ class MapOutputCollector:
             lines: Iterable[bytes] = (line for _, line in records)
             if self.combiner is not None:
                 lines = self._combined(lines)
-            path = os.path.join(self.run_dir, f"p{p:05d}-spill{spill_no:04d}.run")
+            path = spill_path(self.run_dir, p, spill_no)
             self.stats.spilled_records += write_run(path, lines)
             self._runs[p].append(path)
             self._buffers[p] = []
@@ -154,7 +156,7 @@ class MapOutputCollector:
             if len(runs) == 1:
                 final[p] = runs[0]
             else:
-                path = os.path.join(self.run_dir, f"p{p:05d}.run")
+                path = run_path(self.run_dir, p)
                 merged: Iterable[bytes] = merge_runs(runs, self.sort_values)
                 if self.combiner is not None:
                     merged = self._combined(merged)

@@ -15,6 +15,7 @@ from engine.arrow import keys as arrow_keys
 from engine.arrow.keys import encoded_keys, row_keys, row_values
 from engine.arrow.read import batch_rows
 from engine.arrow.step import VectorStep
+from engine.commit import slice_path
 from engine.formats import TextPartWriter
 from engine.precombine import writes_standard_json
 
@@ -82,7 +83,7 @@ def merge_passes(paths: list[str], level: int, work_dir: str) -> list[str]:
         merged = []
         for i in range(0, len(paths), MERGE_FAN_IN):
             group = paths[i : i + MERGE_FAN_IN]
-            out = os.path.join(work_dir, f"sorted-pass{passes}-{len(merged):05d}.arrow")
+            out = slice_path(work_dir, len(merged), passes)
             writer = None
             try:
                 for table in _merge_rounds(group, level):

@@ -29,6 +29,7 @@ from engine.arrow.read import (
     unify_schemas,
 )
 from engine.arrow.step import VectorStep
+from engine.commit import run_path, slice_path, spill_path
 from engine.errors import JobDefinitionError
 from engine.formats import TextPartWriter
 
@@ -295,7 +296,7 @@ def map_and_shuffle(
         for p in range(num_partitions):
             count = int(counts[p].sum())
             if count:
-                path = os.path.join(run_dir, f"p{p:05d}-spill{stats.spills - 1:04d}.arrow")
+                path = spill_path(run_dir, p, stats.spills - 1, ".arrow")
                 _write_spill(path, ordered.slice(start, count), counts[p], source, budget)
                 spills[p].append(path)
                 start += count
@@ -321,7 +322,7 @@ def map_and_shuffle(
     for p, files in enumerate(spills):
         if not files:
             continue
-        paths[p] = os.path.join(run_dir, f"p{p:05d}.arrow")
+        paths[p] = run_path(run_dir, p, ".arrow")
         if len(files) == 1:
             os.replace(files[0], paths[p])
         else:
@@ -423,7 +424,7 @@ class PartitionReduce:
                 if isinstance(lines, list):
                     lines = pa.array(lines, pa.binary())
                 sorted_run = pa.table({"key": keys, "line": lines})
-                path = os.path.join(work_dir, f"sorted-{len(paths):05d}.arrow")
+                path = slice_path(work_dir, len(paths))
                 rows = batch_rows(sorted_run.nbytes, sorted_run.num_rows, level // 4)
                 with ipc.new_stream(path, sorted_run.schema) as out:
                     out.write_table(sorted_run, max_chunksize=rows)
