@@ -17,6 +17,7 @@ from engine import commit, leftovers
 from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
+from engine.mrjob_bridge import merge_counters
 from engine.plan import JobPlan
 from engine.progress import JobStats, PhaseStats, ProgressBar, plural
 from engine.s3 import is_s3
@@ -209,11 +210,7 @@ def _run_wave(
             runs = {p: os.path.join(directory, os.path.basename(path)) for p, path in result.runs.items()}
             committed = replace(result, runs=runs)
         for step, groups in result.counters.items():
-            merged = stats.counters[step]
-            for group, names in groups.items():
-                target = merged.setdefault(group, {})
-                for name, value in names.items():
-                    target[name] = target.get(name, 0) + value
+            merge_counters(stats.counters[step], groups)
         log.debug(
             "task %s attempt %d: %.2f s, done at %.2f s",
             result.task_id,

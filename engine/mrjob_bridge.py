@@ -20,6 +20,14 @@ from engine.plan import JobPlan
 Counters = dict[str, dict[str, int]]
 
 
+def merge_counters(into: Counters, other: Counters) -> None:
+    """Add *other*'s ``{group: {name: value}}`` counters into *into*, as mrjob sums tasks'."""
+    for group, names in other.items():
+        target = into.setdefault(group, {})
+        for name, value in names.items():
+            target[name] = target.get(name, 0) + value
+
+
 _JOB_CLASSES: dict[tuple[str, str], type] = {}
 
 
