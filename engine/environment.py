@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from mrjob.compat import translate_jobconf_for_all_versions
 
@@ -126,7 +126,7 @@ def _in_environment(items: Iterator[Any], change: dict[str, str | None]) -> Iter
         yield item
 
 
-def set_environment(values: dict[str, str | None]) -> None:
+def set_environment(values: Mapping[str, str | None]) -> None:
     for name, value in values.items():
         if value is None:
             os.environ.pop(name, None)

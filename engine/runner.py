@@ -203,7 +203,7 @@ class EngineRunner(MRJobRunner):
                 with _sigint_ignored():
                     warm_up()
             plan = self.build_plan()
-            if self._output_dir is None:
+            if self._output_dir is None:  # type: ignore[has-type]  # set by mrjob's untyped runner
                 self._output_dir = os.path.join(self._get_local_tmp_dir(), "output")
             self.stats = run_job(
                 plan,

@@ -255,7 +255,8 @@ def make_splits(
     stats = {f: os.stat(f) for f in files}
     if whole_files:
         return [
-            InputSplit(os.path.abspath(f), "whole", 0, st.st_size, **_stamp(st)) for f, st in stats.items()
+            InputSplit(os.path.abspath(f), "whole", 0, s.st_size, file_size=s.st_size, mtime_ns=s.st_mtime_ns)
+            for f, s in stats.items()
         ]
     total = sum(st.st_size for st in stats.values())
     size = split_size or pick_split_size(total, workers)
@@ -264,7 +265,8 @@ def make_splits(
         path = os.path.abspath(f)
         kind = file_kind(f)
         if kind == "text" and st.st_size <= size:  # the common case, without the copies below
-            splits.append(InputSplit(path, "text", 0, st.st_size, **_stamp(st)))
+            size_now, mtime = st.st_size, st.st_mtime_ns
+            splits.append(InputSplit(path, "text", 0, size_now, file_size=size_now, mtime_ns=mtime))
             continue
         if kind == "parquet":
             pieces = _parquet_splits(path, size)
@@ -272,12 +274,8 @@ def make_splits(
             pieces = [InputSplit(path, "compressed", 0, st.st_size)]
         else:
             pieces = text_splits(path, st.st_size, size)
-        splits.extend(replace(split, **_stamp(st)) for split in pieces)
+        splits.extend(replace(split, file_size=st.st_size, mtime_ns=st.st_mtime_ns) for split in pieces)
     return combine_small_files(splits, size, workers)
-
-
-def _stamp(st: os.stat_result) -> dict[str, int]:
-    return {"file_size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def file_stamps(splits: Sequence[InputSplit]) -> dict[str, tuple[int, int]]:

@@ -68,7 +68,7 @@ def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def _crc32(values: pa.Array) -> np.ndarray:
     n = len(values)
     if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type):
-        offset_type = np.int64
+        offset_type: Any = np.int64
     else:
         values = values.cast(pa.binary()) if pa.types.is_string(values.type) else values
         offset_type = np.int32

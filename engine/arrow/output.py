@@ -80,7 +80,7 @@ def merge_passes(paths: list[str], level: int, work_dir: str) -> list[str]:
     passes = 0
     while len(paths) > MERGE_FAN_IN:
         passes += 1
-        merged = []
+        merged: list[str] = []
         for i in range(0, len(paths), MERGE_FAN_IN):
             group = paths[i : i + MERGE_FAN_IN]
             out = slice_path(work_dir, len(merged), passes)
@@ -168,5 +168,5 @@ def write_lines(writer: TextPartWriter, lines: pa.Array | pa.ChunkedArray | list
     start, stop = int(offsets[0]), int(offsets[-1])
     # One write of the whole buffer (but its last "\n", which write_all adds), counted
     # as the lines it holds.
-    writer.write_all(iter([memoryview(ended.buffers()[2])[start : stop - 1]]))
+    writer.write_all(iter([memoryview(ended.buffers()[2])[start : stop - 1]]))  # type: ignore[list-item]
     writer.records += len(ended) - 1

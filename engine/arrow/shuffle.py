@@ -211,7 +211,7 @@ def _merge_spills(paths: Sequence[str], out: str, budget: int) -> None:
     try:
         runs.extend(_Run(p, keep_open=len(paths) <= OPEN_RUNS) for p in paths)
         schema = unify_schemas([r.schema for r in runs], [r.source for r in runs])
-        counts = sum(r.counts for r in runs)
+        counts = np.sum([r.counts for r in runs], axis=0)
         nbytes = sum(r.bytes for r in runs)
         rows = sum(r.rows for r in runs)
         source = _joined(r.source for r in runs)
@@ -415,7 +415,7 @@ class PartitionReduce:
         # Several slices: each sorted into a scratch run, then all merged; the merge holds
         # about a WORK_FACTOR-th of the budget, in batches of a quarter of each run's share.
         level = max(1 << 12, self.budget // (WORK_FACTOR * min(output.MERGE_FAN_IN, len(self.ranges))))
-        paths = []
+        paths: list[str] = []
         try:
             for table in self.tables():
                 keys, lines = sorted_output(self.step, table, key_write, write)
