@@ -21,8 +21,11 @@ demo: setup
 	@echo "== the labs: Redshift challenge on the engine and in DuckDB, CloudFront OS counts =="
 	$(PY) -m data.demo
 
+# pytest's settings (pyproject.toml): warnings are errors, markers strict, 300 s per test. The fast part
+# only (seconds, not minutes): $(PY) -m pytest -m "not slow".
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 # The suite's core under the other supported Pythons (3.11 is `make test`'s .venv): each gets its own

@@ -37,10 +37,6 @@ def _fmt_rate(x: float) -> str:
     return f"{x:.0f}"
 
 
-def _systems(cells, q: str, w: int) -> list[str]:
-    return [s for s in LABELS if (q, s, w) in cells]
-
-
 def markdown(
     command, machine, versions, args, qs: list[Query], workers, cells, twins, mrjob_for, mem, elapsed
 ) -> str:
