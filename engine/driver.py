@@ -18,7 +18,7 @@ from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
 from engine.mrjob_bridge import merge_counters
-from engine.plan import JobPlan
+from engine.plan import JobPlan, Wave, plan_waves
 from engine.progress import JobStats, PhaseStats, ProgressBar, plural
 from engine.s3 import is_s3
 from engine.splits import (
@@ -29,7 +29,7 @@ from engine.splits import (
     list_input_files,
     make_splits,
 )
-from engine.tasks import MapTask, ReduceTask, Task, TaskResult, Wave, plan_waves
+from engine.tasks import MapTask, ReduceTask, Task, TaskResult
 
 log = logging.getLogger(__name__)
 

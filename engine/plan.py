@@ -70,6 +70,37 @@ class JobPlan:
         return max(1, self.memory_budget // max(1, self.workers))
 
 
+@dataclass(frozen=True)
+class Wave:
+    """One phase of the job: optionally a reducer, then mappers, then a shuffle or output."""
+
+    index: int
+    reduce_step: int | None
+    map_steps: tuple[int, ...]
+    shuffle_step: int | None
+
+    @property
+    def name(self) -> str:
+        """``map``, ``reduce`` or ``reduce+map`` for progress lines."""
+        if self.reduce_step is None:
+            return "map"
+        return "reduce+map" if self.map_steps else "reduce"
+
+
+def plan_waves(plan: JobPlan) -> tuple[Wave, ...]:
+    """Group the job's steps into waves, one shuffle between each pair."""
+    waves: list[Wave] = []
+    reduce_step: int | None = None
+    map_steps: list[int] = []
+    for step in plan.steps:
+        map_steps.append(step.index)
+        if step.has_reducer:
+            waves.append(Wave(len(waves), reduce_step, tuple(map_steps), step.index))
+            reduce_step, map_steps = step.index, []
+    waves.append(Wave(len(waves), reduce_step, tuple(map_steps), None))
+    return tuple(waves)
+
+
 def step_plans(
     steps_desc: Sequence[Mapping[str, Any]],
     jobconfs: Sequence[Mapping[str, Any]] = (),

@@ -21,8 +21,8 @@ import pytest
 from engine.errors import TaskFailedError
 from engine.executor import _Failure, _failure_message
 from engine.mrjob_bridge import load_job_class
-from engine.plan import JobPlan, StepPlan
-from engine.tasks import ReduceTask, Wave
+from engine.plan import JobPlan, StepPlan, Wave
+from engine.tasks import ReduceTask
 from tests.harness import run_engine, run_inline
 
 ROOT = Path(__file__).parent.parent

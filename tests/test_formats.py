@@ -1,0 +1,43 @@
+"""SplitReader.blocks(): the one reading of a split both pipelines share."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.errors import InputError
+from engine.formats import SplitReader
+from engine.splits import InputSplit, text_splits
+
+lines_st = st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=lines_st, split_size=st.integers(1, 120), block=st.integers(1, 64), crlf=st.booleans())
+def test_blocks_of_all_splits_tile_the_file_in_whole_lines(tmp_path_factory, lines, split_size, block, crlf):
+    end = b"\r\n" if crlf else b"\n"
+    data = end.join(lines) + (end if lines else b"")
+    path = tmp_path_factory.mktemp("f") / "f.txt"
+    path.write_bytes(data)
+    splits = text_splits(str(path), len(data), split_size)
+    blocks = [b for s in splits for b in SplitReader(s).blocks(block)]
+    assert b"".join(blocks) == data
+    assert all(b.endswith(b"\n") for b in blocks[:-1])  # whole lines only
+    read = [line for s in splits for line in SplitReader(s).lines()]
+    assert read == [line.rstrip(b"\r") for line in data.split(b"\n")[: len(lines)]]
+
+
+def test_compressed_blocks_are_whole_lines_and_damage_is_named(tmp_path):
+    good = tmp_path / "a.txt.gz"
+    good.write_bytes(gzip.compress(b"x y\n" * 5000 + b"last"))
+    split = InputSplit(str(good), "compressed", 0, good.stat().st_size)
+    blocks = list(SplitReader(split).blocks(1000))
+    assert b"".join(blocks) == b"x y\n" * 5000 + b"last"
+    assert all(b.endswith(b"\n") for b in blocks[:-1])
+    bad = tmp_path / "b.txt.gz"
+    bad.write_bytes(good.read_bytes()[:-40])
+    with pytest.raises(InputError, match=r"b\.txt\.gz.*corrupt or truncated after \d+ lines"):
+        list(SplitReader(InputSplit(str(bad), "compressed", 0, bad.stat().st_size)).lines())
