@@ -41,9 +41,7 @@ def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> di
     }
     env = dict(plan.env)
     env.update(step_environment(plan, first_step(task)))
-    for name, value in jobconf.items():
-        for variant in translate_jobconf_for_all_versions(name):
-            env[variant.replace(".", "_")] = value
+    env.update(jobconf_environment(jobconf))
     split = getattr(task, "split", None)  # a MapTask's
     if split is not None:
         env.update(input_environment(split.parts[0] if split.parts else split))
@@ -52,16 +50,23 @@ def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> di
 
 def input_environment(split: InputSplit) -> dict[str, str]:
     """``mapreduce.map.input.file``/``.start``/``.length`` of *split*, in every spelling."""
-    env = {}
-    values = {
-        "mapreduce.map.input.file": split.input_uri,
-        "mapreduce.map.input.start": str(split.start),
-        "mapreduce.map.input.length": str(split.length),
+    return jobconf_environment(
+        {
+            "mapreduce.map.input.file": split.input_uri,
+            "mapreduce.map.input.start": str(split.start),
+            "mapreduce.map.input.length": str(split.length),
+        }
+    )
+
+
+def jobconf_environment(jobconf: Mapping[str, str]) -> dict[str, str]:
+    """Hadoop's task variables for *jobconf*: each name in every Hadoop version's
+    spelling, with ``.`` → ``_`` (what ``jobconf_from_env`` reads)."""
+    return {
+        variant.replace(".", "_"): value
+        for name, value in jobconf.items()
+        for variant in translate_jobconf_for_all_versions(name)
     }
-    for name, value in values.items():
-        for variant in translate_jobconf_for_all_versions(name):
-            env[variant.replace(".", "_")] = value
-    return env
 
 
 def first_step(task: Task) -> int:
@@ -76,8 +81,7 @@ def step_environment(plan: JobPlan, step: int) -> dict[str, str]:
     if plan.output_dir or plan.scratch_dir:
         last = step == len(plan.steps) - 1
         output = plan.output_dir if last else os.path.join(plan.scratch_dir, f"step-{step + 1}")
-        for variant in translate_jobconf_for_all_versions("mapreduce.task.output.dir"):
-            env[variant.replace(".", "_")] = output
+        env.update(jobconf_environment({"mapreduce.task.output.dir": output}))
     return env
 
 

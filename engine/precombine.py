@@ -142,9 +142,7 @@ def protocol_write(job: Any, step: int, substep: str) -> Encoder:
             _, protocol = job._pick_protocol_instances(step, substep)
         except Exception:
             return Encoder(write)
-        if type(protocol) is StandardJSONProtocol:
-            return Encoder(fast_json_write(write), True, type(protocol).__name__)
-        return Encoder(write, False, type(protocol).__name__)
+        return instance_write(protocol)  # mrjob's pick_protocols gives protocol.write
     return Encoder(write)
 
 
@@ -175,8 +173,8 @@ class PreCombiner:
         combine: Callable[[Iterator[tuple[Any, list[Any]]]], Iterator[tuple[Any, Any]]],
         collector: MapOutputCollector,
         budget_bytes: int,
-        encode_key: KeyEncoder | None = None,
-        read: Callable[[bytes], tuple[Any, Any]] | None = None,
+        encode_key: KeyEncoder | None,
+        read: Callable[[bytes], tuple[Any, Any]],
     ) -> None:
         self.write = write.write if isinstance(write, Encoder) else write  # the plain function: hot loops
         self.read = read
@@ -220,8 +218,6 @@ class PreCombiner:
     def _add_encoded(self, key: Any, value: Any) -> int:
         """Group a pair as the combiner would read it back from a spill; its size estimate."""
         line = self.write(key, value)
-        if self.read is None:
-            raise TypeError("PreCombiner needs the protocol's read for non-str keys or values")
         key, value = self.read(line)
         if type(key) is str:
             values = self._groups.setdefault(key, [])

@@ -106,10 +106,8 @@ def map_stage(
     job: Any, step: int, lines: Iterable[bytes] | None, pairs: Iterable[Any] | None
 ) -> Iterator[bytes]:
     """Decode lines (or take pairs), run the step's mapper, encode its output."""
-    read, write = job.pick_protocols(step, "mapper")
-    if pairs is None:
-        pairs = (read(line) for line in lines or ())
-    for key, value in job.map_pairs(pairs, step):
+    _, write = job.pick_protocols(step, "mapper")
+    for key, value in mapped_pairs(job, step, lines, pairs):
         yield write(key, value)
 
 

@@ -18,11 +18,11 @@ import sys
 import threading
 from typing import Any, Iterator
 
-from mrjob.compat import translate_jobconf_for_all_versions
 from mrjob.runner import MRJobRunner
 from mrjob.util import unarchive
 
 from engine.driver import run_job
+from engine.environment import jobconf_environment
 from engine.errors import JobDefinitionError
 from engine.options import OPTION_NAMES, OPTIONS_BY_NAME, defaults, resolve
 from engine.plan import JobPlan, StepPlan, step_plans
@@ -85,9 +85,8 @@ class EngineRunner(MRJobRunner):
         env = {k.replace(".", "_"): str(v) for k, v in (self._opts["jobconf"] or {}).items()}
         vectorized = values["vectorize"] and self._can_vectorize(script, class_name, steps)
         working_dir = self._setup_working_dir()
-        for name, value in self._cache_jobconf(working_dir).items():
-            for variant in translate_jobconf_for_all_versions(name):
-                env.setdefault(variant.replace(".", "_"), value)
+        for name, value in jobconf_environment(self._cache_jobconf(working_dir)).items():
+            env.setdefault(name, value)
         env.update(self._cmdenv())
         return JobPlan(
             job_script=script,
