@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Protocol
 
 from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
+from engine.leftovers import proc_stat
 from engine.plan import JobPlan
 from engine.tasks import MapTask, Task, TaskResult, run_task
 
@@ -286,13 +287,9 @@ def _proc_sample(pid: int) -> tuple[str, tuple[int, ...]] | None:
     """The state letter of process *pid* and counters that grow while it works: CPU ticks
     (all threads) and bytes read and written (any file, pipe or socket). ``None`` without
     ``/proc/<pid>`` (not Linux, or the process is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
+    fields = proc_stat(pid)  # from the state on: utime is the 14th field, stime the 15th
+    if fields is None:
         return None
-    # Fields after "(comm)", which may hold spaces: state, ... utime (14th), stime (15th).
-    fields = stat[stat.rindex(b")") + 2 :].split()
     counters = [int(fields[11]) + int(fields[12])]
     try:
         with open(f"/proc/{pid}/io", "rb") as f:

@@ -56,15 +56,22 @@ class Lock:
         return process_start_time(self.pid) == self.start_time
 
 
-def process_start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), else ``""``."""
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name, from the state (field 3)
+    on; ``None`` without it (not Linux, or the process is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
-        return ""
+        return None
     # The command name (field 2) may hold spaces and parentheses: split after its ')'.
-    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def process_start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), else ``""``."""
+    fields = proc_stat(pid)
+    return fields[19].decode() if fields else ""
 
 
 def write_locks(job_id: str, scratch: str, staging: str, extra_owned: Sequence[str] = ()) -> None:
