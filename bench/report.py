@@ -164,7 +164,7 @@ def markdown(
             pss = max(r[1] for r in mem.runs)
             rss = max(r[2] for r in mem.runs)
             secs = sorted(r[0] for r in mem.runs)
-            limit = mem.budget + 300 * MiB
+            limit = mem.pss_limit
             out += [
                 "",
                 "| budget | peak PSS (tree) | peak RSS (tree sum) | budget + 300 MiB | target | wall s |",
@@ -261,13 +261,17 @@ def speedups(qs: list[Query], workers, cells, system: str) -> dict[str, list[flo
     return out
 
 
+def _systems(qs: list[Query], cells, workers: int) -> list[str]:
+    """The timed systems (besides DuckDB) that ran some query at *workers*, in table order."""
+    systems = ("engine", "engine-vec", "inline", "local")
+    return [s for s in systems if any((q.name, s, workers) in cells for q in qs)]
+
+
 def summary(qs: list[Query], workers, cells, twins, mem=None) -> str:
     """A compact table for the terminal: each system's median wall time ÷ DuckDB's at the largest
     worker count, DuckDB's own seconds, and (with several worker counts) each system's scaling."""
     wmax = workers[-1]
-    systems = [
-        s for s in ("engine", "engine-vec", "inline", "local") if any((q.name, s, wmax) in cells for q in qs)
-    ]
+    systems = _systems(qs, cells, wmax)
     width = max([len("query"), *(len(q.name) for q in qs)])
     head = f"{'query':<{width}}  {'DuckDB':>8}" + "".join(f"  {s:>10}" for s in systems)
     lines = [
@@ -348,18 +352,10 @@ _LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.
 NICE_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-def chart(
-    path: Path,
-    qs: list[Query],
-    workers,
-    cells,
-    twins,
-    command,
-    machine: dict[str, str] | None = None,
-    repeat: int | None = None,
-) -> Path | None:
-    """Draw :func:`figure` to the PNG *path*; None (and no file) without matplotlib."""
-    fig = figure(qs, workers, cells, twins, command, machine, repeat)
+def chart(path: Path, *args: Any, **kwargs: Any) -> Path | None:
+    """Draw :func:`figure` (same arguments) to the PNG *path*; None (and no file) without
+    matplotlib."""
+    fig = figure(*args, **kwargs)
     if fig is None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -388,9 +384,7 @@ def figure(
     except ImportError:
         return None
     wmax = workers[-1]
-    systems = [
-        s for s in ("engine", "engine-vec", "inline", "local") if any((q.name, s, wmax) in cells for q in qs)
-    ]
+    systems = _systems(qs, cells, wmax)
     scaling = len(workers) > 1
     n_bars = sum(1 for q in qs for s in systems if (q.name, s, wmax) in cells) + len(qs)
     height = max(5.5, 0.24 * n_bars + 3.0)

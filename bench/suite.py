@@ -367,11 +367,16 @@ class MemoryResult:
     distinct_text_bytes: int = 0
     many_keys: list[ManyKeysRun] = field(default_factory=list)
 
+    @property
+    def pss_limit(self) -> int:
+        """The target: peak PSS of the whole process tree within budget + 300 MiB."""
+        return self.budget + 300 * 2**20
+
     def many_keys_markdown(self) -> str:
         """The many-keys runs as a Markdown paragraph and table ('' if none ran)."""
         if not self.distinct_words:
             return ""
-        limit = self.budget + 300 * 2**20
+        limit = self.pss_limit
         out = [
             f"`jobs/wordcount.py` on {self.distinct_text_bytes / 1e6:.0f} MB of text holding "
             f"{self.distinct_words:,} distinct words, each once (every word its own reduce group; "
@@ -389,6 +394,14 @@ class MemoryResult:
                 f"| {limit >> 20} MiB | {verdict} (PSS) | {r.seconds:.1f} |"
             )
         return "\n".join(out)
+
+
+def _budget_argv(budget: str, q: Query, workers: int, *switches: str) -> list[str]:
+    """``python -m engine run`` of *q* under the memory-bound run's ``--memory-budget``."""
+    return [
+        sys.executable, "-m", "engine", "run", "--memory-budget", budget, *switches,
+        str(q.job), "--num-cores", str(workers), *map(str, q.inputs),
+    ]  # fmt: skip
 
 
 def memory_bound(args, workers: int, runner: Runner) -> MemoryResult:
@@ -416,18 +429,7 @@ def memory_bound(args, workers: int, runner: Runner) -> MemoryResult:
     for rep in range(args.memory_repeat):
         if ref is None:
             _, ref, _ = runner.duckdb(q, workers)
-        argv = [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            "--memory-budget",
-            args.memory_budget,
-            str(q.job),
-            "--num-cores",
-            str(workers),
-            *map(str, q.inputs),
-        ]
+        argv = _budget_argv(args.memory_budget, q, workers)
         m = run_measured(argv, cwd=ROOT, env=runner.env, timeout=runner.timeout)
         label = (
             f"[{rep + 1}/{args.memory_repeat}] memory-bound engine w={workers} budget {args.memory_budget}"
@@ -509,22 +511,10 @@ def many_keys(args, words: int, workers: int, runner: Runner, result: MemoryResu
         .execute(f"SELECT md5(string_agg({line}, chr(10) ORDER BY {line})) FROM ({counts}) AS t(word, n)")
         .fetchone()[0]
     )
-    limit = result.budget + 300 * 2**20
+    limit = result.pss_limit
     outputs = []
     for pipeline, switch in (("Arrow", []), ("record", ["--no-vectorize"])):
-        argv = [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            "--memory-budget",
-            args.memory_budget,
-            *switch,
-            str(q.job),
-            "--num-cores",
-            str(workers),
-            *map(str, q.inputs),
-        ]
+        argv = _budget_argv(args.memory_budget, q, workers, *switch)
         m = run_measured(argv, cwd=ROOT, env=runner.env, timeout=runner.timeout)
         what = f"{pipeline} pipeline on {words:,} distinct words"
         label = f"memory-bound {what}, w={workers} budget {args.memory_budget}"
@@ -675,9 +665,10 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(drawn, path)
         print(f"chart: {_shown(path)}")
+    measurements = json.dumps(report.as_json(command, qs, workers, cells, twins, mem), indent=1)
     for path in jsons:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report.as_json(command, qs, workers, cells, twins, mem), indent=1))
+        path.write_text(measurements)
         print(f"measurements (JSON): {_shown(path)}")
     if args.record:
         report.append(args.results, text)
