@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m engine",
         description=__doc__.split("\n\n")[0],
-        epilog="Run 'python -m engine run --help' for the engine's switches.",
+        epilog="Run 'python -m engine run --help' for the engine's switches; 'python -m engine hive --help' "
+        "and 'python -m engine sql --help' for SQL (engine/sql/cli.py).",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser(
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         "running, and jobs of other hosts, are left alone.",
     )
     clean.add_argument("dirs", nargs="*", metavar="DIR", help="more directories to look in")
+    for name, what in (
+        ("hive", "run a HiveQL script (-f FILE | -e SQL, -d K=V)"),
+        ("sql", "run a Redshift (or Hive) SQL script (-f FILE | -c SQL, -v K=V)"),
+    ):
+        sub = commands.add_parser(name, help=what, add_help=False)
+        sub.add_argument("sql_args", nargs=argparse.REMAINDER)
     clean.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     return parser
 
@@ -121,6 +128,11 @@ def split_engine_switches(job_args: Sequence[str]) -> tuple[list[str], list[str]
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("hive", "sql"):  # their own parsers (engine/sql/cli.py)
+        from engine.sql.cli import run as run_sql
+
+        return run_sql(argv[1:], hive=argv[0] == "hive")
     args = build_parser().parse_args(argv)
     if args.command == "clean":
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

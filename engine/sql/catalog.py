@@ -1,0 +1,229 @@
+"""Tables: what a script's DDL (or ``--table``) says about them, and how a row is read from a file.
+
+A ``TableDef`` is everything a mapper needs to turn an input record into a typed row, so it
+travels inside the serialized plan. Three storage formats, as Hive and Redshift's ``COPY`` read
+them (tables are always read in place; nothing is copied or moved):
+
+``delimited``  text, fields split on one delimiter (Hive's default ``\\x01``, ``FIELDS TERMINATED
+               BY``, ``COPY ... DELIMITER``); NULL is ``\\N`` in Hive, an empty field in Redshift.
+               A line with another number of fields, or a value its column's type cannot hold, is
+               an error naming the file and the record (``COPY`` refuses such a file; so does the
+               engine for both dialects -- a silent NULL would hide a wrong DDL).
+``regex``      Hive's ``RegexSerDe``: the whole line must match ``input.regex`` (Java semantics:
+               ``\\s`` is ASCII whitespace); group ``i`` feeds column ``i``, cast leniently; a line
+               that does not match is a row of NULLs (Hive's rule, not an error).
+``parquet``    the files' own column types; columns found by name.
+
+Which table a record belongs to: the mapper's input file (``mapreduce.map.input.file``) lies
+under one of the table's locations (``table_for_path``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from engine.sql.types import SqlType, from_string
+
+#: Java's ``\\s`` (without UNICODE_CHARACTER_CLASS).
+_JAVA_SPACE = "[ \\t\\n\\x0B\\f\\r]"
+_TRUE = frozenset(("true", "t", "1", "y", "yes", "on"))
+_FALSE = frozenset(("false", "f", "0", "n", "no", "off"))
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One table: its columns and types, storage format and where its files are."""
+
+    name: str
+    columns: Tuple[Tuple[str, str], ...]  # (lower-case name, str(SqlType))
+    format: str = "delimited"  # delimited | regex | parquet
+    locations: Tuple[str, ...] = ()  # files or directories (local paths or s3:// URIs)
+    delimiter: str = "\x01"
+    null_marker: Optional[str] = "\\N"  # the text that is NULL (None: only an empty field is)
+    empty_is_null: bool = False  # Redshift COPY: an empty field is NULL
+    regex: str = ""
+    timeformat: str = "%Y-%m-%d %H:%M:%S"
+    dateformat: str = "%Y-%m-%d"
+    ignore_header: int = 0
+    lenient: bool = False  # a value that does not convert is NULL (RegexSerDe), not an error
+    extra: Tuple[Tuple[str, str], ...] = field(default=())
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        return tuple(c for c, _ in self.columns)
+
+    @property
+    def types(self) -> Tuple[SqlType, ...]:
+        return tuple(from_string(t) for _, t in self.columns)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "columns": [list(c) for c in self.columns],
+            "format": self.format,
+            "locations": list(self.locations),
+            "delimiter": self.delimiter,
+            "null_marker": self.null_marker,
+            "empty_is_null": self.empty_is_null,
+            "regex": self.regex,
+            "timeformat": self.timeformat,
+            "dateformat": self.dateformat,
+            "ignore_header": self.ignore_header,
+            "lenient": self.lenient,
+        }
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> TableDef:
+        d = dict(d)
+        d["columns"] = tuple(tuple(c) for c in d["columns"])
+        d["locations"] = tuple(d["locations"])
+        return cls(**d)
+
+
+def normalize_location(path: str) -> str:
+    """A location or input path as the mapper compares them: ``file://`` dropped, absolute."""
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if "://" in path:
+        return path.rstrip("/")
+    return os.path.abspath(path)
+
+
+def table_for_path(tables: Sequence[TableDef], path: str) -> List[int]:
+    """The indexes of the tables whose locations hold *path* (a file the job reads)."""
+    p = normalize_location(path)
+    out = []
+    for i, t in enumerate(tables):
+        for loc in t.locations:
+            loc = normalize_location(loc)
+            if p == loc or p.startswith(loc.rstrip("/") + "/"):
+                out.append(i)
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------- value reading
+
+
+def _converter(t: SqlType, table: TableDef) -> Callable[[str], Any]:
+    """Text field -> value of type *t* (``ValueError`` if it is not one)."""
+    k = t.kind
+    if k == "string":
+        return lambda s: s
+    if k == "int":
+        return lambda s: int(s.strip())
+    if k == "double":
+        return lambda s: float(s.strip())
+    if k == "decimal":
+        q = Decimal(1).scaleb(-t.scale)
+
+        def to_decimal(s: str) -> Decimal:
+            try:
+                return Decimal(s.strip()).quantize(q, rounding=ROUND_HALF_UP)
+            except InvalidOperation:
+                raise ValueError(f"not a decimal: {s!r}") from None
+
+        return to_decimal
+    if k == "boolean":
+
+        def to_bool(s: str) -> bool:
+            low = s.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(f"not a boolean: {s!r}")
+
+        return to_bool
+    if k == "date":
+        fmt = table.dateformat
+        if fmt == "%Y-%m-%d":
+            return lambda s: dt.date.fromisoformat(s.strip())
+        return lambda s: dt.datetime.strptime(s.strip(), fmt).date()
+    if k == "timestamp":
+        fmt = table.timeformat
+        return lambda s: dt.datetime.strptime(s.strip(), fmt)
+    raise ValueError(f"no reader for type {t}")
+
+
+def _from_parquet(t: SqlType) -> Callable[[Any], Any]:
+    k = t.kind
+    if k == "decimal":
+        q = Decimal(1).scaleb(-t.scale)
+        return lambda v: Decimal(v).quantize(q, rounding=ROUND_HALF_UP)
+    if k == "date":
+        return lambda v: v.date() if isinstance(v, dt.datetime) else v
+    if k == "timestamp":
+        return lambda v: (
+            v.replace(tzinfo=None) if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+        )
+    if k == "int":
+        return int
+    if k == "double":
+        return float
+    return lambda v: v
+
+
+class RowReader:
+    """Turns one input record of a table into a tuple of typed values (all columns, in order)."""
+
+    def __init__(self, table: TableDef) -> None:
+        self.table = table
+        types = table.types
+        self._text = [_converter(t, table) for t in types]
+        self._parquet = [_from_parquet(t) for t in types]
+        self._n = len(types)
+        self._rx = None
+        if table.format == "regex":
+            self._rx = re.compile(table.regex.replace(r"\s", _JAVA_SPACE), re.DOTALL)
+
+    def read(self, value: Any, where: str) -> Optional[tuple]:
+        """The row of *value* (a text line or a Parquet row dict); *where* names the file for errors."""
+        t = self.table
+        if isinstance(value, dict):
+            return tuple(
+                None if (v := value.get(name)) is None else conv(v)
+                for name, conv in zip(t.names, self._parquet)
+            )
+        if self._rx is not None:
+            m = self._rx.fullmatch(value)
+            if m is None:
+                return (None,) * self._n
+            return tuple(self._lenient(conv, g) for conv, g in zip(self._text, m.groups()))
+        fields = value.split(t.delimiter)
+        if len(fields) != self._n:
+            raise ValueError(
+                f"table {t.name}: a line of {where} has {len(fields)} fields, the table has {self._n} "
+                f"columns ({t.name}'s DDL and the file disagree; check the delimiter "
+                f"{t.delimiter!r}): {value[:200]!r}"
+            )
+        out: List[Any] = []
+        for conv, f, (name, typ) in zip(self._text, fields, t.columns):
+            if (t.null_marker is not None and f == t.null_marker) or (t.empty_is_null and f == ""):
+                out.append(None)
+                continue
+            try:
+                out.append(conv(f))
+            except ValueError:
+                if t.lenient:
+                    out.append(None)
+                    continue
+                raise ValueError(
+                    f"table {t.name}: column {name} ({typ}) cannot hold {f!r} in a line of {where}: "
+                    f"{value[:200]!r} (fix the file or the column's type in the DDL)"
+                ) from None
+        return tuple(out)
+
+    @staticmethod
+    def _lenient(conv: Callable[[str], Any], g: Optional[str]) -> Any:
+        if g is None:
+            return None
+        try:
+            return conv(g)
+        except ValueError:
+            return None

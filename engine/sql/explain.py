@@ -1,0 +1,208 @@
+"""EXPLAIN: the stage plan in Hive's layout.
+
+    STAGE DEPENDENCIES:
+      Stage-1 is a root stage
+      Stage-2 depends on stages: Stage-1
+      Stage-0 depends on stages: Stage-2
+
+    STAGE PLANS:
+      Stage: Stage-1
+        Map Reduce
+          Map Operator Tree:
+              TableScan
+                alias: sales
+                Filter Operator ... Select Operator ... Group By Operator (partial)
+                  Reduce Output Operator
+                    key expressions: ...  (the shuffle key; partition columns = key columns)
+          Reduce Operator Tree:
+            Group By Operator / Join Operator / PTF Operator (windows) / Extract + Limit
+              File Output Operator
+      Stage: Stage-0
+        Fetch Operator
+
+Stage ``i + 1`` is the plan's stage ``i`` (one mrjob step); Stage-0 fetches the result, as in
+Hive. Rows carried through a step to a later one (``engine.sql.stages``) are listed under that
+step's map tree as ``Carry``. ``EXPLAIN ANALYZE`` adds the rows and seconds of the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from engine.sql import expr as E
+from engine.sql.stages import Pipe, Stage, StagePlan
+
+
+def _names(columns: Sequence[Any]) -> List[str]:
+    return [n for n, _ in columns]
+
+
+def _pipe_lines(plan: StagePlan, p: Pipe, indent: int, input_names: List[str]) -> List[str]:
+    pad = " " * indent
+    lines = []
+    names = input_names
+    if p.source[0] == "table":
+        t = plan.tables[p.source[1]]
+        lines += [
+            f"{pad}TableScan",
+            f"{pad}  alias: {t.name}",
+            f"{pad}  columns: {', '.join(t.names)}",
+            f"{pad}  format: {t.format} at {', '.join(t.locations)}",
+        ]
+        names = list(t.names)
+    else:
+        src = plan.stages[p.source[1]]
+        lines += [
+            f"{pad}Input from Stage-{src.id + 1}",
+            f"{pad}  columns: {', '.join(_names(src.out_columns))}",
+        ]
+        names = _names(src.out_columns)
+    depth = indent + 2
+    for op in p.ops:
+        pad2 = " " * depth
+        if op[0] == "filter":
+            lines += [f"{pad2}Filter Operator", f"{pad2}  predicate: {E.show(op[1], names)}"]
+        else:
+            shown = [E.show(e, names) for e in op[1]]
+            lines += [f"{pad2}Select Operator", f"{pad2}  expressions: {', '.join(shown)}"]
+            names = shown
+        depth += 2
+    return lines + [f"__names__{'|'.join(names)}|{depth}"]
+
+
+def _split_names(lines: List[str]) -> Any:
+    last = lines.pop()
+    body = last[len("__names__") :]
+    *names, depth = body.split("|")
+    return names, int(depth)
+
+
+def _agg_text(a: Dict[str, Any], names: List[str]) -> str:
+    if a["func"] == "count_star":
+        return "count(*)"
+    arg = E.show(a["arg"], names)
+    return f"{a['func']}({'DISTINCT ' if a['distinct'] else ''}{arg})"
+
+
+def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
+    out = [f"  Stage: Stage-{s.id + 1}", "    Map Reduce", "      Map Operator Tree:"]
+    reduce_input_names: List[str] = []
+    for k, inp in enumerate(s.inputs):
+        for p in inp.pipes:
+            lines = _pipe_lines(plan, p, 10, [])
+            names, depth = _split_names(lines)
+            out += lines
+            pad = " " * depth
+            if s.kind == "map":
+                out += [f"{pad}File Output Operator"]
+                continue
+            if s.kind == "aggregate":
+                aggs = [_agg_text(a, names) for a in s.spec["aggs"]]
+                keys = [E.show(e, names) for e in inp.keys]
+                out += [
+                    f"{pad}Group By Operator (partial, in the combiner)",
+                    f"{pad}  aggregations: {', '.join(aggs) or '(none: DISTINCT)'}",
+                    f"{pad}  keys: {', '.join(keys) or '(none)'}",
+                ]
+                pad = pad + "  "
+            if s.kind == "sort" and s.spec["limit"] is not None:
+                out += [f"{pad}Top-K Operator (in the combiner)", f"{pad}  k: {s.spec['limit']}"]
+                pad = pad + "  "
+            keys = [E.show(e, names) for e in inp.keys]
+            out += [
+                f"{pad}Reduce Output Operator",
+                f"{pad}  key expressions: {', '.join(keys) or '(none)'}",
+                f"{pad}  Map-reduce partition columns: {', '.join(keys) or '(none: one reducer)'}",
+            ]
+            if s.kind == "join":
+                out += [f"{pad}  tag: {k} ({'left' if k == 0 else 'right'})"]
+            if k == 0:
+                reduce_input_names = names
+    if s.kind == "map":
+        return out
+    out += ["      Reduce Operator Tree:"]
+    pad = " " * 8
+    cols = _names(s.columns)
+    if s.kind == "aggregate":
+        nk = s.spec["nkeys"]
+        out += [
+            f"{pad}Group By Operator (final)",
+            f"{pad}  aggregations: {', '.join(cols[nk:]) or '(none)'}",
+            f"{pad}  keys: {', '.join(cols[:nk]) or '(none)'}",
+        ]
+    elif s.kind == "join":
+        kind = s.spec["join"]
+        label = {
+            "inner": "Inner Join",
+            "left": "Left Outer Join",
+            "right": "Right Outer Join",
+            "full": "Outer Join",
+            "semi": "Left Semi Join",
+            "anti": "Left Anti Join",
+        }.get(kind, kind)
+        out += [f"{pad}Join Operator", f"{pad}  condition: {label} 0 to 1"]
+        if s.spec["residual"] is not None:
+            out += [f"{pad}  residual filter: {E.show(s.spec['residual'], cols)}"]
+    elif s.kind == "window":
+        funcs = [
+            f"{f['func']}({E.show(f['arg'], reduce_input_names) if f['arg'] is not None else ''})"
+            for f in s.spec["funcs"]
+        ]
+        order = [
+            f"{E.show(k['expr'], reduce_input_names)} {'DESC' if k['desc'] else 'ASC'}"
+            f" NULLS {'FIRST' if k['nulls_first'] else 'LAST'}"
+            for k in s.spec["order"]
+        ]
+        out += [
+            f"{pad}PTF Operator (windowing)",
+            f"{pad}  functions: {', '.join(funcs)}",
+            f"{pad}  order by: {', '.join(order) or '(none)'}",
+        ]
+    elif s.kind == "sort":
+        order = [
+            f"{E.show(k['expr'], cols)} {'DESC' if k['desc'] else 'ASC'}"
+            f" NULLS {'FIRST' if k['nulls_first'] else 'LAST'}"
+            for k in s.spec["keys"]
+        ]
+        out += [f"{pad}Extract (sort, one reducer)", f"{pad}  order by: {', '.join(order)}"]
+        if s.spec["limit"] is not None:
+            out += [f"{pad}  Limit", f"{pad}    Number of rows: {s.spec['limit']}"]
+    elif s.kind == "limit":
+        out += [f"{pad}Limit (one reducer)", f"{pad}  Number of rows: {s.spec['n']}"]
+    names = cols
+    for op in s.post:
+        pad += "  "
+        if op[0] == "filter":
+            out += [f"{pad}Filter Operator", f"{pad}  predicate: {E.show(op[1], names)}"]
+        else:
+            shown = [E.show(e, names) for e in op[1]]
+            out += [f"{pad}Select Operator", f"{pad}  expressions: {', '.join(shown)}"]
+            names = shown
+    pad += "  "
+    out += [f"{pad}File Output Operator"]
+    return out
+
+
+def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> str:
+    """The plan in Hive's EXPLAIN layout (with the run's rows and seconds for EXPLAIN ANALYZE)."""
+    lines = ["STAGE DEPENDENCIES:"]
+    for s in plan.stages:
+        deps = sorted({p.source[1] + 1 for inp in s.inputs for p in inp.pipes if p.source[0] == "stage"})
+        if s.id > 0:
+            deps = sorted(set(deps) | {s.id})  # steps run in order: each waits for the one before
+        if deps:
+            lines.append(f"  Stage-{s.id + 1} depends on stages: {', '.join(f'Stage-{d}' for d in deps)}")
+        else:
+            lines.append(f"  Stage-{s.id + 1} is a root stage")
+    lines.append(f"  Stage-0 depends on stages: Stage-{len(plan.stages)}")
+    lines += ["", "STAGE PLANS:"]
+    for s in plan.stages:
+        lines += _stage_lines(plan, s)
+    lines += ["  Stage: Stage-0", "    Fetch Operator", f"      columns: {', '.join(_names(plan.columns))}"]
+    if timings is not None:
+        lines += [
+            "",
+            f"ANALYZE: {timings['rows']} rows in {timings['seconds']:.2f} s "
+            f"({len(plan.stages)} MapReduce stage(s))",
+        ]
+    return "\n".join(lines) + "\n"

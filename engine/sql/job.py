@@ -1,0 +1,296 @@
+"""``SqlJob``: one mrjob job class whose steps come from a compiled query's stage plan.
+
+The plan (``engine.sql.stages``) arrives as the ``--sql-plan`` option, a single base64 word, so
+the job runs unchanged wherever mrjob runs: ``-r engine`` (the default of ``python -m engine
+sql``/``hive``), ``inline``, ``local``, ``hadoop``, ``emr``, ``spark``. Step ``i`` is stage ``i``;
+how rows are keyed, carried and reduced is in ``engine.sql.stages``' docstring.
+
+Run directly (what ``python -m engine sql`` does for you)::
+
+    python -m engine.sql.job -r inline --sql-plan WORD INPUT...
+
+This module is shipped to clusters: it imports mrjob and the record form only (no pyarrow, no
+sqlglot), Python 3.9.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from mrjob.compat import jobconf_from_env
+from mrjob.protocol import RawValueProtocol
+from mrjob.step import MRStep
+
+from engine.job import EngineMRJob
+from engine.sql import operators as ops
+from engine.sql.catalog import RowReader, TableDef, table_for_path
+from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol
+from engine.sql.stages import decode
+
+#: How many carry keys spread carried rows over a step's reducers.
+CARRY_KEYS = 64
+
+
+class SqlJob(EngineMRJob):
+    """Runs a compiled SQL query (``--sql-plan``)."""
+
+    INPUT_PROTOCOL = RawValueProtocol
+    INTERNAL_PROTOCOL = SqlValueProtocol
+
+    def configure_args(self) -> None:
+        super().configure_args()
+        self.add_passthru_arg("--sql-plan", default=None, help="the compiled query (python -m engine sql)")
+        self.add_passthru_arg(
+            "--sql-output",
+            default="rows",
+            choices=("rows", "hive"),
+            help="rows: typed JSON rows (read back by python -m engine sql); hive: "
+            "Hive text files (\\x01 between fields, \\N for NULL)",
+        )
+
+    def output_protocol(self) -> Any:
+        return HiveTextProtocol() if self.options.sql_output == "hive" else SqlRowsOutputProtocol()
+
+    # ------------------------------------------------------------------ the plan
+
+    def _plan(self) -> Dict[str, Any]:
+        if getattr(self, "_plan_cache", None) is None:
+            if not self.options.sql_plan:
+                self.arg_parser.error("--sql-plan is required (python -m engine sql compiles one)")
+            self._plan_cache = decode(self.options.sql_plan)
+            self._prepare(self._plan_cache)
+        return self._plan_cache
+
+    def _prepare(self, plan: Dict[str, Any]) -> None:
+        stages = plan["stages"]
+        self._tables = [TableDef.from_json(t) for t in plan["tables"]]
+        # stream -> (consuming stage, input index)
+        self._consumer: Dict[int, Tuple[int, int]] = {}
+        self._table_pipes: Dict[int, List[Tuple[int, Any]]] = {}
+        for s in stages:
+            for k, inp in enumerate(s["inputs"]):
+                for p in inp["pipes"]:
+                    self._consumer[p["stream"]] = (s["id"], k)
+                    if p["source"][0] == "table":
+                        self._table_pipes.setdefault(p["source"][1], []).append((p["stream"], p["ops"]))
+        self._pipe_fn: Dict[int, Any] = {}
+        for s in stages:
+            for inp in s["inputs"]:
+                for p in inp["pipes"]:
+                    if p["ops"]:
+                        self._pipe_fn[p["stream"]] = ops.pipe_function(p["ops"])
+
+    def steps(self) -> List[MRStep]:
+        plan = self._plan()
+        out = []
+        last = len(plan["stages"]) - 1
+        for s in plan["stages"]:
+            i = s["id"]
+            kwargs: Dict[str, Any] = {"mapper_init": self._init(i), "mapper": self._mapper(i)}
+            if s["kind"] != "map":
+                kwargs["reducer_init"] = self._init(i)
+                kwargs["reducer"] = self._reducer(i, i == last)
+                if s["kind"] in ("aggregate", "sort", "limit"):
+                    kwargs["combiner_init"] = self._init(i)
+                    kwargs["combiner"] = self._combiner(i)
+                if s["kind"] == "aggregate" and s["spec"]["nkeys"] == 0:
+                    kwargs["reducer_final"] = self._global_final(i, i == last)
+                if s["one_reducer"]:
+                    kwargs["jobconf"] = {"mapreduce.job.reduces": "1"}
+            out.append(MRStep(**kwargs))
+        return out
+
+    # ------------------------------------------------------------------ per-task state
+
+    def _init(self, i: int) -> Any:
+        def init() -> None:
+            plan = self._plan()
+            s = plan["stages"][i]
+            self._stage = s
+            self._carried = 0
+            self._readers: Dict[str, List[Tuple[int, RowReader]]] = {}
+            self._reader_of: Dict[int, RowReader] = {}
+            self._keys = [ops.key_function(inp["keys"]) for inp in s["inputs"]]
+            self._aggs = (
+                ops.Aggregates(s["spec"]["aggs"], plan["dialect"]) if s["kind"] == "aggregate" else None
+            )
+            self._post = ops.pipe_function(s["post"]) if s["post"] else None
+            self._seen_group = False
+            self._header_left: Dict[Tuple[str, str], int] = {}
+
+        return init
+
+    def _tables_of_input(self) -> List[Tuple[int, RowReader]]:
+        path = jobconf_from_env("mapreduce.map.input.file") or ""
+        hit = self._readers.get(path)
+        if hit is None:
+            idx = table_for_path(self._tables, path) if path else []
+            if not idx and len(self._tables) == 1 and not path:
+                idx = [0]
+            if not idx:
+                names = ", ".join(f"{t.name} ({', '.join(t.locations)})" for t in self._tables)
+                raise ValueError(f"input file {path!r} is in no table's location: {names}")
+            hit = []
+            for t in idx:
+                if t not in self._reader_of:
+                    self._reader_of[t] = RowReader(self._tables[t])
+                hit.append((t, self._reader_of[t]))
+            self._readers[path] = hit
+        return hit
+
+    def _skip_header(self, table: TableDef, path: str) -> bool:
+        """``IGNOREHEADER n``: the first n lines of each file (only the split at offset 0 has them)."""
+        if table.ignore_header <= 0:
+            return False
+        start = jobconf_from_env("mapreduce.map.input.start") or "0"
+        if str(start) != "0":
+            return False
+        k = (table.name, path)
+        left = self._header_left.setdefault(k, table.ignore_header)
+        if left > 0:
+            self._header_left[k] = left - 1
+            return True
+        return False
+
+    # ------------------------------------------------------------------ mapper
+
+    def _mapper(self, i: int) -> Any:
+        def mapper(key: Any, value: Any) -> Iterator[Tuple[Any, Any]]:
+            if i == 0:
+                path = jobconf_from_env("mapreduce.map.input.file") or ""
+                for t, reader in self._tables_of_input():
+                    if self._skip_header(self._tables[t], path):
+                        continue
+                    row = list(reader.read(value, path or "stdin") or ())
+                    for stream, _ in self._table_pipes.get(t, ()):
+                        yield from self._route(i, stream, row)
+            else:
+                yield from self._route(i, value[0], value[1:])
+
+        return mapper
+
+    def _route(self, i: int, stream: int, row: List[Any]) -> Iterator[Tuple[Any, Any]]:
+        f = self._pipe_fn.get(stream)
+        stage_id, k = self._consumer[stream]
+        if stage_id > i:
+            # carried to a later step; the pipe runs where the rows are consumed
+            self._carried += 1
+            yield self._carried % CARRY_KEYS, [stream, *row]
+            return
+        if f is not None:
+            r = f(row)
+            if r is None:
+                return
+            row = r
+        s = self._stage
+        if s["kind"] == "map":
+            yield None, row
+            return
+        key = self._keys[k](row)
+        if self._aggs is not None:
+            yield key, [k, *self._aggs.initial(row)]
+        else:
+            yield key, [k, *row]
+
+    # ------------------------------------------------------------------ combiner
+
+    def _combiner(self, i: int) -> Any:
+        def combiner(key: Any, values: Any) -> Iterator[Tuple[Any, Any]]:
+            if isinstance(key, int):
+                for v in values:
+                    yield key, v
+                return
+            s = self._stage
+            if s["kind"] == "aggregate":
+                state = None
+                for v in values:
+                    state = v[1:] if state is None else self._aggs.merge(state, v[1:])  # type: ignore[union-attr]
+                yield key, [0, *state]  # type: ignore[misc]
+            elif s["kind"] == "sort" and s["spec"]["limit"] is not None:
+                for row in ops.top_k((v[1:] for v in values), s["spec"]["keys"], s["spec"]["limit"]):
+                    yield key, [0, *row]
+            elif s["kind"] == "limit":
+                n = s["spec"]["n"]
+                for j, v in enumerate(values):
+                    if j >= n:
+                        break
+                    yield key, v
+            else:
+                for v in values:
+                    yield key, v
+
+        return combiner
+
+    # ------------------------------------------------------------------ reducer
+
+    def _emit(self, row: List[Any], last: bool) -> Iterator[Tuple[Any, Any]]:
+        if self._post is not None:
+            r = self._post(row)
+            if r is None:
+                return
+            row = r
+        yield None, (row if last else [self._stage["stream"], *row])
+
+    def _reducer(self, i: int, last: bool) -> Any:
+        def reducer(key: Any, values: Any) -> Iterator[Tuple[Any, Any]]:
+            if isinstance(key, int):
+                for v in values:
+                    yield None, v
+                return
+            s = self._stage
+            kind = s["kind"]
+            plan = self._plan()
+            if kind == "aggregate":
+                self._seen_group = True
+                state = None
+                for v in values:
+                    state = v[1:] if state is None else self._aggs.merge(state, v[1:])  # type: ignore[union-attr]
+                yield from self._emit(list(key) + self._aggs.final(state), last)  # type: ignore[union-attr,arg-type]
+            elif kind == "join":
+                sides: Tuple[List[Any], List[Any]] = ([], [])
+                for v in values:
+                    sides[v[0]].append(v[1:])
+                for row in ops.join_rows(s["spec"], key, sides):
+                    yield from self._emit(row, last)
+            elif kind == "window":
+                rows = [v[1:] for v in values]
+                for row in ops.window_rows(s["spec"], rows, plan["dialect"]):
+                    yield from self._emit(row, last)
+            elif kind == "sort":
+                rows = ops.sort_rows([v[1:] for v in values], s["spec"]["keys"])
+                limit = s["spec"]["limit"]
+                for row in rows if limit is None else rows[:limit]:
+                    yield from self._emit(row, last)
+            elif kind == "limit":
+                n = s["spec"]["n"]
+                for j, v in enumerate(values):
+                    if j >= n:
+                        break
+                    yield from self._emit(v[1:], last)
+            else:  # pragma: no cover - the plan names no other kind
+                raise ValueError(f"unknown stage kind {kind!r}")
+
+        return reducer
+
+    def _global_final(self, i: int, last: bool) -> Any:
+        def final() -> Iterator[Tuple[Any, Any]]:
+            # SQL: an aggregate without GROUP BY has one row, also over no rows
+            if not self._seen_group:
+                yield from self._emit(self._aggs.empty(), last)  # type: ignore[union-attr]
+
+        return final
+
+
+def plan_arg(encoded: str) -> List[str]:
+    """The job's command-line switches for a plan."""
+    return ["--sql-plan", encoded]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    SqlJob(argv).execute() if argv is not None else SqlJob.run()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    SqlJob.run()

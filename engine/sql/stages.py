@@ -1,0 +1,289 @@
+"""Cutting the logical plan into MapReduce stages, as Hive does, and the plan that crosses processes.
+
+One stage per shuffle: a GROUP BY (``aggregate``), a JOIN (``join``), a window partitioning
+(``window``), a global ORDER BY (``sort``, one reducer) or LIMIT (``limit``, one reducer). What
+needs no shuffle -- scans, filters, projections -- runs in a *pipe*: on the map side of the stage
+that reads it, or, for a stage's own output, folded into that stage's reducer (``post``), so no
+stage is ever map-only except a query that has no shuffle at all.
+
+Step by step, for ``stages`` in order (a stage's inputs come from earlier stages or tables):
+
+1. Every stage is one mrjob step (``engine.sql.job.SqlJob``). Step 1 reads every table the query
+   scans; its mapper turns each record into a row with the table's reader, runs the pipes over
+   that table, and keys each row for the stage that consumes it.
+2. A row consumed by a later stage is *carried*: keyed by an integer (a real key is always a
+   list), it passes the step's combiner and reducer unchanged and reaches the next step's mapper
+   tagged with its stream, until the consuming step keys it for real.
+3. A stage's mapper emits ``key -> [input, ...]``: the row for a join (input 0 is the left side),
+   window, sort or limit; the aggregate's partial states for an aggregate, which the combiner
+   merges map-side (and a sort with LIMIT keeps its top k there).
+4. The reducer runs the stage's operator, then its ``post`` pipe, and emits ``None -> [stream,
+   *row]`` for the next step -- or the result row, in the last step.
+
+The plan is JSON (``engine.sql.protocol.dumps``: decimals and dates exact) and travels to every
+task as a job option, so the same plan runs on ``-r engine``, inline, local, Hadoop and EMR.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from engine.sql import expr as E
+from engine.sql import logical as L
+from engine.sql import protocol
+from engine.sql.catalog import TableDef
+from engine.sql.types import SqlType, common_numeric
+
+
+@dataclass
+class Pipe:
+    """A stream of rows: a table or a stage's output, with row operations applied in order."""
+
+    source: Tuple[str, int]  # ("table", table index) | ("stage", stage id)
+    ops: List[List[Any]]  # ["filter", expr] | ["project", [expr...]]
+    columns: L.Columns
+    stream: int = -1  # set when numbered
+
+
+@dataclass
+class StageInput:
+    pipes: List[Pipe]
+    keys: List[E.Expr]
+
+
+@dataclass
+class Stage:
+    id: int
+    kind: str  # aggregate | join | window | sort | limit | map
+    inputs: List[StageInput]
+    spec: Dict[str, Any]
+    columns: L.Columns  # what the operator emits, before post
+    post: List[List[Any]] = field(default_factory=list)
+    out_columns: L.Columns = field(default_factory=list)  # after post
+    one_reducer: bool = False
+    stream: int = -1
+
+
+@dataclass
+class StagePlan:
+    tables: List[TableDef]
+    stages: List[Stage]
+    columns: L.Columns  # the result's
+    dialect: str
+
+    # -------------------------------------------------------------- serialization
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "dialect": self.dialect,
+            "tables": [t.to_json() for t in self.tables],
+            "columns": [[n, str(t)] for n, t in self.columns],
+            "stages": [_stage_json(s) for s in self.stages],
+        }
+
+    def encode(self) -> str:
+        """The plan as one option-safe word (base64 of the compressed JSON)."""
+        return base64.b64encode(zlib.compress(protocol.dumps(self.to_json()).encode("utf-8"), 9)).decode(
+            "ascii"
+        )
+
+
+def decode(text: str) -> Dict[str, Any]:
+    """The JSON plan of ``StagePlan.encode``."""
+    return protocol.loads(zlib.decompress(base64.b64decode(text)).decode("utf-8"))
+
+
+def _stage_json(s: Stage) -> Dict[str, Any]:
+    return {
+        "id": s.id,
+        "kind": s.kind,
+        "spec": s.spec,
+        "post": s.post,
+        "one_reducer": s.one_reducer,
+        "stream": s.stream,
+        "width": len(s.columns),
+        "inputs": [
+            {
+                "keys": i.keys,
+                "pipes": [{"source": list(p.source), "ops": p.ops, "stream": p.stream} for p in i.pipes],
+            }
+            for i in s.inputs
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------------- cutting
+
+
+class _Cutter:
+    def __init__(self) -> None:
+        self.stages: List[Stage] = []
+        self.tables: Dict[int, TableDef] = {}
+
+    def pipes(self, node: L.Node) -> List[Pipe]:
+        if isinstance(node, L.Scan):
+            self.tables[node.table_index] = node.table
+            return [Pipe(("table", node.table_index), [], list(node.columns))]
+        if isinstance(node, L.Filter):
+            return [self._op(p, ["filter", node.predicate], node.columns) for p in self.pipes(node.child)]
+        if isinstance(node, L.Project):
+            return [self._op(p, ["project", node.exprs], node.columns) for p in self.pipes(node.child)]
+        if isinstance(node, L.Union):
+            return [p for c in node.children for p in self.pipes(c)]
+        if isinstance(node, L.Aggregate):
+            specs = [_agg_json(a) for a in node.aggs]
+            stage = self._stage(
+                "aggregate",
+                [StageInput(self.pipes(node.child), node.keys)],
+                {"nkeys": len(node.keys), "aggs": specs},
+                node.columns,
+                one_reducer=not node.keys,
+            )
+            return [self._from(stage)]
+        if isinstance(node, L.Join):
+            lk, rk = _aligned_keys(node)
+            kind = node.kind
+            stage = self._stage(
+                "join",
+                [StageInput(self.pipes(node.left), lk), StageInput(self.pipes(node.right), rk)],
+                {
+                    "join": kind,
+                    "residual": node.residual,
+                    "widths": [len(node.left.columns), len(node.right.columns)],
+                    "null_aware": node.null_aware,
+                },
+                node.columns,
+                one_reducer=not lk,
+            )
+            return [self._from(stage)]
+        if isinstance(node, L.Window):
+            stage = self._stage(
+                "window",
+                [StageInput(self.pipes(node.child), node.partition)],
+                {
+                    "order": [_key_json(k) for k in node.order],
+                    "funcs": [{"func": f.func, "arg": f.arg, "type": str(f.type)} for f in node.funcs],
+                },
+                node.columns,
+                one_reducer=not node.partition,
+            )
+            return [self._from(stage)]
+        if isinstance(node, L.Sort):
+            stage = self._stage(
+                "sort",
+                [StageInput(self.pipes(node.child), [])],
+                {"keys": [_key_json(k) for k in node.keys], "limit": node.limit},
+                node.columns,
+                one_reducer=True,
+            )
+            return [self._from(stage)]
+        if isinstance(node, L.Limit):
+            stage = self._stage(
+                "limit",
+                [StageInput(self.pipes(node.child), [])],
+                {"n": node.n},
+                node.columns,
+                one_reducer=True,
+            )
+            return [self._from(stage)]
+        raise TypeError(f"no stage for {type(node).__name__}")
+
+    def _op(self, pipe: Pipe, op: List[Any], columns: L.Columns) -> Pipe:
+        if pipe.source[0] == "stage" and not pipe.ops:
+            # fold the row operation into the producing stage's reducer
+            stage = self.stages[pipe.source[1]]
+            stage.post.append(op)
+            stage.out_columns = list(columns)
+            return Pipe(pipe.source, [], list(columns))
+        return Pipe(pipe.source, pipe.ops + [op], list(columns))
+
+    def _stage(
+        self, kind: str, inputs: List[StageInput], spec: Dict[str, Any], columns: L.Columns, one_reducer: bool
+    ) -> Stage:
+        s = Stage(len(self.stages), kind, inputs, spec, list(columns), one_reducer=one_reducer)
+        s.out_columns = list(columns)
+        self.stages.append(s)
+        return s
+
+    def _from(self, stage: Stage) -> Pipe:
+        return Pipe(("stage", stage.id), [], list(stage.columns))
+
+
+def _aligned_keys(node: L.Join) -> Tuple[List[E.Expr], List[E.Expr]]:
+    """Join keys whose two sides encode equal values to equal bytes (both cast to one type)."""
+    from engine.sql.compile import Compiler  # noqa: F401 - types only
+
+    lk, rk = [], []
+    for a, b in zip(node.left_keys, node.right_keys):
+        ta, tb = _type_of(a, node.left), _type_of(b, node.right)
+        if ta is not None and tb is not None and ta != tb and ta.numeric and tb.numeric:
+            t = common_numeric(ta, tb)
+            a = ["fn", "cast", a, E.lit(str(t)), E.lit(False)] if ta != t else a
+            b = ["fn", "cast", b, E.lit(str(t)), E.lit(False)] if tb != t else b
+        lk.append(a)
+        rk.append(b)
+    return lk, rk
+
+
+def _type_of(e: E.Expr, node: L.Node) -> Optional[SqlType]:
+    if e[0] == "col":
+        return node.columns[e[1]][1]
+    if e[0] == "fn" and e[1] == "cast":
+        from engine.sql.types import from_string
+
+        return from_string(e[3][1])
+    return None
+
+
+def _agg_json(a: L.AggCall) -> Dict[str, Any]:
+    return {
+        "func": a.func,
+        "arg": a.arg,
+        "distinct": a.distinct,
+        "type": str(a.type),
+        "arg_type": str(a.arg_type) if a.arg_type else None,
+    }
+
+
+def _key_json(k: L.SortKey) -> Dict[str, Any]:
+    return {"expr": k.expr, "desc": k.desc, "nulls_first": k.nulls_first}
+
+
+def cut(root: L.Node, dialect: str) -> StagePlan:
+    """The stage plan of a logical plan."""
+    cutter = _Cutter()
+    pipes = cutter.pipes(root)
+    stages = cutter.stages
+    if not (
+        len(pipes) == 1
+        and pipes[0].source[0] == "stage"
+        and not pipes[0].ops
+        and pipes[0].source[1] == len(stages) - 1
+    ):
+        # no shuffle at the top (a scan, a UNION ALL of shuffles...): a final map-only stage
+        stages.append(Stage(len(stages), "map", [StageInput(pipes, [])], {}, list(root.columns)))
+        stages[-1].out_columns = list(root.columns)
+    # number the streams: table pipes, then stage outputs
+    table_order = sorted(cutter.tables)
+    tables = [cutter.tables[i] for i in table_order]
+    remap = {old: new for new, old in enumerate(table_order)}
+    n = 0
+    for s in stages:
+        for inp in s.inputs:
+            for p in inp.pipes:
+                if p.source[0] == "table":
+                    p.source = ("table", remap[p.source[1]])
+                    p.stream = n
+                    n += 1
+    for s in stages:
+        s.stream = n
+        n += 1
+    for s in stages:
+        for inp in s.inputs:
+            for p in inp.pipes:
+                if p.source[0] == "stage":
+                    p.stream = stages[p.source[1]].stream
+    return StagePlan(tables, stages, list(root.columns), dialect)
