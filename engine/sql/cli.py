@@ -157,7 +157,11 @@ def run(argv: List[str], hive: bool) -> int:
     logging.getLogger("mrjob.conf").setLevel(logging.ERROR)  # "No configs specified for engine runner"
     dialect = "hive" if hive else args.dialect
     try:
-        text = open(args.file, encoding="utf-8").read() if args.file else args.sql
+        if args.file:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+        else:
+            text = args.sql
         if hive:
             text = substitute_hive(text, _pairs(args.hivevar, "-d"), _pairs(args.hiveconf, "--hiveconf"))
         else:
@@ -185,6 +189,9 @@ def run(argv: List[str], hive: bool) -> int:
             elif result.status and not args.quiet:
                 print(result.status, file=sys.stderr)
             sys.stdout.flush()
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except EngineError as e:
         where = f"{args.file}: " if args.file else ""
         print(f"error: {where}{e}", file=sys.stderr)

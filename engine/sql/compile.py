@@ -22,6 +22,7 @@ Anything outside the supported subset is refused here with the construct, its li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -63,7 +64,7 @@ SUPPORTED = (
 
 def where(node: AST) -> Tuple[Optional[int], Optional[int]]:
     """The (line, col) sqlglot recorded for *node* or its first descendant that has one."""
-    for n in node.walk():
+    for n in node.walk(bfs=False):  # depth first: the construct's first token with a position
         meta = getattr(n, "meta", None) or {}
         if "line" in meta:
             col = meta.get("col")
@@ -138,7 +139,9 @@ class Compiler:
 
     def compile(self, query: AST) -> Node:
         _refuse_unsupported(query)
+        self._check_tables(query)
         tree = query.copy()
+        self._check_ambiguous(query)
         try:
             tree = qualify(
                 tree,
@@ -152,6 +155,39 @@ class Compiler:
             raise _optimize_error(e, query) from None
         tree = unnest_subqueries(tree)
         return self.query(tree)
+
+    def _check_ambiguous(self, query: AST) -> None:
+        """An unqualified column that two tables of its SELECT's FROM both have."""
+        for sel in query.find_all(exp.Select):
+            sources = [t for t in sel.find_all(exp.Table) if t.find_ancestor(exp.Select) is sel]
+            if len(sources) < 2:
+                continue
+            for c in sel.find_all(exp.Column):
+                if c.table or c.find_ancestor(exp.Select) is not sel:
+                    continue
+                owners = [
+                    t.alias_or_name
+                    for t in sources
+                    if t.name in self.catalog.tables and c.name in dict(self.catalog.tables[t.name].columns)
+                ]
+                if len(owners) > 1:
+                    raise refuse(
+                        c,
+                        f"ambiguous column {c.name}: {' and '.join(owners)} both have it; write "
+                        f"{owners[0]}.{c.name}",
+                    )
+
+    def _check_tables(self, query: AST) -> None:
+        """Unknown tables (not a CTE's name either) before sqlglot reports their columns instead."""
+        ctes = {c.alias_or_name for c in query.find_all(exp.CTE)}
+        for t in query.find_all(exp.Table):
+            if t.name not in self.catalog.tables and t.name not in ctes:
+                known = ", ".join(sorted(self.catalog.tables)) or "none"
+                raise refuse(
+                    t,
+                    f"unknown table {t.name} (tables defined: {known}; define it with CREATE "
+                    "TABLE, or pass --table NAME=PATH)",
+                )
 
     def query(self, q: AST) -> Node:
         if isinstance(q, exp.Subquery):
@@ -296,10 +332,10 @@ class Compiler:
 
         # projection
         exprs, out = [], []
-        for s in selects:
+        for i, s in enumerate(selects):
             e, t = self._expr_win(s.unalias() if isinstance(s, exp.Alias) else s, post, window_map)
             exprs.append(e)
-            out.append((s.alias_or_name, t))
+            out.append((self._output_name(s, i), t))
         n_out = len(exprs)
 
         sort_keys: List[SortKey] = []
@@ -332,6 +368,19 @@ class Compiler:
         if len(exprs) > n_out:
             node = Project(node, [E.col(i) for i in range(n_out)], out[:n_out])
         return node
+
+    def _output_name(self, s: AST, i: int) -> str:
+        """A select item's column name: its alias, or what each dialect calls an unnamed one
+        (Hive ``_c0``; Redshift the function's name, ``sum``, or ``?column?``)."""
+        name = s.alias_or_name
+        if not re.fullmatch(r"_col_\d+", name):
+            return name
+        if self.dialect == "hive":
+            return f"_c{i}"
+        inner = s.unalias() if isinstance(s, exp.Alias) else s
+        if isinstance(inner, exp.Func):
+            return (inner.sql_name() if not isinstance(inner, exp.Anonymous) else inner.name).lower()
+        return "?column?"
 
     # ------------------------------------------------------------------ joins
 
@@ -1021,11 +1070,11 @@ def _agg_parts(a: AST) -> Tuple[str, Optional[AST], bool]:
 
 
 def _limit_of(q: AST) -> Optional[int]:
+    if q.args.get("offset") is not None:
+        raise refuse(q.args["offset"], "OFFSET is not supported")
     lim = q.args.get("limit")
     if lim is None:
         return None
-    if q.args.get("offset") is not None:
-        raise refuse(q.args["offset"], "OFFSET is not supported")
     e = lim.expression
     if not (isinstance(e, exp.Literal) and not e.is_string):
         raise refuse(lim, "LIMIT takes a whole-number constant")
@@ -1067,7 +1116,6 @@ _UNSUPPORTED: Tuple[Tuple[Any, str], ...] = (
 def _optimize_error(e: OptimizeError, query: AST) -> SqlError:
     text = str(e)
     # sqlglot says "Column 'x' could not be resolved" / "Ambiguous column"...; find the column's place
-    import re
 
     m = re.search(r"[Cc]olumn '?\"?([A-Za-z_][A-Za-z0-9_]*)", text)
     if m:

@@ -118,7 +118,7 @@ class Session:
         if _is_explain(statement):
             analyze, query = _explain_parts(statement, self.dialect)
             return self.explain(query, analyze)
-        if isinstance(statement, (exp.Select, exp.Union, exp.Subquery)):
+        if isinstance(statement, (exp.Query, exp.Subquery)):
             if explain_only:
                 return self.explain(statement, False)
             return self.query(statement)
@@ -305,6 +305,8 @@ class Session:
     def explain(self, query: AST, analyze: bool) -> Result:
         from engine.sql.explain import explain_text
 
+        if isinstance(query, exp.Insert):
+            query = query.expression
         plan = self.compile(query)
         timings = None
         if analyze:
@@ -371,6 +373,8 @@ def _commit_hive_directory(staging: str, out_dir: str) -> None:
     parts = sorted(p for p in os.listdir(staging) if p.startswith("part-"))
     for i, p in enumerate(parts):
         os.rename(os.path.join(staging, p), os.path.join(staging, f"{i:06d}_0"))
+    # mrjob's own runners write no _SUCCESS; the promise is the same on every runner
+    open(os.path.join(staging, "_SUCCESS"), "wb").close()
     out = out_dir.rstrip("/") or out_dir
     old = None
     if os.path.exists(out):
