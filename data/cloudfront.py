@@ -19,7 +19,8 @@ token. Lines within the files are in time order; file names follow the real
 distribution logs, ``E2EXAMPLE0LOGS.YYYY-MM-DD-HH.<8 hex>.log`` (``.gz`` with gzip),
 dated by their first line.
 
-``DIR/parquet/part-0.parquet`` holds the well-formed lines only (malformed and header
+``PDIR/part-0.parquet`` (``PDIR``: ``--parquet-out``, by default ``DIR/parquet``) holds
+the well-formed lines only (malformed and header
 lines are omitted), one column per field named as in the Hive table but lower case
 (the names, the Hive types and the header's field names are those of
 ``jobs/cloudfront_os_requests.py``):
@@ -27,7 +28,8 @@ dateobject (string ``YYYY-MM-DD``), time, location, bytes (int32), requestip, me
 host, uri, status (int32), referrer, useragent (the raw string, still %20-encoded; the
 job derives os/browser itself).
 
-Usage: ``python -m data.cloudfront --rows 5000 --seed 0 --out /tmp/cf [--files 4] [--gzip]``
+Usage: ``python -m data.cloudfront --rows 5000 --seed 0 --out /tmp/cf [--files 4] [--gzip]
+[--parquet-out PDIR]``
 """
 
 from __future__ import annotations
@@ -125,8 +127,17 @@ def _malformed(rng: random.Random, rec: Sequence[object], kind: int) -> str:
     return "\t".join(fields)
 
 
-def generate(out_dir: Path, rows: int, seed: int = 0, files: int = 4, gzip: bool = False) -> int:
-    """Write ``rows`` request lines over ``files`` log files plus Parquet in ``out_dir``.
+def generate(
+    out_dir: Path,
+    rows: int,
+    seed: int = 0,
+    files: int = 4,
+    gzip: bool = False,
+    *,
+    parquet_dir: Optional[Path] = None,
+) -> int:
+    """Write ``rows`` request lines over ``files`` log files in ``out_dir`` and their
+    well-formed lines as ``part-0.parquet`` in ``parquet_dir`` (default ``out_dir / "parquet"``).
 
     Returns the number of well-formed lines (= Parquet rows = lines the Hive regex
     matches); the remaining ``rows - result`` lines are malformed on purpose.
@@ -164,8 +175,8 @@ def generate(out_dir: Path, rows: int, seed: int = 0, files: int = 4, gzip: bool
                     gz.write(text.encode("utf-8"))
         else:
             (out / f"{name}.log").write_text(text, encoding="utf-8")
-    pdir = out / "parquet"
-    pdir.mkdir(exist_ok=True)
+    pdir = out / "parquet" if parquet_dir is None else Path(parquet_dir)
+    pdir.mkdir(parents=True, exist_ok=True)
     cols = list(zip(*good)) if good else [[] for _ in COLUMNS]
     table = pa.table({c: pa.array(list(v), t) for c, v, t in zip(COLUMNS, cols, PARQUET_TYPES)})
     pq.write_table(table, pdir / "part-0.parquet", compression="zstd")
@@ -180,9 +191,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--files", type=int, default=4, help="number of log files")
     ap.add_argument("--gzip", action="store_true", help="write .gz instead of .log files")
+    ap.add_argument(
+        "--parquet-out", type=Path, metavar="DIR", help="directory of part-0.parquet (default OUT/parquet)"
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    n = generate(args.out, args.rows, args.seed, args.files, args.gzip)
+    n = generate(args.out, args.rows, args.seed, args.files, args.gzip, parquet_dir=args.parquet_out)
     took = time.perf_counter() - t0
     print(f"rows={args.rows} well_formed={n} files={args.files} in {took:.2f}s -> {args.out}")
     return 0

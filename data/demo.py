@@ -77,7 +77,7 @@ def challenge(sample: Path) -> bool:
 def cloudfront(sample: Path) -> bool:
     from jobs.cloudfront_os_requests import MRCloudFrontOSRequests
 
-    logs = sample / "cloudfront"
+    logs = sample / "cloudfront" / "data"
     t0 = time.perf_counter()
     engine_counts = dict(run_job(MRCloudFrontOSRequests, [str(p) for p in duckdb_sql.cloudfront_files(logs)]))
     t_engine = time.perf_counter() - t0

@@ -41,7 +41,7 @@ the same: when a line consists of tabs and printable ASCII other than space
 Every other line goes through the full regex. ``tests/test_lab_jobs.py`` checks the
 equivalence on generated logs, edge cases and Hypothesis-generated lines.
 
-    python jobs/cloudfront_os_requests.py -r engine data/sample/cloudfront/*.log
+    python jobs/cloudfront_os_requests.py -r engine data/sample/cloudfront/data/*.log
     python jobs/cloudfront_os_requests.py -r engine data/sample/cloudfront/parquet
 """
 

@@ -107,7 +107,12 @@ def test_small_and_edge_cases(tmp_path: Path) -> None:
 
 
 def test_embedded_sample_matches_its_readme_command(tmp_path: Path) -> None:
-    assert cloudfront.main(["--rows", "2000", "--seed", "0", "--files", "3", "--out", str(tmp_path)]) == 0
-    assert {p.name: p.read_bytes() for p in tmp_path.glob("E*")} == {
-        p.name: p.read_bytes() for p in SAMPLE.glob("E*")
+    argv = ["--rows", "2000", "--seed", "0", "--files", "3"]
+    argv += ["--out", str(tmp_path / "data"), "--parquet-out", str(tmp_path / "parquet")]
+    assert cloudfront.main(argv) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data").glob("E*")} == {
+        p.name: p.read_bytes() for p in (SAMPLE / "data").glob("E*")
     }
+    assert not (tmp_path / "data" / "parquet").exists()
+    part = "parquet/part-0.parquet"
+    assert pq.read_table(tmp_path / part).equals(pq.read_table(SAMPLE / part))

@@ -32,7 +32,7 @@ def tickit_con() -> duckdb.DuckDBPyConnection:
 def cf_con() -> duckdb.DuckDBPyConnection:
     """The embedded CloudFront sample loaded through the Hive regex."""
     con = duckdb.connect()
-    duckdb_sql.load_cloudfront(con, SAMPLE / "cloudfront")
+    duckdb_sql.load_cloudfront(con, SAMPLE / "cloudfront" / "data")
     return con
 
 
@@ -119,7 +119,7 @@ def test_hive_os_requests(cf_con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_cloudfront_rows_and_null_rows(cf_con: duckdb.DuckDBPyConnection) -> None:
-    files = duckdb_sql.cloudfront_files(SAMPLE / "cloudfront")
+    files = duckdb_sql.cloudfront_files(SAMPLE / "cloudfront" / "data")
     assert len(files) == 3
     lines = sum(len(p.read_text().split("\n")) - 1 for p in files)
     total, matched = cf_con.execute("SELECT count(*), count(dateobject) FROM cloudfront_logs").fetchone()
@@ -176,7 +176,7 @@ def test_re2_regex_agrees_with_java_regex() -> None:
     java = re.compile(duckdb_sql.HIVE_INPUT_REGEX)
     con = duckdb.connect()
     lines = _variants()
-    for p in sorted((SAMPLE / "cloudfront").glob("E*"))[:1]:
+    for p in sorted((SAMPLE / "cloudfront" / "data").glob("E*"))[:1]:
         lines += p.read_text().split("\n")[:120]
     for line in lines:
         m = java.fullmatch(line)

@@ -25,6 +25,7 @@ from tests.harness import moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
+CF_LOGS = SAMPLE / "cloudfront" / "data"  # what Hive_CloudFront.q reads as ${INPUT}/cloudfront/data
 BUCKET = "mr-engine-lab-test"
 REGION = "us-east-1"
 
@@ -145,7 +146,7 @@ def test_create_bucket_sse_kms(endpoint: str) -> None:
 
 def test_upload_lands_and_download_round_trips(endpoint: str, tmp_path: Path) -> None:
     assert _lab(endpoint, "create-bucket") == 0
-    src = SAMPLE / "cloudfront"
+    src = CF_LOGS
     assert _lab(endpoint, "upload", str(src), "--prefix", "input/cloudfront/data", "--include", "*.log") == 0
     assert _lab(endpoint, "upload", str(SAMPLE / "words.txt"), "--prefix", "input/words") == 0
     s3 = _client("s3", endpoint)
@@ -272,7 +273,7 @@ def test_dry_run_creates_nothing(endpoint: str, capsys: pytest.CaptureFixture[st
     emr = _client("emr", endpoint)
     commands = [
         ["create-bucket"],
-        ["upload", str(SAMPLE / "cloudfront"), "--prefix", "input/cloudfront/data", "--include", "*.log"],
+        ["upload", str(CF_LOGS), "--prefix", "input/cloudfront/data", "--include", "*.log"],
         ["run-hive"],
         ["run-job", "wordcount", "--input", f"s3://{BUCKET}/input/words/"],
         ["download", "--dest", "/nonexistent/never-written"],
@@ -328,10 +329,10 @@ def test_python_m_emr_lab_dry_run_needs_no_credentials(tmp_path: Path) -> None:
 
 def test_dry_run_says_would_not_did(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Under --dry-run nothing is created or uploaded, and the output does not claim otherwise."""
-    logs = sorted((SAMPLE / "cloudfront").glob("*.log"))
+    logs = sorted(CF_LOGS.glob("*.log"))
     assert len(logs) >= 2
     assert _lab(endpoint, "create-bucket", "--dry-run") == 0
-    assert _lab(endpoint, "upload", str(SAMPLE / "cloudfront"), "--include", "*.log", "--dry-run") == 0
+    assert _lab(endpoint, "upload", str(CF_LOGS), "--include", "*.log", "--dry-run") == 0
     assert _lab(endpoint, "run-hive", "--dry-run") == 0
     assert _lab(endpoint, "download", "--dest", "/nonexistent/never-written", "--dry-run") == 0
     assert _lab(endpoint, "teardown", "--dry-run") == 0
@@ -348,7 +349,7 @@ def test_dry_run_says_would_not_did(endpoint: str, capsys: pytest.CaptureFixture
 
     # the same commands for real say what they did
     assert _lab(endpoint, "create-bucket") == 0
-    assert _lab(endpoint, "upload", str(SAMPLE / "cloudfront"), "--include", "*.log") == 0
+    assert _lab(endpoint, "upload", str(CF_LOGS), "--include", "*.log") == 0
     out = capsys.readouterr().out
     assert f"created s3://{BUCKET} in {REGION}" in out and "would" not in out
     assert f"uploaded {len(logs)} file(s) to s3://{BUCKET}/input/" in out

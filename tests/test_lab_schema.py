@@ -383,12 +383,13 @@ def test_cloudfront_generator_and_oracle_use_the_jobs_columns(tmp_path):
 
 
 def test_cloudfront_bench_views_are_the_loaders_select():
-    base = SAMPLE / "cloudfront"
+    # the sample's logs are in cloudfront/data/, its Parquet in cloudfront/parquet/
+    base = SAMPLE / "cloudfront" / "data"
     table = duckdb.connect()
     duckdb_sql.load_cloudfront(table, base)
     want = sorted(table.execute(duckdb_sql.HIVE_OS_REQUESTS_SQL).fetchall())
-    for fmt in ("text", "parquet"):
-        query = queries.cloudfront_os(base, fmt)
+    for fmt, cf_dir in (("text", base), ("parquet", SAMPLE / "cloudfront")):
+        query = queries.cloudfront_os(cf_dir, fmt)
         con = duckdb.connect()
         for stmt in query.duckdb_sql[:-1]:
             con.execute(stmt)
