@@ -2,8 +2,9 @@
 
 1. ``sqlglot.optimizer.qualify`` with the catalog's schema names every column by its source
    (``"sales"."qtysold"``), expands ``*``, resolves ``GROUP BY 1`` / ``ORDER BY 2`` and reports
-   unknown and ambiguous columns; ``unnest_subqueries`` turns ``IN``/``EXISTS`` subqueries and
-   scalar subqueries into joins on grouped subqueries. sqlglot's own planner is not used
+   unknown and ambiguous columns; ``engine.sql.decorrelate`` turns ``[NOT] IN``/``[NOT] EXISTS``
+   subqueries in WHERE into semi and anti joins, and sqlglot's ``unnest_subqueries`` the rest
+   (scalar subqueries) into joins on grouped subqueries. sqlglot's own planner is not used
    (it makes constants join keys and plans windows as aggregates).
 2. A ``SELECT`` becomes, bottom up: the FROM items joined left to right (equalities between the
    joined sides -- from ``ON`` or, for the comma form, from ``WHERE`` -- become join keys;
@@ -35,6 +36,7 @@ from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 from engine.sql import expr as E
 from engine.sql import types as T
 from engine.sql.catalog import TableDef
+from engine.sql.decorrelate import decorrelate
 from engine.sql.errors import SqlError
 from engine.sql.logical import (
     AggCall,
@@ -153,8 +155,17 @@ class Compiler:
             )
         except OptimizeError as e:
             raise _optimize_error(e, query) from None
-        tree = unnest_subqueries(tree)
-        return self.query(tree)
+        tree = unnest_subqueries(decorrelate(tree))
+        root = self.query(tree)
+        top = tree
+        while isinstance(top, (exp.Union, exp.Subquery)):
+            top = top.left if isinstance(top, exp.Union) else top.this
+        if isinstance(top, exp.Select) and len(top.expressions) == len(root.columns):
+            root.columns = [
+                (self._output_name(s, i), t)
+                for i, (s, (_, t)) in enumerate(zip(top.expressions, root.columns))
+            ]
+        return root
 
     def _check_ambiguous(self, query: AST) -> None:
         """An unqualified column that two tables of its SELECT's FROM both have."""
@@ -332,10 +343,10 @@ class Compiler:
 
         # projection
         exprs, out = [], []
-        for i, s in enumerate(selects):
+        for s in selects:
             e, t = self._expr_win(s.unalias() if isinstance(s, exp.Alias) else s, post, window_map)
             exprs.append(e)
-            out.append((self._output_name(s, i), t))
+            out.append((s.alias_or_name, t))
         n_out = len(exprs)
 
         sort_keys: List[SortKey] = []

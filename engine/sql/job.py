@@ -30,6 +30,8 @@ from engine.sql.stages import decode
 
 #: How many carry keys spread carried rows over a step's reducers.
 CARRY_KEYS = 64
+#: The stream of the record a step sends so that the next step (a global aggregate) has a map task.
+SENTINEL = -1
 
 
 class SqlJob(EngineMRJob):
@@ -95,7 +97,13 @@ class SqlJob(EngineMRJob):
                     kwargs["combiner_init"] = self._init(i)
                     kwargs["combiner"] = self._combiner(i)
                 if s["kind"] == "aggregate" and s["spec"]["nkeys"] == 0:
-                    kwargs["reducer_final"] = self._global_final(i, i == last)
+                    # SQL: an aggregate without GROUP BY has one row, also over no rows. mrjob's
+                    # inline/local runners choose their own number of reduce tasks, so it is not
+                    # "the one reducer emits it": every map task adds an empty partial instead, and
+                    # the step before sends a sentinel so that this step has a map task at all.
+                    kwargs["mapper_final"] = self._empty_partial(i)
+                if i < last and _global_aggregate(plan["stages"][i + 1]):
+                    kwargs["reducer_final"] = self._sentinel
                 if s["one_reducer"]:
                     kwargs["jobconf"] = {"mapreduce.job.reduces": "1"}
             out.append(MRStep(**kwargs))
@@ -116,7 +124,6 @@ class SqlJob(EngineMRJob):
                 ops.Aggregates(s["spec"]["aggs"], plan["dialect"]) if s["kind"] == "aggregate" else None
             )
             self._post = ops.pipe_function(s["post"]) if s["post"] else None
-            self._seen_group = False
             self._header_left: Dict[Tuple[str, str], int] = {}
 
         return init
@@ -165,7 +172,7 @@ class SqlJob(EngineMRJob):
                     row = list(reader.read(value, path or "stdin") or ())
                     for stream, _ in self._table_pipes.get(t, ()):
                         yield from self._route(i, stream, row)
-            else:
+            elif value[0] != SENTINEL:
                 yield from self._route(i, value[0], value[1:])
 
         return mapper
@@ -242,7 +249,6 @@ class SqlJob(EngineMRJob):
             kind = s["kind"]
             plan = self._plan()
             if kind == "aggregate":
-                self._seen_group = True
                 state = None
                 for v in values:
                     state = v[1:] if state is None else self._aggs.merge(state, v[1:])  # type: ignore[union-attr]
@@ -273,13 +279,18 @@ class SqlJob(EngineMRJob):
 
         return reducer
 
-    def _global_final(self, i: int, last: bool) -> Any:
+    def _empty_partial(self, i: int) -> Any:
         def final() -> Iterator[Tuple[Any, Any]]:
-            # SQL: an aggregate without GROUP BY has one row, also over no rows
-            if not self._seen_group:
-                yield from self._emit(self._aggs.empty(), last)  # type: ignore[union-attr]
+            yield [], [0, *self._aggs.empty_states()]  # type: ignore[union-attr]
 
         return final
+
+    def _sentinel(self) -> Iterator[Tuple[Any, Any]]:
+        yield None, [SENTINEL]
+
+
+def _global_aggregate(stage: Dict[str, Any]) -> bool:
+    return stage["kind"] == "aggregate" and stage["spec"]["nkeys"] == 0
 
 
 def plan_arg(encoded: str) -> List[str]:

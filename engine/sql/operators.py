@@ -124,6 +124,21 @@ class Aggregates:
             out.append(self._finish(s, st))
         return out
 
+    def empty_states(self) -> List[Any]:
+        """The partial states of no rows (``merge`` with them changes nothing)."""
+        out: List[Any] = []
+        for s in self.specs:
+            f = s["func"]
+            if s["distinct"]:
+                out.append([])
+            elif f in ("count_star", "count"):
+                out.append(0)
+            elif f == "avg":
+                out.append([None, 0])
+            else:
+                out.append(None)
+        return out
+
     def empty(self) -> List[Any]:
         """The aggregates of no rows (a global aggregate over an empty input)."""
         return [0 if s["func"] in ("count_star", "count") else None for s in self.specs]
