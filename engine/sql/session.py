@@ -38,6 +38,7 @@ from engine.sql import stages as S
 from engine.sql.catalog import TableDef
 from engine.sql.compile import AST, Catalog, Compiler, refuse, where
 from engine.sql.errors import SqlError
+from engine.sql.prune import prune_plan
 from engine.sql.types import parse_type
 
 # sqlglot logs "contains unsupported syntax. Falling back to parsing as a 'Command'" for EXPLAIN, which
@@ -288,7 +289,7 @@ class Session:
     def compile(self, query: AST) -> S.StagePlan:
         """The stage plan of one query."""
         compiler = Compiler(self.catalog(), self.dialect)
-        root = compiler.compile(query)
+        root = prune_plan(compiler.compile(query))
         plan = S.cut(root, self.dialect)
         for t in plan.tables:
             if not t.locations:
