@@ -216,8 +216,8 @@ class Compiler:
                 raise refuse(
                     q, f"the sides of UNION have {len(left.columns)} and {len(right.columns)} columns"
                 )
-            right = self._conform(right, left)
-            node: Node = Union([left, right])
+            common = [(n, _common(ta, tb)) for (n, ta), (_, tb) in zip(left.columns, right.columns)]
+            node: Node = Union([self._conform(left, common), self._conform(right, common)])
             if q.args.get("distinct"):
                 node = _distinct(node)
             return self._order_limit_on_union(q, node)
@@ -225,10 +225,10 @@ class Compiler:
             return self.select(q)
         raise refuse(q, f"{type(q).__name__.upper()} is not supported as a query ({SUPPORTED})")
 
-    def _conform(self, node: Node, to: Node) -> Node:
-        """*node* with its columns cast to *to*'s types where they differ."""
+    def _conform(self, node: Node, to: List[Tuple[str, SqlType]]) -> Node:
+        """*node* with its columns cast to the types of *to* where they differ (UNION's sides)."""
         exprs, changed = [], False
-        for i, ((_, t), (_, want)) in enumerate(zip(node.columns, to.columns)):
+        for i, ((_, t), (_, want)) in enumerate(zip(node.columns, to)):
             if t != want and t.kind != "null" and want.kind != "null":
                 exprs.append(self._cast(E.col(i), want))
                 changed = True
@@ -236,7 +236,7 @@ class Compiler:
                 exprs.append(E.col(i))
         if not changed:
             return node
-        return Project(node, exprs, [(n, t) for (n, _), (_, t) in zip(node.columns, to.columns)])
+        return Project(node, exprs, [(n, want) for (n, _), (_, want) in zip(node.columns, to)])
 
     def _order_limit_on_union(self, q: AST, node: Node) -> Node:
         order = q.args.get("order")
@@ -315,7 +315,7 @@ class Compiler:
         order = sel.args.get("order")
         group = sel.args.get("group")
         agg_nodes = _aggregates(
-            [*selects, *([having] if having else []), *(order.expressions if order else [])]
+            [*selects, *([having] if having else []), *(order.expressions if order else [])], sel
         )
         post = scope
         group_exprs: List[AST] = []
@@ -336,7 +336,7 @@ class Compiler:
                 node = Filter(node, self._predicate(having.this, post))
 
         # windows
-        windows = [w for s in selects for w in s.find_all(exp.Window)]
+        windows = [w for s in selects for w in s.find_all(exp.Window) if w.find_ancestor(exp.Select) is sel]
         window_map: Dict[int, int] = {}
         if windows:
             node, post, window_map = self._windows(node, post, windows)
@@ -452,8 +452,8 @@ class Compiler:
             both = Scope(scope.columns + rscope.columns)
             res = self._predicate(_and_all(residual), both) if residual else None
             jkind = "inner" if kind in ("comma", "cross") else kind
-            if not lkeys and jkind not in ("inner",):
-                if jkind in ("left", "right", "full", "semi", "anti"):
+            if not lkeys and jkind not in ("inner", "semi", "anti"):
+                if jkind in ("left", "right", "full"):
                     raise refuse(
                         on if on is not None else items[k][1] and exp.Null(),
                         f"{kind.upper()} JOIN needs an equality between its sides in ON",
@@ -504,8 +504,8 @@ class Compiler:
         if self.dialect == "hive" or t.kind == "double":
             return T.DOUBLE
         if t.kind == "decimal":
-            return T.decimal(38, max(t.scale, 6))
-        return T.DOUBLE
+            return T.decimal(38, t.scale)  # Redshift: DECIMAL(38, s) for a DECIMAL(p, s) argument
+        return T.INT  # Redshift: BIGINT for an integer argument (the quotient truncated)
 
     def _windows(self, node: Node, post: Any, windows: List[exp.Window]) -> Tuple[Node, Any, Dict[int, int]]:
         by_spec: Dict[str, List[exp.Window]] = {}
@@ -1043,12 +1043,13 @@ def _has_subquery(node: AST) -> bool:
     return any(True for _ in node.find_all(exp.Subquery, exp.Exists))
 
 
-def _aggregates(nodes: Sequence[AST]) -> List[AST]:
-    """The distinct aggregate calls in *nodes*, outside window functions, in order of appearance."""
+def _aggregates(nodes: Sequence[AST], sel: AST) -> List[AST]:
+    """The distinct aggregate calls of *sel* in *nodes* (outside window functions and subqueries),
+    in order of appearance."""
     out: List[AST] = []
     for n in nodes:
         for a in n.find_all(exp.AggFunc):
-            if a.find_ancestor(exp.Window) is not None:
+            if a.find_ancestor(exp.Window) is not None or a.find_ancestor(exp.Select) is not sel:
                 continue
             if any(_strip(a) == _strip(b) for b in out):
                 continue

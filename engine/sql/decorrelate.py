@@ -12,9 +12,12 @@ So, for every top-level AND of a SELECT's WHERE, before sqlglot's pass handles w
                                   ``WHERE n = 0 OR (n = nn AND x IS NOT NULL)``
 ``EXISTS (SELECT ... WHERE inner = outer AND rest)``
                                   ``SEMI JOIN (SELECT inner AS _k0 ... WHERE rest) _sqN ON outer = _sqN._k0``
-``NOT EXISTS (...)``              ``ANTI JOIN`` the same (a NULL key matches nothing: the row stays)
+``NOT EXISTS (...)``              ``ANTI JOIN`` the same (a NULL key matches nothing: the row stays);
+                                  other conditions between the two sides join the ON as a residual
+``SELECT (SELECT max(v) FROM u)`` ``CROSS JOIN (SELECT max(v) ...) _sqN``: an uncorrelated aggregate
+                                  without GROUP BY has exactly one row
 
-A correlation other than equalities ANDed into the subquery's WHERE is left to sqlglot's pass.
+A subquery under OR, or correlated in another way, is left to sqlglot's pass.
 """
 
 from __future__ import annotations
@@ -64,7 +67,38 @@ def decorrelate(tree: AST) -> AST:
     counter = [0]
     for sel in reversed(list(tree.find_all(exp.Select))):
         _rewrite(sel, counter)
+        _select_list_scalars(sel, counter)
     return tree
+
+
+def _select_list_scalars(sel: exp.Select, counter: List[int]) -> None:
+    """``SELECT ..., (SELECT max(v) FROM u) ...``: an uncorrelated aggregate without GROUP BY has
+    exactly one row, so a CROSS JOIN with it gives every row its value."""
+    for item in sel.expressions:
+        for sub in list(item.find_all(exp.Subquery)):
+            if sub.find_ancestor(exp.Select) is not sel:
+                continue
+            q = sub.this
+            if not (isinstance(q, exp.Select) and len(q.expressions) == 1 and not q.args.get("group")):
+                continue
+            if not q.expressions[0].find(exp.AggFunc) or _refs(q) - _inner_aliases(q):
+                continue
+            alias = _name(counter)
+            col = q.expressions[0].alias_or_name
+            join = exp.Join(
+                this=exp.Subquery(this=q.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))),
+                kind="CROSS",
+            )
+            sel.set("joins", (sel.args.get("joins") or []) + [join])
+            sub.replace(exp.column(col, table=alias))
+
+
+def _inner_aliases(q: AST) -> Set[str]:
+    """The aliases of every FROM item inside *q* (its nested subqueries' too)."""
+    out: Set[str] = set()
+    for s in q.find_all(exp.Select):
+        out |= _sources(s)
+    return out
 
 
 def _name(counter: List[int]) -> str:
@@ -151,6 +185,7 @@ def _exists_join(
     where = sub.args.get("where")
     pairs: List[Tuple[AST, AST]] = []
     rest: List[AST] = []
+    correlated: List[AST] = []  # other conditions between the two sides: the join's residual
     for c in _conjuncts(where.this if where is not None else None):
         if isinstance(c, exp.EQ):
             a, b = c.this, c.expression
@@ -162,21 +197,37 @@ def _exists_join(
                 pairs.append((b, a))
                 continue
         if _refs(c) - inner_aliases and not isinstance(c, exp.Boolean):
-            return None  # a correlation this pass does not take apart
+            if c.find(exp.Subquery, exp.Exists) is not None:
+                return None
+            correlated.append(c)
+            continue
         rest.append(c)
-    if not pairs:
+    if not pairs and not correlated:
         return None
     alias = _name(counter)
     body = sub.copy()
-    body.set("expressions", [exp.alias_(inner.copy(), f"_k{i}") for i, (inner, _) in enumerate(pairs)])
+    outputs = [exp.alias_(inner.copy(), f"_k{i}") for i, (inner, _) in enumerate(pairs)]
+    # the inner columns the residual reads come out of the subquery as _rJ
+    inner_cols: List[AST] = []
+    residual: List[AST] = []
+    for c in correlated:
+        c = c.copy()
+        for col in list(c.find_all(exp.Column)):
+            if col.table in inner_aliases:
+                if not any(col == x for x in inner_cols):
+                    inner_cols.append(col.copy())
+                j = next(k for k, x in enumerate(inner_cols) if col == x)
+                col.replace(exp.column(f"_r{j}", table=alias))
+        residual.append(c)
+    outputs += [exp.alias_(col, f"_r{j}") for j, col in enumerate(inner_cols)]
+    body.set("expressions", outputs or [exp.alias_(exp.Literal.number(1), "_one")])
     rest_where = _and_all([r.copy() for r in rest if not (isinstance(r, exp.Boolean) and r.this)])
     body.set("where", exp.Where(this=rest_where) if rest_where is not None else None)
-    on = _and_all(
-        [
-            exp.EQ(this=outer_col.copy(), expression=exp.column(f"_k{i}", table=alias))
-            for i, (_, outer_col) in enumerate(pairs)
-        ]
-    )
+    keys: List[AST] = [
+        exp.EQ(this=outer_col.copy(), expression=exp.column(f"_k{i}", table=alias))
+        for i, (_, outer_col) in enumerate(pairs)
+    ]
+    on = _and_all(keys + residual)
     joined = exp.Join(
         this=exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(alias))),
         kind="ANTI" if negated else "SEMI",
