@@ -20,6 +20,13 @@ demo: setup
 	@echo
 	@echo "== the labs: Redshift challenge on the engine and in DuckDB, CloudFront OS counts =="
 	$(PY) -m data.demo
+	@echo
+	@echo "== the labs as SQL, compiled to MapReduce stages: the Hive tutorial's script (os, count) =="
+	@out=$$(mktemp -d) && $(PY) -m engine hive -q -f emr/Hive_CloudFront.q -d INPUT=data/sample -d OUTPUT=$$out \
+		&& cat $$out/os_requests/0*_0 | tr '\001' '\t' | sort && rm -rf $$out
+	@echo
+	@echo "== ... and the Redshift lab's DDL, COPY and queries (sql/tickit_lab.sql) =="
+	$(PY) -m engine sql -q -f sql/tickit_lab.sql --format table
 
 # pytest's settings (pyproject.toml): warnings are errors, markers strict, 300 s per test. The fast part
 # only (seconds, not minutes): $(PY) -m pytest -m "not slow".

@@ -181,6 +181,8 @@ def run(argv: List[str], hive: bool) -> int:
                 sys.stdout.write(result.explain)
             elif result.rows is not None:
                 results.write_rows(result.rows, result.columns, fmt, sys.stdout, dialect)
+                if fmt == "table":
+                    sys.stdout.write("\n")  # psql's blank line between results
                 if not args.quiet:
                     print(
                         f"Time taken: {time.monotonic() - start:.2f} s, fetched {len(result.rows)} row(s)",

@@ -104,8 +104,10 @@ class SqlJob(EngineMRJob):
                     kwargs["mapper_final"] = self._empty_partial(i)
                 if i < last and _global_aggregate(plan["stages"][i + 1]):
                     kwargs["reducer_final"] = self._sentinel
-                if s["one_reducer"]:
-                    kwargs["jobconf"] = {"mapreduce.job.reduces": "1"}
+                # A "one reducer" stage needs no jobconf: all its rows share one key, so one reduce
+                # task gets them whatever the reducer count (mrjob's inline and local runners choose
+                # their own, and a step jobconf would make mrjob's Spark runner submit each step
+                # on its own).
             out.append(MRStep(**kwargs))
         return out
 

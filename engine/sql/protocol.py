@@ -62,7 +62,9 @@ class SqlValueProtocol:
 
     def read(self, line: bytes) -> Tuple[Any, Any]:
         key, _, value = line.decode("utf-8").partition("\t")
-        return loads(key), loads(value)
+        k = loads(key)
+        # a tuple, not a list: mrjob's Spark harness groups keys in a dict (they must be hashable)
+        return (tuple(k) if isinstance(k, list) else k), loads(value)
 
     def write(self, key: Any, value: Any) -> bytes:
         return f"{_encode(key)}\t{_encode(value)}".encode()
