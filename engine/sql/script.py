@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from engine.sql.errors import SqlError
 
@@ -527,3 +527,71 @@ def blank_redshift_column_attributes(text: str) -> str:
                 k += 1
         i = stmt_end + 1
     return "".join(chars) if changed else text
+
+
+# ------------------------------------------------------------------------ Hive's FROM-first form
+
+_CLAUSE_AFTER_SELECT_LIST = frozenset(
+    ("WHERE", "GROUP_BY", "HAVING", "ORDER_BY", "LIMIT", "CLUSTER_BY", "DISTRIBUTE_BY", "SORT_BY", "WINDOW")
+)
+
+
+def rewrite_hive_from_first(text: str) -> str:
+    """Hive's ``FROM src INSERT OVERWRITE ... SELECT ... [INSERT OVERWRITE ... SELECT ...]`` (which
+    sqlglot does not parse) as one ``INSERT OVERWRITE ... SELECT ... FROM src ...`` statement per
+    INSERT, each ending in ``;``. Other statements are unchanged; statements are found with sqlglot's
+    tokenizer (never by splitting on ``;``, which Hive's regex literals hold)."""
+    import sqlglot
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("hive").tokenize(text)
+    except Exception:  # the parser reports what the tokenizer could not read
+        return text
+    statements: List[List[Any]] = [[]]
+    for t in tokens:
+        if t.token_type.name == "SEMICOLON":
+            statements.append([])
+        else:
+            statements[-1].append(t)
+    if not any(st and st[0].token_type.name == "FROM" for st in statements):
+        return text
+    out: List[str] = []
+    pos = 0
+    for st in statements:
+        if not st or st[0].token_type.name != "FROM":
+            continue
+        start, end = st[0].start, st[-1].end + 1
+        depth, inserts = 0, []
+        for k, t in enumerate(st):
+            name = t.token_type.name
+            depth += name == "L_PAREN"
+            depth -= name == "R_PAREN"
+            if depth == 0 and name == "INSERT":
+                inserts.append(k)
+        if not inserts:
+            continue
+        source = text[st[1].start : st[inserts[0]].start].strip() if inserts[0] > 1 else ""
+        parts = []
+        for n, k in enumerate(inserts):
+            body = st[k : inserts[n + 1]] if n + 1 < len(inserts) else st[k:]
+            cut = None
+            depth, seen_select = 0, False
+            for t in body:
+                name = t.token_type.name
+                depth += name == "L_PAREN"
+                depth -= name == "R_PAREN"
+                if depth == 0 and name == "SELECT":
+                    seen_select = True
+                elif depth == 0 and seen_select and name in _CLAUSE_AFTER_SELECT_LIST:
+                    cut = t.start
+                    break
+            b_start, b_end = body[0].start, body[-1].end + 1
+            if cut is None:
+                parts.append(f"{text[b_start:b_end]} FROM {source}")
+            else:
+                parts.append(f"{text[b_start:cut]}FROM {source} {text[cut:b_end]}")
+        out.append(text[pos:start])
+        out.append(";\n".join(parts))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)

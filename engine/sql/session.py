@@ -14,7 +14,8 @@ literals hold ``\\;``):
 * ``SELECT``/``WITH``/``UNION``: compiled (``engine.sql.compile``), cut into stages
   (``engine.sql.stages``) and run as one mrjob job (``engine.sql.job``); the rows are returned.
 * ``INSERT OVERWRITE [LOCAL] DIRECTORY 'dir' SELECT ...`` (also Hive's ``FROM t INSERT OVERWRITE
-  ...``): the rows as Hive text files ``000000_0``... in *dir*, committed all or nothing.
+  ... [INSERT OVERWRITE ...]``, one statement per INSERT): the rows as Hive text files
+  ``000000_0``... in *dir*, committed all or nothing.
 * ``EXPLAIN [ANALYZE] SELECT ...``: the stage plan (``engine.sql.explain``).
 * ``SET k=v``, ``USE db``, ``DROP TABLE [IF EXISTS]``: as Hive/Redshift mean them, for a session.
 """
@@ -88,6 +89,10 @@ class Session:
             from engine.sql.script import blank_redshift_column_attributes
 
             text = blank_redshift_column_attributes(text)
+        else:
+            from engine.sql.script import rewrite_hive_from_first
+
+            text = rewrite_hive_from_first(text)
         try:
             return [s for s in sqlglot.parse(text, read=self.dialect) if s is not None]
         except sqlglot.errors.ParseError as e:
