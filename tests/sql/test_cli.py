@@ -161,10 +161,8 @@ def test_python_m_engine_sql_runs_as_a_command(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (
-        proc.stdout
-        == f"{duckdb.sql(f'SELECT count(*) FROM {chr(39)}{USERS_PARQUET}{chr(39)}').fetchone()[0]}\n"
-    )
+    ((expected,),) = duckdb.sql(f"SELECT count(*) FROM '{USERS_PARQUET}'").fetchall()
+    assert proc.stdout == f"{expected}\n"
 
 
 def test_errors_exit_1_with_the_file_and_place(tmp_path, capsys):
