@@ -1018,6 +1018,9 @@ def _common(a: SqlType, b: SqlType) -> SqlType:
 
 
 def _conjuncts(node: Optional[AST]) -> List[AST]:
+    """The top-level ANDs of a condition; a conjunct that every branch of an OR repeats is
+    factored out (``(a.x = b.x AND p) OR (a.x = b.x AND q)`` gives ``a.x = b.x`` and ``p OR q``),
+    so that an equality hidden in an OR still becomes a join key."""
     if node is None:
         return []
     node = _strip(node)
@@ -1025,7 +1028,31 @@ def _conjuncts(node: Optional[AST]) -> List[AST]:
         return _conjuncts(node.this) + _conjuncts(node.expression)
     if isinstance(node, exp.Boolean) and node.this:
         return []
+    if isinstance(node, exp.Or):
+        return _factor_or(node)
     return [node]
+
+
+def _disjuncts(node: AST) -> List[AST]:
+    node = _strip(node)
+    if isinstance(node, exp.Or):
+        return _disjuncts(node.this) + _disjuncts(node.expression)
+    return [node]
+
+
+def _factor_or(node: AST) -> List[AST]:
+    branches = [_conjuncts(b) for b in _disjuncts(node)]
+    common = [c for c in branches[0] if all(any(c == d for d in b) for b in branches[1:])]
+    if not common:
+        return [node]
+    rests = [[d for d in b if not any(d == c for c in common)] for b in branches]
+    if any(not r for r in rests):
+        return common  # one branch is the common part alone: the OR adds nothing
+    ors = [_and_all(r) for r in rests]
+    rest = ors[0]
+    for o in ors[1:]:
+        rest = exp.Or(this=rest, expression=o)
+    return common + [exp.Paren(this=rest)]
 
 
 def _and_all(parts: List[AST]) -> AST:

@@ -1,0 +1,104 @@
+"""The compiler's plan shapes: where predicates go, what becomes a join key, how stages are cut."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.sql import expr as E
+from engine.sql.session import Session
+from engine.sql.stages import StagePlan, decode
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    for name in ("t", "u"):
+        (tmp_path / f"{name}.txt").write_text("1|a|2\n")
+    s = Session("redshift")
+    for st in s.parse(
+        "create table t (id integer, name varchar(5), v integer);\n"
+        "create table u (id integer, tag varchar(5), w integer);\n"
+        f"copy t from '{tmp_path / 't.txt'}'; copy u from '{tmp_path / 'u.txt'}';"
+    ):
+        s.execute(st)
+    return s
+
+
+def plan_of(session: Session, sql: str) -> StagePlan:
+    return session.compile(session.parse(sql)[0])
+
+
+def test_equality_in_where_of_a_comma_join_is_the_join_key(session):
+    plan = plan_of(session, "select t.name, u.tag from t, u where t.id = u.id and t.v > 1")
+    (join,) = plan.stages
+    assert join.kind == "join" and join.spec["join"] == "inner"
+    assert [i.keys for i in join.inputs] == [[E.col(0)], [E.col(0)]]
+    (tpipe,) = join.inputs[0].pipes
+    assert ["filter", ["fn", "gt", E.col(2), E.lit(1)]] in tpipe.ops  # the t-only conjunct on t's scan
+
+
+def test_an_equality_every_or_branch_repeats_is_factored_out_as_the_key(session):
+    plan = plan_of(
+        session, "select t.name from t, u where (t.id = u.id and t.v > 4) or (t.id = u.id and u.w > 5)"
+    )
+    (join,) = plan.stages
+    assert join.inputs[0].keys and join.inputs[1].keys
+    assert join.spec["residual"][1] == "or"
+
+
+def test_where_on_the_null_side_of_a_left_join_stays_above_it(session):
+    plan = plan_of(session, "select t.id from t left join u on t.id = u.id where u.w is null")
+    (join,) = plan.stages
+    (upipe,) = join.inputs[1].pipes
+    assert not any(op[0] == "filter" for op in upipe.ops)  # not pushed below the join
+    assert any(op[0] == "filter" for op in join.post)  # applied to the joined rows
+
+
+def test_on_condition_of_the_right_side_of_a_left_join_filters_that_side(session):
+    plan = plan_of(session, "select t.id from t left join u on t.id = u.id and u.w > 3")
+    (join,) = plan.stages
+    (upipe,) = join.inputs[1].pipes
+    assert any(op[0] == "filter" for op in upipe.ops)
+
+
+def test_only_the_columns_read_cross_the_shuffle(session):
+    plan = plan_of(session, "select name, sum(v) from t group by name")
+    (agg,) = plan.stages
+    (pipe,) = agg.inputs[0].pipes
+    assert pipe.ops[0] == ["project", [E.col(1), E.col(2)]]
+
+
+def test_stage_kinds_of_the_top_buyers_shape(session):
+    plan = plan_of(
+        session,
+        "select tag, total from (select id, sum(v) total from t group by id order by total desc limit 3) q, "
+        "u where q.id = u.id order by total desc",
+    )
+    assert [s.kind for s in plan.stages] == ["aggregate", "sort", "join", "sort"]
+    assert plan.stages[1].spec["limit"] == 3
+    assert plan.stages[0].spec["aggs"][0]["func"] == "sum"
+
+
+def test_a_query_with_no_shuffle_is_one_map_only_stage(session):
+    plan = plan_of(session, "select id, name from t where v between 1 and 3")
+    assert [s.kind for s in plan.stages] == ["map"]
+
+
+def test_the_plan_round_trips_through_its_option_word(session):
+    plan = plan_of(session, "select name, count(distinct v) from t group by name having count(*) > 1")
+    assert decode(plan.encode()) == plan.to_json()
+    assert set(plan.encode()) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def test_redshift_and_hive_division_and_literals(session, tmp_path):
+    plan = plan_of(session, "select v / 2, v / 2.0 from t")
+    (stage,) = plan.stages
+    exprs = stage.inputs[0].pipes[0].ops[-1][1]
+    assert exprs[0][1] == "div_int" and exprs[1][1] == "div_decimal"
+    hive = Session("hive")
+    for st in hive.parse(f"CREATE TABLE t (v INT) LOCATION '{tmp_path}'"):
+        hive.execute(st)
+    (stage,) = hive.compile(hive.parse("SELECT v / 2, v DIV 2 FROM t")[0]).stages
+    exprs = stage.inputs[0].pipes[0].ops[-1][1]
+    assert exprs[0][1] == "div_double" and exprs[1][1] == "div_int"
