@@ -179,7 +179,8 @@ class Compiler:
                 owners = [
                     t.alias_or_name
                     for t in sources
-                    if t.name in self.catalog.tables and c.name in dict(self.catalog.tables[t.name].columns)
+                    if t.name.lower() in self.catalog.tables
+                    and c.name.lower() in dict(self.catalog.tables[t.name.lower()].columns)
                 ]
                 if len(owners) > 1:
                     raise refuse(
@@ -190,9 +191,9 @@ class Compiler:
 
     def _check_tables(self, query: AST) -> None:
         """Unknown tables (not a CTE's name either) before sqlglot reports their columns instead."""
-        ctes = {c.alias_or_name for c in query.find_all(exp.CTE)}
+        ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
         for t in query.find_all(exp.Table):
-            if t.name not in self.catalog.tables and t.name not in ctes:
+            if t.name.lower() not in self.catalog.tables and t.name.lower() not in ctes:
                 known = ", ".join(sorted(self.catalog.tables)) or "none"
                 raise refuse(
                     t,

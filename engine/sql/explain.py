@@ -196,8 +196,11 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
             lines.append(f"  Stage-{s.id + 1} is a root stage")
     lines.append(f"  Stage-0 depends on stages: Stage-{len(plan.stages)}")
     lines += ["", "STAGE PLANS:"]
+    counters = (timings or {}).get("counters", {})
     for s in plan.stages:
         lines += _stage_lines(plan, s)
+        if timings is not None:
+            lines.append(f"    rows out: {counters.get(f'Stage-{s.id + 1} rows out', 0)}")
     lines += ["  Stage: Stage-0", "    Fetch Operator", f"      columns: {', '.join(_names(plan.columns))}"]
     if timings is not None:
         lines += [
@@ -205,4 +208,8 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
             f"ANALYZE: {timings['rows']} rows in {timings['seconds']:.2f} s "
             f"({len(plan.stages)} MapReduce stage(s))",
         ]
+        for t in plan.tables:
+            lines.append(f"  {t.name}: {counters.get(f'{t.name} rows read', 0)} rows read")
+        for name, seconds, records_in, records_out in timings.get("waves", ()):
+            lines.append(f"  wave {name}: {seconds:.2f} s, {records_in} records in, {records_out} out")
     return "\n".join(lines) + "\n"

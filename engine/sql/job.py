@@ -30,6 +30,8 @@ from engine.sql.stages import decode
 
 #: How many carry keys spread carried rows over a step's reducers.
 CARRY_KEYS = 64
+#: The counter group of the row counts (``Stage-N rows out``, ``TABLE rows read``).
+COUNTER_GROUP = "sql"
 #: The stream of the record a step sends so that the next step (a global aggregate) has a map task.
 SENTINEL = -1
 
@@ -96,18 +98,18 @@ class SqlJob(EngineMRJob):
                 if s["kind"] in ("aggregate", "sort", "limit"):
                     kwargs["combiner_init"] = self._init(i)
                     kwargs["combiner"] = self._combiner(i)
-                if s["kind"] == "aggregate" and s["spec"]["nkeys"] == 0:
-                    # SQL: an aggregate without GROUP BY has one row, also over no rows. mrjob's
-                    # inline/local runners choose their own number of reduce tasks, so it is not
-                    # "the one reducer emits it": every map task adds an empty partial instead, and
-                    # the step before sends a sentinel so that this step has a map task at all.
-                    kwargs["mapper_final"] = self._empty_partial(i)
-                if i < last and _global_aggregate(plan["stages"][i + 1]):
-                    kwargs["reducer_final"] = self._sentinel
-                # A "one reducer" stage needs no jobconf: all its rows share one key, so one reduce
-                # task gets them whatever the reducer count (mrjob's inline and local runners choose
-                # their own, and a step jobconf would make mrjob's Spark runner submit each step
-                # on its own).
+                # SQL: an aggregate without GROUP BY has one row, also over no rows. mrjob's
+                # inline/local runners choose their own number of reduce tasks, so it is not "the
+                # one reducer emits it": every map task adds an empty partial instead (mapper_final),
+                # and the step before sends a sentinel so that this step has a map task at all.
+                kwargs["reducer_final"] = self._reducer_final(
+                    i < last and _global_aggregate(plan["stages"][i + 1])
+                )
+            kwargs["mapper_final"] = self._mapper_final(i, _global_aggregate(s))
+            # A "one reducer" stage needs no jobconf: all its rows share one key, so one reduce
+            # task gets them whatever the reducer count (mrjob's inline and local runners choose
+            # their own, and a step jobconf would make mrjob's Spark runner submit each step
+            # on its own).
             out.append(MRStep(**kwargs))
         return out
 
@@ -127,6 +129,8 @@ class SqlJob(EngineMRJob):
             )
             self._post = ops.pipe_function(s["post"]) if s["post"] else None
             self._header_left: Dict[Tuple[str, str], int] = {}
+            self._counts: Dict[str, int] = {}
+            self._out_name = f"Stage-{i + 1} rows out"
 
         return init
 
@@ -172,6 +176,8 @@ class SqlJob(EngineMRJob):
                     if self._skip_header(self._tables[t], path):
                         continue
                     row = list(reader.read(value, path or "stdin") or ())
+                    name = f"{self._tables[t].name} rows read"
+                    self._counts[name] = self._counts.get(name, 0) + 1
                     for stream, _ in self._table_pipes.get(t, ()):
                         yield from self._route(i, stream, row)
             elif value[0] != SENTINEL:
@@ -194,6 +200,7 @@ class SqlJob(EngineMRJob):
             row = r
         s = self._stage
         if s["kind"] == "map":
+            self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
             yield None, row
             return
         key = self._keys[k](row)
@@ -239,6 +246,7 @@ class SqlJob(EngineMRJob):
             if r is None:
                 return
             row = r
+        self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
         yield None, (row if last else [self._stage["stream"], *row])
 
     def _reducer(self, i: int, last: bool) -> Any:
@@ -281,14 +289,27 @@ class SqlJob(EngineMRJob):
 
         return reducer
 
-    def _empty_partial(self, i: int) -> Any:
+    def _mapper_final(self, i: int, global_aggregate: bool) -> Any:
         def final() -> Iterator[Tuple[Any, Any]]:
-            yield [], [0, *self._aggs.empty_states()]  # type: ignore[union-attr]
+            if global_aggregate:
+                yield [], [0, *self._aggs.empty_states()]  # type: ignore[union-attr]
+            self._report_counts()
 
         return final
 
-    def _sentinel(self) -> Iterator[Tuple[Any, Any]]:
-        yield None, [SENTINEL]
+    def _reducer_final(self, sentinel: bool) -> Any:
+        def final() -> Iterator[Tuple[Any, Any]]:
+            if sentinel:
+                yield None, [SENTINEL]
+            self._report_counts()
+
+        return final
+
+    def _report_counts(self) -> None:
+        """The task's row counts as counters (group ``sql``), once per task: EXPLAIN ANALYZE reads them."""
+        for name, n in self._counts.items():
+            if n:
+                self.increment_counter(COUNTER_GROUP, name, n)
 
 
 def _global_aggregate(stage: Dict[str, Any]) -> bool:

@@ -79,6 +79,8 @@ class Session:
     job_args: List[str] = field(default_factory=list)  # more switches for the job (--num-cores 2 ...)
     tables: Dict[str, TableDef] = field(default_factory=dict)
     log: TextIO = field(default_factory=lambda: sys.stderr)
+    last_counters: Dict[str, Dict[str, int]] = field(default_factory=dict)  # of the last run
+    last_waves: List[Tuple[str, float, int, int]] = field(default_factory=list)  # the engine's, ditto
     settings: Dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ statements
@@ -318,7 +320,12 @@ class Session:
         if analyze:
             start = time.monotonic()
             rows = self.run(plan)
-            timings = {"rows": len(rows), "seconds": time.monotonic() - start}
+            timings = {
+                "rows": len(rows),
+                "seconds": time.monotonic() - start,
+                "counters": self.last_counters.get("sql", {}),
+                "waves": self.last_waves,
+            }
         return Result(explain=explain_text(plan, timings))
 
     def _insert(self, st: exp.Insert, explain_only: bool) -> Result:
@@ -366,12 +373,27 @@ class Session:
         rows: List[tuple] = []
         with job.make_runner() as runner:
             runner.run()
+            self.last_counters = _merged(runner.counters())
+            stats = getattr(runner, "stats", None)  # the engine's waves (mrjob's runners have none)
+            self.last_waves = (
+                [(p.name, p.seconds, p.records_in, p.records_out) for p in stats.phases] if stats else []
+            )
             if staging is None:
                 for _, row in job.parse_output(runner.cat_output()):
                     rows.append(tuple(row))
         if output_dir is not None and staging is not None:
             _commit_hive_directory(staging, output_dir)
         return rows
+
+
+def _merged(counters: List[Dict[str, Dict[str, int]]]) -> Dict[str, Dict[str, int]]:
+    """mrjob's counters of every step, added up per group and name."""
+    out: Dict[str, Dict[str, int]] = {}
+    for step in counters or ():
+        for group, names in step.items():
+            for name, n in names.items():
+                out.setdefault(group, {})[name] = out.setdefault(group, {}).get(name, 0) + n
+    return out
 
 
 def _commit_hive_directory(staging: str, out_dir: str) -> None:

@@ -127,6 +127,8 @@ def test_explain_switch_and_explain_analyze(table, capsys):
     )
     analyzed = capsys.readouterr().out
     assert "ANALYZE: 3 rows in" in analyzed
+    assert "    rows out: 3\n" in analyzed and "  t: 3 rows read\n" in analyzed  # from the job's counters
+    assert "  wave step 1 map: " in analyzed  # the engine's waves, with seconds
 
 
 def test_hive_from_first_form_writes_each_insert(table, tmp_path):
