@@ -565,6 +565,8 @@ class Compiler:
         e, _ = self._expr_win(o.this, scope, window_map or {})
         return SortKey(e, bool(o.args.get("desc")), bool(o.args.get("nulls_first")))
 
+    # expr() finds a window function's column in self._window_map (id of the exp.Window node ->
+    # column), which _expr_win sets for the SELECT being compiled; elsewhere it is empty.
     def _expr_win(self, node: AST, scope: Any, window_map: Dict[int, int]) -> Tuple[Any, SqlType]:
         if window_map:
             self._window_map = window_map
@@ -677,15 +679,17 @@ class Compiler:
                     "this IN (subquery) could not be decorrelated into a join: write it as a "
                     "join, or move it to a top-level AND of WHERE",
                 )
+            # x IN (a, b) is x = a OR x = b: each value brought to x's type as a comparison would,
+            # and x itself cast as its comparison with the first value casts it (Hive: strings
+            # against numbers compare as doubles)
             x, tx = self.expr(node.this, scope)
-            vals = []
-            for v in node.expressions:
+            cx, vals = x, []
+            for k, v in enumerate(node.expressions):
                 ev, tv = self.expr(v, scope)
-                _, ev = self._comparable(x, tx, ev, tv, node)
+                x2, ev = self._comparable(x, tx, ev, tv, node)
+                if k == 0:
+                    cx = x2
                 vals.append(ev)
-            cx = x
-            if vals:
-                cx, _ = self._comparable(x, tx, vals[0], self._type_of_lit(vals[0], tx), node)
             return E.fn("in", cx, *vals), T.BOOLEAN
         if isinstance(node, (exp.Like, exp.ILike)):
             s, ts = self.expr(node.this, scope)
@@ -794,9 +798,6 @@ class Compiler:
             f"{type(node).__name__.upper()} ({node.sql(dialect=self.dialect)[:60]}) is not "
             f"supported in an expression",
         )
-
-    def _type_of_lit(self, e: E.Expr, fallback: SqlType) -> SqlType:
-        return fallback
 
     def _date_literal(self, lit_node: exp.Literal, t: SqlType) -> Tuple[E.Expr, SqlType]:
         try:

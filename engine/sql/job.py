@@ -16,7 +16,7 @@ sqlglot), Python 3.9.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 from mrjob.compat import jobconf_from_env
 from mrjob.protocol import RawValueProtocol
@@ -314,15 +314,6 @@ class SqlJob(EngineMRJob):
 
 def _global_aggregate(stage: Dict[str, Any]) -> bool:
     return stage["kind"] == "aggregate" and stage["spec"]["nkeys"] == 0
-
-
-def plan_arg(encoded: str) -> List[str]:
-    """The job's command-line switches for a plan."""
-    return ["--sql-plan", encoded]
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    SqlJob(argv).execute() if argv is not None else SqlJob.run()
 
 
 if __name__ == "__main__":

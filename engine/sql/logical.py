@@ -101,7 +101,6 @@ class Join(Node):
     left_keys: List[Expr]
     right_keys: List[Expr]
     residual: Optional[Expr] = None
-    null_aware: bool = False  # NOT IN: a NULL on either side makes the anti join keep nothing
 
     def __post_init__(self) -> None:
         if self.kind in ("semi", "anti"):

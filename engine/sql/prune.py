@@ -93,7 +93,6 @@ def prune(node: L.Node, needed: Set[int]) -> Tuple[L.Node, Mapping]:
             [E.remap(k, lm) for k in node.left_keys],
             [E.remap(k, rm) for k in node.right_keys],
             E.remap(node.residual, both) if node.residual is not None else None,
-            node.null_aware,
         )
         if node.kind in ("semi", "anti"):
             return join, lm

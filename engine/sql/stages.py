@@ -63,7 +63,6 @@ class Stage:
     columns: L.Columns  # what the operator emits, before post
     post: List[List[Any]] = field(default_factory=list)
     out_columns: L.Columns = field(default_factory=list)  # after post
-    one_reducer: bool = False
     stream: int = -1
 
 
@@ -102,7 +101,6 @@ def _stage_json(s: Stage) -> Dict[str, Any]:
         "kind": s.kind,
         "spec": s.spec,
         "post": s.post,
-        "one_reducer": s.one_reducer,
         "stream": s.stream,
         "width": len(s.columns),
         "inputs": [
@@ -140,7 +138,6 @@ class _Cutter:
                 [StageInput(self.pipes(node.child), node.keys)],
                 {"nkeys": len(node.keys), "aggs": specs},
                 node.columns,
-                one_reducer=not node.keys,
             )
             return [self._from(stage)]
         if isinstance(node, L.Join):
@@ -153,10 +150,8 @@ class _Cutter:
                     "join": kind,
                     "residual": node.residual,
                     "widths": [len(node.left.columns), len(node.right.columns)],
-                    "null_aware": node.null_aware,
                 },
                 node.columns,
-                one_reducer=not lk,
             )
             return [self._from(stage)]
         if isinstance(node, L.Window):
@@ -168,7 +163,6 @@ class _Cutter:
                     "funcs": [{"func": f.func, "arg": f.arg, "type": str(f.type)} for f in node.funcs],
                 },
                 node.columns,
-                one_reducer=not node.partition,
             )
             return [self._from(stage)]
         if isinstance(node, L.Sort):
@@ -177,7 +171,6 @@ class _Cutter:
                 [StageInput(self.pipes(node.child), [])],
                 {"keys": [_key_json(k) for k in node.keys], "limit": node.limit},
                 node.columns,
-                one_reducer=True,
             )
             return [self._from(stage)]
         if isinstance(node, L.Limit):
@@ -186,7 +179,6 @@ class _Cutter:
                 [StageInput(self.pipes(node.child), [])],
                 {"n": node.n},
                 node.columns,
-                one_reducer=True,
             )
             return [self._from(stage)]
         raise TypeError(f"no stage for {type(node).__name__}")
@@ -200,10 +192,8 @@ class _Cutter:
             return Pipe(pipe.source, [], list(columns))
         return Pipe(pipe.source, pipe.ops + [op], list(columns))
 
-    def _stage(
-        self, kind: str, inputs: List[StageInput], spec: Dict[str, Any], columns: L.Columns, one_reducer: bool
-    ) -> Stage:
-        s = Stage(len(self.stages), kind, inputs, spec, list(columns), one_reducer=one_reducer)
+    def _stage(self, kind: str, inputs: List[StageInput], spec: Dict[str, Any], columns: L.Columns) -> Stage:
+        s = Stage(len(self.stages), kind, inputs, spec, list(columns))
         s.out_columns = list(columns)
         self.stages.append(s)
         return s
@@ -214,8 +204,6 @@ class _Cutter:
 
 def _aligned_keys(node: L.Join) -> Tuple[List[E.Expr], List[E.Expr]]:
     """Join keys whose two sides encode equal values to equal bytes (both cast to one type)."""
-    from engine.sql.compile import Compiler  # noqa: F401 - types only
-
     lk, rk = [], []
     for a, b in zip(node.left_keys, node.right_keys):
         ta, tb = _type_of(a, node.left), _type_of(b, node.right)
