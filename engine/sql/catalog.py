@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from engine.sql.types import SqlType, from_string
 
@@ -227,3 +227,51 @@ class RowReader:
             return conv(g)
         except ValueError:
             return None
+
+
+def location_files(location: str) -> List[str]:
+    """The files of a local location: itself, or every file under it but hidden ones (``_*``,
+    ``.*``, as Hadoop skips them), in name order."""
+    path = normalize_location(location)
+    if os.path.isfile(path):
+        return [path]
+    out = []
+    for d, dirs, files in os.walk(path):
+        dirs[:] = sorted(x for x in dirs if not x.startswith(("_", ".")))
+        out += [os.path.join(d, f) for f in sorted(files) if not f.startswith(("_", "."))]
+    return out
+
+
+def local_size(table: TableDef) -> Optional[int]:
+    """The bytes of a table's files, or ``None`` if any location is not a local path."""
+    total = 0
+    for loc in table.locations:
+        if "://" in loc and not loc.startswith("file://"):
+            return None
+        files = location_files(loc)
+        total += sum(os.path.getsize(f) for f in files)
+    return total
+
+
+def read_records(table: TableDef) -> Iterator[Tuple[str, Any]]:
+    """Every record of a table's local files, as a mapper would get it: ``(file, line)`` (the line
+    without its end, the first ``ignore_header`` lines of each file skipped) or, for Parquet,
+    ``(file, row dict)``."""
+    import bz2
+    import gzip
+
+    for loc in table.locations:
+        for f in location_files(loc):
+            if table.format == "parquet":
+                import pyarrow.parquet as pq
+
+                for row in pq.read_table(f).to_pylist():
+                    yield f, row
+                continue
+            opener: Any = gzip.open if f.endswith(".gz") else bz2.open if f.endswith(".bz2") else open
+            with opener(f, "rt", encoding="utf-8", newline="") as lines:
+                for n, line in enumerate(lines):
+                    if n < table.ignore_header:
+                        continue
+                    line = line[:-1] if line.endswith("\n") else line
+                    yield f, line[:-1] if line.endswith("\r") else line

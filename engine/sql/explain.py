@@ -62,12 +62,33 @@ def _pipe_lines(plan: StagePlan, p: Pipe, indent: int, input_names: List[str]) -
         pad2 = " " * depth
         if op[0] == "filter":
             lines += [f"{pad2}Filter Operator", f"{pad2}  predicate: {E.show(op[1], names)}"]
+        elif op[0] == "broadcast_join":
+            lines += _map_join_lines(op[1], pad2, names)
         else:
             shown = [E.show(e, names) for e in op[1]]
             lines += [f"{pad2}Select Operator", f"{pad2}  expressions: {', '.join(shown)}"]
             names = shown
         depth += 2
     return lines + [f"__names__{'|'.join(names)}|{depth}"]
+
+
+_JOIN_LABELS = {
+    "inner": "Inner Join",
+    "left": "Left Outer Join",
+    "right": "Right Outer Join",
+    "full": "Outer Join",
+    "semi": "Left Semi Join",
+    "anti": "Left Anti Join",
+}
+
+
+def _map_join_lines(spec: Dict[str, Any], pad: str, names: List[str]) -> List[str]:
+    keys = ", ".join(E.show(k, names) for k in spec["big_keys"])
+    return [
+        f"{pad}Map Join Operator (broadcast of {', '.join(spec['tables'])}, the {spec['small']} side)",
+        f"{pad}  condition: {_JOIN_LABELS.get(spec['join'], spec['join'])}",
+        f"{pad}  keys: {keys}",
+    ]
 
 
 def _split_names(lines: List[str]) -> Any:
@@ -132,14 +153,7 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
         ]
     elif s.kind == "join":
         kind = s.spec["join"]
-        label = {
-            "inner": "Inner Join",
-            "left": "Left Outer Join",
-            "right": "Right Outer Join",
-            "full": "Outer Join",
-            "semi": "Left Semi Join",
-            "anti": "Left Anti Join",
-        }.get(kind, kind)
+        label = _JOIN_LABELS.get(kind, kind)
         out += [f"{pad}Join Operator", f"{pad}  condition: {label} 0 to 1"]
         if s.spec["residual"] is not None:
             out += [f"{pad}  residual filter: {E.show(s.spec['residual'], cols)}"]
@@ -174,6 +188,8 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
         pad += "  "
         if op[0] == "filter":
             out += [f"{pad}Filter Operator", f"{pad}  predicate: {E.show(op[1], names)}"]
+        elif op[0] == "broadcast_join":
+            out += _map_join_lines(op[1], pad, names)
         else:
             shown = [E.show(e, names) for e in op[1]]
             out += [f"{pad}Select Operator", f"{pad}  expressions: {', '.join(shown)}"]

@@ -83,7 +83,7 @@ class SqlJob(EngineMRJob):
             for inp in s["inputs"]:
                 for p in inp["pipes"]:
                     if p["ops"]:
-                        self._pipe_fn[p["stream"]] = ops.pipe_function(p["ops"])
+                        self._pipe_fn[p["stream"]] = ops.pipe_function(p["ops"], self._tables)
 
     def steps(self) -> List[MRStep]:
         plan = self._plan()
@@ -127,7 +127,7 @@ class SqlJob(EngineMRJob):
             self._aggs = (
                 ops.Aggregates(s["spec"]["aggs"], plan["dialect"]) if s["kind"] == "aggregate" else None
             )
-            self._post = ops.pipe_function(s["post"]) if s["post"] else None
+            self._post = ops.pipe_function(s["post"], self._tables) if s["post"] else None
             self._header_left: Dict[Tuple[str, str], int] = {}
             self._counts: Dict[str, int] = {}
             self._out_name = f"Stage-{i + 1} rows out"
@@ -193,21 +193,17 @@ class SqlJob(EngineMRJob):
             self._carried += 1
             yield self._carried % CARRY_KEYS, [stream, *row]
             return
-        if f is not None:
-            r = f(row)
-            if r is None:
-                return
-            row = r
         s = self._stage
-        if s["kind"] == "map":
-            self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
-            yield None, row
-            return
-        key = self._keys[k](row)
-        if self._aggs is not None:
-            yield key, [k, *self._aggs.initial(row)]
-        else:
-            yield key, [k, *row]
+        for out in f(row) if f is not None else (row,):
+            if s["kind"] == "map":
+                self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
+                yield None, out
+                continue
+            key = self._keys[k](out)
+            if self._aggs is not None:
+                yield key, [k, *self._aggs.initial(out)]
+            else:
+                yield key, [k, *out]
 
     # ------------------------------------------------------------------ combiner
 
@@ -241,13 +237,9 @@ class SqlJob(EngineMRJob):
     # ------------------------------------------------------------------ reducer
 
     def _emit(self, row: List[Any], last: bool) -> Iterator[Tuple[Any, Any]]:
-        if self._post is not None:
-            r = self._post(row)
-            if r is None:
-                return
-            row = r
-        self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
-        yield None, (row if last else [self._stage["stream"], *row])
+        for out in self._post(row) if self._post is not None else (row,):
+            self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
+            yield None, (out if last else [self._stage["stream"], *out])
 
     def _reducer(self, i: int, last: bool) -> Any:
         def reducer(key: Any, values: Any) -> Iterator[Tuple[Any, Any]]:

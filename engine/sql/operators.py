@@ -28,25 +28,92 @@ Row = List[Any]
 # ------------------------------------------------------------------------------------- pipes
 
 
-def pipe_function(ops: Sequence[List[Any]]) -> Callable[[Row], Optional[Row]]:
-    """A row -> row (or None: filtered out) function running *ops* in order."""
+def pipe_function(ops: Sequence[List[Any]], tables: Sequence[Any] = ()) -> Callable[[Row], List[Row]]:
+    """A row -> rows function running *ops* in order: a filter keeps or drops the row, a projection
+    maps it, a broadcast (map-side) join gives its matches; *tables* (``TableDef``s) are the plan's,
+    for the broadcast side."""
     steps: List[Tuple[str, Any]] = []
     for op in ops:
         if op[0] == "filter":
             steps.append(("filter", E.predicate(op[1])))
-        else:
+        elif op[0] == "project":
             steps.append(("project", [E.evaluator(e) for e in op[1]]))
+        elif op[0] == "broadcast_join":
+            steps.append(("join", BroadcastJoin(op[1], tables)))
+        else:  # pragma: no cover - the plan names no other operation
+            raise ValueError(f"unknown pipe operation {op[0]!r}")
 
-    def run(row: Row) -> Optional[Row]:
+    def run(row: Row) -> List[Row]:
+        rows = [row]
         for kind, f in steps:
             if kind == "filter":
-                if not f(row):
-                    return None
+                rows = [r for r in rows if f(r)]
+            elif kind == "project":
+                rows = [[g(r) for g in f] for r in rows]
             else:
-                row = [g(row) for g in f]
-        return row
+                rows = [out for r in rows for out in f.probe(r)]
+            if not rows:
+                break
+        return rows
 
     return run
+
+
+class BroadcastJoin:
+    """A map-side join: the small side's rows in a hash table (built once per task, on first use,
+    from its files), probed with each row of the big side -- no shuffle for this join.
+
+    ``spec``: ``join`` (inner, left, semi, anti with the small side on the right; inner, right with
+    it on the left), ``small`` (``right``/``left``), ``pipes`` (the small side: table index and
+    row operations each), ``big_keys``/``small_keys``, ``residual`` (over the joined row) and
+    ``widths`` (columns of the left and right rows)."""
+
+    def __init__(self, spec: Dict[str, Any], tables: Sequence[Any]) -> None:
+        self.spec = spec
+        self.tables = tables
+        self.kind = spec["join"]
+        self.small_left = spec["small"] == "left"
+        self.big_key = key_function(spec["big_keys"])
+        self.residual = E.predicate(spec["residual"]) if spec["residual"] is not None else None
+        self.nl, self.nr = spec["widths"]
+        self.hash: Optional[Dict[tuple, List[Row]]] = None
+
+    def _load(self) -> Dict[tuple, List[Row]]:
+        from engine.sql.catalog import RowReader, read_records
+
+        out: Dict[tuple, List[Row]] = {}
+        small_key = key_function(self.spec["small_keys"])
+        for p in self.spec["pipes"]:
+            table = self.tables[p["table"]]
+            reader = RowReader(table)
+            run = pipe_function(p["ops"])
+            for where, value in read_records(table):
+                for row in run(list(reader.read(value, where) or ())):
+                    key = small_key(row)
+                    if any(v is None for v in key):
+                        continue  # NULL equals nothing
+                    out.setdefault(tuple(key), []).append(row)
+        return out
+
+    def probe(self, row: Row) -> List[Row]:
+        if self.hash is None:
+            self.hash = self._load()
+        key = self.big_key(row)
+        matches = () if any(v is None for v in key) else self.hash.get(tuple(key), ())
+        res = self.residual
+        if self.small_left:
+            hits = [m + row for m in matches if res is None or res(m + row)]
+            if not hits and self.kind == "right":
+                return [[None] * self.nl + row]
+            return hits
+        if self.kind == "semi":
+            return [row] if any(res is None or res(row + m) for m in matches) else []
+        if self.kind == "anti":
+            return [] if any(res is None or res(row + m) for m in matches) else [row]
+        hits = [row + m for m in matches if res is None or res(row + m)]
+        if not hits and self.kind == "left":
+            return [row + [None] * self.nr]
+        return hits
 
 
 def key_function(keys: Sequence[E.Expr]) -> Callable[[Row], List[Any]]:

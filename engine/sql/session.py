@@ -79,6 +79,7 @@ class Session:
     job_args: List[str] = field(default_factory=list)  # more switches for the job (--num-cores 2 ...)
     tables: Dict[str, TableDef] = field(default_factory=dict)
     log: TextIO = field(default_factory=lambda: sys.stderr)
+    broadcast_limit: Optional[int] = None  # bytes; None: Hive's settings decide (25 MB), 0: never
     last_counters: Dict[str, Dict[str, int]] = field(default_factory=dict)  # of the last run
     last_waves: List[Tuple[str, float, int, int]] = field(default_factory=list)  # the engine's, ditto
     settings: Dict[str, str] = field(default_factory=dict)
@@ -117,7 +118,13 @@ class Session:
                 raise refuse(statement, f"DROP TABLE {name}: no such table")
             self.tables.pop(name, None)
             return Result(status=f"DROP TABLE {name} (its files are left in place)")
-        if isinstance(statement, (exp.Set, exp.Use)) or (
+        if isinstance(statement, exp.Set):
+            for item in statement.expressions:
+                eq = item.this
+                if isinstance(eq, exp.EQ):
+                    self.settings[eq.this.sql(dialect=self.dialect).lower()] = eq.expression.name
+            return Result(status="")
+        if isinstance(statement, exp.Use) or (
             isinstance(statement, exp.Command) and statement.name.upper() in ("SET", "USE", "ADD")
         ):
             return Result(status="")
@@ -297,7 +304,7 @@ class Session:
         """The stage plan of one query."""
         compiler = Compiler(self.catalog(), self.dialect)
         root = prune_plan(compiler.compile(query))
-        plan = S.cut(root, self.dialect)
+        plan = S.cut(root, self.dialect, self._table_bytes, self.broadcast_bytes())
         for t in plan.tables:
             if not t.locations:
                 raise SqlError(
@@ -346,9 +353,27 @@ class Session:
 
     # ------------------------------------------------------------------ running
 
+    def broadcast_bytes(self) -> int:
+        """The largest join side joined map-side: Hive's settings (``SET hive.auto.convert.join=false``
+        turns it off), and only where every task can read local files (the engine, inline, local)."""
+        if self.runner not in ("engine", "inline", "local"):
+            return 0
+        if self.broadcast_limit is not None:
+            return self.broadcast_limit
+        if self.settings.get("hive.auto.convert.join", "true").lower() == "false":
+            return 0
+        return int(self.settings.get("hive.mapjoin.smalltable.filesize", S.BROADCAST_BYTES))
+
+    def _table_bytes(self, table: TableDef) -> Optional[int]:
+        from engine.sql.catalog import local_size
+
+        return local_size(table)
+
     def inputs(self, plan: S.StagePlan) -> List[str]:
+        """The job's input paths: the locations of the tables its mappers read."""
         out: List[str] = []
-        for t in plan.tables:
+        for i in S.input_tables(plan):
+            t = plan.tables[i]
             for loc in t.locations:
                 if loc not in out:
                     out.append(loc)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from engine.sql import expr as E
 from engine.sql import logical as L
@@ -117,9 +117,11 @@ def _stage_json(s: Stage) -> Dict[str, Any]:
 
 
 class _Cutter:
-    def __init__(self) -> None:
+    def __init__(self, table_bytes: Callable[[TableDef], Optional[int]], broadcast_bytes: int) -> None:
         self.stages: List[Stage] = []
         self.tables: Dict[int, TableDef] = {}
+        self.table_bytes = table_bytes
+        self.broadcast_bytes = broadcast_bytes
 
     def pipes(self, node: L.Node) -> List[Pipe]:
         if isinstance(node, L.Scan):
@@ -143,6 +145,9 @@ class _Cutter:
         if isinstance(node, L.Join):
             lk, rk = _aligned_keys(node)
             kind = node.kind
+            small = self._broadcast_side(node)
+            if small is not None:
+                return self._broadcast_join(node, small, lk, rk)
             stage = self._stage(
                 "join",
                 [StageInput(self.pipes(node.left), lk), StageInput(self.pipes(node.right), rk)],
@@ -182,6 +187,49 @@ class _Cutter:
             )
             return [self._from(stage)]
         raise TypeError(f"no stage for {type(node).__name__}")
+
+    def _broadcast_side(self, node: L.Join) -> Optional[str]:
+        """``right``/``left``: the side of *node* small enough to join map-side, if any.
+
+        As Hive's ``hive.auto.convert.join``: a side that is a scan (with filters and projections,
+        no shuffle) of tables whose files add up to at most ``broadcast_bytes`` (25 MB by default,
+        Hive's ``hive.mapjoin.smalltable.filesize``), read by every task that probes it. A left
+        join keeps its left side, so only its right side may be broadcast (and the other way
+        round); a full outer join never is."""
+        if self.broadcast_bytes <= 0:
+            return None
+        sides = {
+            "inner": ("right", "left"),
+            "left": ("right",),
+            "semi": ("right",),
+            "anti": ("right",),
+            "right": ("left",),
+        }.get(node.kind, ())
+        for side in sides:
+            child = node.right if side == "right" else node.left
+            tables = _scanned_tables(child)
+            if tables is None:
+                continue
+            sizes = [self.table_bytes(t) for t in tables]
+            known = [x for x in sizes if x is not None]
+            if len(known) == len(sizes) and sum(known) <= self.broadcast_bytes:
+                return side
+        return None
+
+    def _broadcast_join(self, node: L.Join, small: str, lk: List[E.Expr], rk: List[E.Expr]) -> List[Pipe]:
+        small_node, big_node = (node.right, node.left) if small == "right" else (node.left, node.right)
+        small_pipes = self.pipes(small_node)
+        spec = {
+            "join": node.kind,
+            "small": small,
+            "pipes": [{"table": p.source[1], "ops": p.ops} for p in small_pipes],
+            "big_keys": lk if small == "right" else rk,
+            "small_keys": rk if small == "right" else lk,
+            "residual": node.residual,
+            "widths": [len(node.left.columns), len(node.right.columns)],
+            "tables": sorted({t.name for t in _scanned_tables(small_node) or ()}),
+        }
+        return [self._op(p, ["broadcast_join", spec], node.columns) for p in self.pipes(big_node)]
 
     def _op(self, pipe: Pipe, op: List[Any], columns: L.Columns) -> Pipe:
         if pipe.source[0] == "stage" and not pipe.ops:
@@ -240,9 +288,40 @@ def _key_json(k: L.SortKey) -> Dict[str, Any]:
     return {"expr": k.expr, "desc": k.desc, "nulls_first": k.nulls_first}
 
 
-def cut(root: L.Node, dialect: str) -> StagePlan:
-    """The stage plan of a logical plan."""
-    cutter = _Cutter()
+def _scanned_tables(node: L.Node) -> Optional[List[TableDef]]:
+    """The tables under *node* if it needs no shuffle (scans, filters, projections, UNION ALL)."""
+    if isinstance(node, L.Scan):
+        return [node.table]
+    if isinstance(node, (L.Filter, L.Project)):
+        return _scanned_tables(node.child)
+    if isinstance(node, L.Union):
+        out: List[TableDef] = []
+        for c in node.children:
+            t = _scanned_tables(c)
+            if t is None:
+                return None
+            out += t
+        return out
+    return None
+
+
+def _no_size(table: TableDef) -> Optional[int]:
+    return None
+
+
+#: Hive's ``hive.mapjoin.smalltable.filesize``: a join side up to this size is broadcast.
+BROADCAST_BYTES = 25 * 1000 * 1000
+
+
+def cut(
+    root: L.Node,
+    dialect: str,
+    table_bytes: Callable[[TableDef], Optional[int]] = _no_size,
+    broadcast_bytes: int = BROADCAST_BYTES,
+) -> StagePlan:
+    """The stage plan of a logical plan. *table_bytes* tells a table's size (``None``: unknown, or
+    not readable by every task: no broadcast join for it)."""
+    cutter = _Cutter(table_bytes, broadcast_bytes)
     pipes = cutter.pipes(root)
     stages = cutter.stages
     if not (
@@ -258,6 +337,7 @@ def cut(root: L.Node, dialect: str) -> StagePlan:
     table_order = sorted(cutter.tables)
     tables = [cutter.tables[i] for i in table_order]
     remap = {old: new for new, old in enumerate(table_order)}
+    seen: set = set()
     n = 0
     for s in stages:
         for inp in s.inputs:
@@ -266,6 +346,8 @@ def cut(root: L.Node, dialect: str) -> StagePlan:
                     p.source = ("table", remap[p.source[1]])
                     p.stream = n
                     n += 1
+                _remap_broadcasts(p.ops, remap, seen)
+        _remap_broadcasts(s.post, remap, seen)
     for s in stages:
         s.stream = n
         n += 1
@@ -275,3 +357,21 @@ def cut(root: L.Node, dialect: str) -> StagePlan:
                 if p.source[0] == "stage":
                     p.stream = stages[p.source[1]].stream
     return StagePlan(tables, stages, list(root.columns), dialect)
+
+
+def _remap_broadcasts(ops: List[List[Any]], remap: Dict[int, int], seen: set) -> None:
+    """Table numbers inside broadcast joins (and their small sides' own ops), renumbered; *seen*
+    holds the specs done (the pipes of a UNION share one)."""
+    for op in ops:
+        if op[0] == "broadcast_join" and id(op[1]) not in seen:
+            seen.add(id(op[1]))
+            for p in op[1]["pipes"]:
+                p["table"] = remap[p["table"]]
+                _remap_broadcasts(p["ops"], remap, seen)
+
+
+def input_tables(plan: StagePlan) -> List[int]:
+    """The tables the job reads as its input (a broadcast side's are read by the tasks themselves)."""
+    return sorted(
+        {p.source[1] for s in plan.stages for i in s.inputs for p in i.pipes if p.source[0] == "table"}
+    )

@@ -15,7 +15,7 @@ from engine.sql.stages import StagePlan, decode
 def session(tmp_path: Path) -> Session:
     for name in ("t", "u"):
         (tmp_path / f"{name}.txt").write_text("1|a|2\n")
-    s = Session("redshift")
+    s = Session("redshift", broadcast_limit=0)  # reduce-side joins here; broadcasts are tested below
     for st in s.parse(
         "create table t (id integer, name varchar(5), v integer);\n"
         "create table u (id integer, tag varchar(5), w integer);\n"
@@ -102,3 +102,31 @@ def test_redshift_and_hive_division_and_literals(session, tmp_path):
     (stage,) = hive.compile(hive.parse("SELECT v / 2, v DIV 2 FROM t")[0]).stages
     exprs = stage.inputs[0].pipes[0].ops[-1][1]
     assert exprs[0][1] == "div_double" and exprs[1][1] == "div_int"
+
+
+def test_a_small_side_is_broadcast_map_side_as_hive_auto_convert_join(session):
+    sql = "select t.name, u.tag from t join u on t.id = u.id"
+    session.broadcast_limit = None  # Hive's default: up to 25 MB of files
+    (stage,) = plan_of(session, sql).stages
+    assert stage.kind == "map"
+    (pipe,) = stage.inputs[0].pipes
+    (join,) = [op for op in pipe.ops if op[0] == "broadcast_join"]
+    assert join[1]["small"] == "right" and join[1]["tables"] == ["u"]
+    session.settings["hive.auto.convert.join"] = "false"
+    assert [s.kind for s in plan_of(session, sql).stages] == ["join"]
+    del session.settings["hive.auto.convert.join"]
+    session.broadcast_limit = 3  # both files are 6 bytes: too big
+    assert [s.kind for s in plan_of(session, sql).stages] == ["join"]
+
+
+def test_the_preserved_side_of_an_outer_join_is_never_the_broadcast_one(session):
+    session.broadcast_limit = None
+    (stage,) = plan_of(session, "select t.id from t left join u on t.id = u.id").stages
+    (pipe,) = stage.inputs[0].pipes
+    assert any(op[0] == "broadcast_join" and op[1]["small"] == "right" for op in pipe.ops)
+    assert [s.kind for s in plan_of(session, "select t.id from t full join u on t.id = u.id").stages] == [
+        "join"
+    ]
+    sql_remote = Session("redshift", runner="emr")
+    sql_remote.tables = session.tables
+    assert sql_remote.broadcast_bytes() == 0  # tasks on a cluster cannot read this machine's files

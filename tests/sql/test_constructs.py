@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from decimal import Decimal
 from typing import Dict, List, NamedTuple, Optional
 
@@ -135,10 +136,11 @@ class Env(NamedTuple):
     serial: Session
     processes: Session
     hive: Session
+    shuffled: Session  # inline, every join a reduce-side join (no broadcast of the small tables)
 
 
-def _session(dialect: str, runner: str, job_args: List[str], ddl: str) -> Session:
-    s = Session(dialect, runner=runner, job_args=job_args)
+def _session(dialect: str, runner: str, job_args: List[str], ddl: str, broadcast: bool = True) -> Session:
+    s = Session(dialect, runner=runner, job_args=job_args, broadcast_limit=None if broadcast else 0)
     for statement in s.parse(ddl):
         s.execute(statement)
     return s
@@ -172,6 +174,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
         _session("redshift", "engine", ["--executor", "serial"], redshift_ddl),
         _session("redshift", "engine", ["--num-cores", "2"], redshift_ddl),
         _session("hive", "inline", [], ht.hive_ddl(hdir)),
+        _session("redshift", "inline", [], redshift_ddl, broadcast=False),
     )
 
 
@@ -486,6 +489,22 @@ PROCESS_IDS = ["group_by_one", "full_join", "rank"]
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_construct(env: Env, case: Case) -> None:
     check(env.inline, env.con, case.sql, case.duck, case.ordered)
+
+
+def _joins(sql: str) -> bool:
+    """Whether *sql* joins (so that the small tables here are broadcast by default)."""
+    low = sql.lower()
+    return " join " in low or low.count("select") > 1 or re.search(r"\bfrom \w+( \w+)?, \w+", low) is not None
+
+
+JOIN_CASES = [c for c in CASES if _joins(c.sql)]
+
+
+@pytest.mark.parametrize("case", JOIN_CASES, ids=[c.id for c in JOIN_CASES])
+def test_construct_with_reduce_side_joins(env: Env, case: Case) -> None:
+    """The same answers with every join shuffled (the tables here are small enough to be
+    broadcast map-side by default, as Hive's hive.auto.convert.join would)."""
+    check(env.shuffled, env.con, case.sql, case.duck, case.ordered)
 
 
 @pytest.mark.parametrize("case_id", SERIAL_IDS)
