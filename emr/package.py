@@ -3,8 +3,10 @@
 The archive holds the ``engine`` and ``jobs`` packages (``.py`` files only), so a job such
 as ``jobs/wordcount.py`` can ``from engine.job import EngineMRJob`` inside a Hadoop
 Streaming task on the cluster. mrjob adds it to the tasks' ``PYTHONPATH`` next to its own
-``mrjob.zip``. Only ``engine/job.py`` and ``engine/errors.py`` are imported by the jobs on
-the cluster; they (and ``jobs/``) are kept Python 3.9-compatible.
+``mrjob.zip``. The jobs import ``engine/job.py``, ``engine/errors.py`` and ``engine/options.py``
+on the cluster, and compiled SQL (``engine.sql.job.SqlJob``) the record form of ``engine/sql/``
+(job, operators, catalog, protocol, expr, stages, logical, types; no sqlglot, no pyarrow); they
+(and ``jobs/``) are kept Python 3.9-compatible (``tests/sql/test_runners_sql.py`` runs SQL there).
 
 Usage: ``python -m emr.lab package`` (writes ``build/emr/mr_engine.zip``).
 """

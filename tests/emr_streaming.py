@@ -147,6 +147,10 @@ class StepExecutor:
             except StepFailed as exc:
                 step.state = "FAILED"
                 step.last_state_change_reason = str(exc)[-2000:]
+            except Exception as exc:  # a stand-in's own limit (e.g. an hdfs:// path): fail, not retry forever
+                step.state = "FAILED"
+                step.last_state_change_reason = f"the EMR stand-in could not run this step: {exc!r}"[-2000:]
+                self.errors.append(exc)
             step.end_date_time = _now()
             self.ran.append(
                 {"cluster": cluster.id, "step": step.id, "state": step.state, "args": list(step.args)}
