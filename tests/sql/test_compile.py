@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,17 @@ def test_the_preserved_side_of_an_outer_join_is_never_the_broadcast_one(session)
     sql_remote = Session("redshift", runner="emr")
     sql_remote.tables = session.tables
     assert sql_remote.broadcast_bytes() == 0  # tasks on a cluster cannot read this machine's files
+
+
+def test_negative_zero_keys_group_and_join_with_zero(tmp_path):
+    (tmp_path / "t.txt").write_text("1|0.00|0.0\n2|-0.00|-0.0\n3|1.50|1.5\n")
+    s = Session("redshift", runner="inline")
+    for st in s.parse(
+        f"create table t (id integer, d decimal(8,2), f double precision); copy t from '{tmp_path}/t.txt';"
+    ):
+        s.execute(st)
+    assert sorted(s.execute(s.parse("select d, count(*) from t group by d")[0]).rows) == [
+        (Decimal("0.00"), 2),
+        (Decimal("1.50"), 1),
+    ]
+    assert sorted(s.execute(s.parse("select f, count(*) from t group by f")[0]).rows) == [(0.0, 2), (1.5, 1)]
