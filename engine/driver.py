@@ -17,7 +17,7 @@ from engine import commit, leftovers
 from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
-from engine.mrjob_bridge import merge_counters
+from engine.mrjob_bridge import Counters
 from engine.plan import JobPlan, Wave, plan_waves
 from engine.progress import JobStats, PhaseStats, ProgressBar, plural
 from engine.s3 import is_s3
@@ -118,7 +118,7 @@ def _run_local_job(
     dirs = commit.prepare_job_dirs(output_dir, scratch_root, job_id)
     leftovers.write_locks(job_id, dirs.scratch, dirs.staging, also_owned)
     plan = replace(plan, output_dir=plan.output_dir or dirs.output, scratch_dir=dirs.scratch)
-    stats = JobStats(job_id, dirs.output, [{} for _ in plan.steps])
+    stats = JobStats(job_id, dirs.output, [Counters() for _ in plan.steps])
     pool: Executor | None = None
     try:
         with _interrupts_raise():
@@ -210,7 +210,7 @@ def _run_wave(
             runs = {p: os.path.join(directory, os.path.basename(path)) for p, path in result.runs.items()}
             committed = replace(result, runs=runs)
         for step, groups in result.counters.items():
-            merge_counters(stats.counters[step], groups)
+            stats.counters[step].merge(groups)
         log.debug(
             "task %s attempt %d: %.2f s, done at %.2f s",
             result.task_id,

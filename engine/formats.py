@@ -10,7 +10,7 @@ import bz2
 import gzip
 import logging
 import os
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.errors import InputError
 from engine.splits import InputSplit, check_unchanged
@@ -216,7 +216,7 @@ class SplitReader:
             ) from exc
 
 
-def check_skipped(counters: list[dict[str, dict[str, int]]], limit: int) -> None:
+def check_skipped(counters: Sequence[Mapping[str, Mapping[str, int]]], limit: int) -> None:
     """Fail the job if its tasks skipped more bad records, in all, than ``--skip-bad-records``.
 
     Each task stops at *limit* on its own; this is the per-job total, summed by the driver.

@@ -13,14 +13,12 @@ Anything else (other types, other protocols) takes the encoded path unchanged.
 from __future__ import annotations
 
 import json.encoder
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
-from mrjob.job import MRJob
 from mrjob.protocol import PickleProtocol, RapidJSONProtocol, SimpleJSONProtocol, StandardJSONProtocol
-from mrjob.step import MRStep
 
+from engine.mrjob_bridge import Encoder, Read, Write, mr_step, step_protocols
 from engine.shuffle import MapOutputCollector
 
 #: Protocols whose decode(encode(k, v)) == (k, v), same types, for the types below.
@@ -32,7 +30,6 @@ KEY_OVERHEAD = 150
 VALUE_OVERHEAD = 40
 
 Pairs = Iterable[tuple[Any, Any]]
-Write = Callable[[Any, Any], bytes]
 #: Encodes a str key as the protocol would, for ordering (None: use the protocol's write).
 KeyEncoder = Callable[[str], Any]
 
@@ -58,10 +55,10 @@ def combiner_for(
     while keeping its contract: ``combiner_init``, ``combiner(key, values)`` per key in
     key order, ``combiner_final``.
     """
-    mr_step = job._get_step(step, MRStep)
-    combiner = mr_step["combiner"]
-    init = mr_step["combiner_init"]
-    final = mr_step["combiner_final"]
+    declared = mr_step(job, step)
+    combiner = declared["combiner"]
+    init = declared["combiner_init"]
+    final = declared["combiner_final"]
 
     def run(groups: Iterator[tuple[Any, list[Any]]]) -> Iterator[tuple[Any, Any]]:
         if init:
@@ -74,86 +71,13 @@ def combiner_for(
     return run
 
 
-@dataclass(frozen=True)
-class Encoder:
-    """A protocol's ``write(key, value) -> bytes``, and what it is: ``standard_json`` says
-    it is mrjob's standard JSON protocol, which Arrow can encode column by column."""
-
-    write: Write
-    standard_json: bool = False
-    name: str = ""
-
-    def __call__(self, key: Any, value: Any) -> bytes:
-        return self.write(key, value)
-
-
-def fast_json_write(write: Write) -> Write:
-    """``StandardJSONProtocol.write`` with a shortcut for the commonest pairs.
-
-    ``json.dumps`` of a str is ``encode_basestring_ascii`` of it, of an int its
-    ``int.__repr__`` and of ``None`` ``null``; calling those directly skips the encoder's
-    Python-level set-up. Any other pair goes through *write* unchanged.
-    """
-    encode_str = json.encoder.encode_basestring_ascii
-    int_repr = int.__repr__
-
-    def simple(x: Any) -> str | None:
-        kind = type(x)
-        if kind is str:
-            return encode_str(x)
-        if kind is int:
-            return int_repr(x)
-        if x is None:
-            return "null"
-        return None
-
-    def write_fast(key: Any, value: Any) -> bytes:
-        if type(key) is str and type(value) is int:  # the commonest pair, inlined
-            return (encode_str(key) + "\t" + int_repr(value)).encode()
-        k = simple(key)
-        if k is not None:
-            v = simple(value)
-            if v is not None:
-                return (k + "\t" + v).encode()
-        return write(key, value)
-
-    return write_fast
-
-
-def writes_standard_json(write: Write | Encoder) -> bool:
-    """Whether *write* is the standard JSON protocol's encoder (an ``Encoder`` saying so):
-    then Arrow can encode whole columns the same way."""
-    return isinstance(write, Encoder) and write.standard_json
-
-
-def instance_write(protocol: Any) -> Encoder:
-    """*protocol*'s encoder, with the JSON shortcut where it is exact."""
-    name = type(protocol).__name__
-    if type(protocol) is StandardJSONProtocol:
-        return Encoder(fast_json_write(protocol.write), True, name)
-    return Encoder(protocol.write, False, name)
-
-
-def protocol_write(job: Any, step: int, substep: str) -> Encoder:
-    """The encoder of *substep*'s output, with the JSON shortcut where it is exact."""
-    _, write = job.pick_protocols(step, substep)
-    if type(job).pick_protocols is MRJob.pick_protocols:
-        try:
-            _, protocol = job._pick_protocol_instances(step, substep)
-        except Exception:
-            return Encoder(write)
-        return instance_write(protocol)  # mrjob's pick_protocols gives protocol.write
-    return Encoder(write)
-
-
 def exact_protocol(job: Any, step: int) -> Any | None:
-    """The mapper's output protocol if this job's map output may be pre-aggregated."""
-    if type(job).pick_protocols is not MRJob.pick_protocols:
-        return None  # the job chooses protocols itself; don't second-guess it
-    try:
-        _, write_protocol = job._pick_protocol_instances(step, "mapper")
-    except Exception:
+    """The mapper's output protocol if this job's map output may be pre-aggregated: one
+    of ``EXACT_PROTOCOLS``, and the one mrjob picks (not a job's own ``pick_protocols``)."""
+    protocols = step_protocols(job, step, "mapper")
+    if protocols is None:
         return None
+    _, write_protocol = protocols
     return write_protocol if isinstance(write_protocol, EXACT_PROTOCOLS) else None
 
 
@@ -174,7 +98,7 @@ class PreCombiner:
         collector: MapOutputCollector,
         budget_bytes: int,
         encode_key: KeyEncoder | None,
-        read: Callable[[bytes], tuple[Any, Any]],
+        read: Read,
     ) -> None:
         self.write = write.write if isinstance(write, Encoder) else write  # the plain function: hot loops
         self.read = read

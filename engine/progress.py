@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from engine.mrjob_bridge import Counters
 from engine.tasks import TaskCounts
 
 
@@ -47,7 +48,7 @@ class JobStats:
 
     job_id: str
     output_dir: str
-    counters: list[dict[str, dict[str, int]]]
+    counters: list[Counters]
     phases: list[PhaseStats] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -19,9 +19,9 @@ from engine.commit import part_path
 from engine.environment import in_environment, input_environment, set_environment, step_environment_change
 from engine.errors import JobDefinitionError
 from engine.formats import SKIPPED_COUNTER, SplitReader, TextPartWriter
-from engine.mrjob_bridge import TaskCounters, make_job
+from engine.mrjob_bridge import TaskCounters, instance_write, make_job, step_codecs
 from engine.plan import JobPlan
-from engine.precombine import PreCombiner, combiner_for, exact_key_encoder, exact_protocol, instance_write
+from engine.precombine import PreCombiner, combiner_for, exact_key_encoder, exact_protocol
 from engine.shuffle import MapOutputCollector, merge_runs
 from engine.splits import InputSplit
 from engine.tasks import MapTask, ReduceTask, Task, TaskCounts, TaskOutput
@@ -97,7 +97,7 @@ def mapped_pairs(
 ) -> Iterator[tuple[Any, Any]]:
     """Decode lines (or take pairs) and run the step's mapper; its pairs, not encoded."""
     if pairs is None:
-        read, _ = job.pick_protocols(step, "mapper")
+        read, _ = step_codecs(job, step, "mapper")
         pairs = (read(line) for line in lines or ())
     return job.map_pairs(pairs, step)
 
@@ -106,14 +106,14 @@ def map_stage(
     job: Any, step: int, lines: Iterable[bytes] | None, pairs: Iterable[Any] | None
 ) -> Iterator[bytes]:
     """Decode lines (or take pairs), run the step's mapper, encode its output."""
-    _, write = job.pick_protocols(step, "mapper")
+    _, write = step_codecs(job, step, "mapper")
     for key, value in mapped_pairs(job, step, lines, pairs):
         yield write(key, value)
 
 
 def reduce_stage(job: Any, step: int, lines: Iterable[bytes], substep: str = "reducer") -> Iterator[bytes]:
     """Decode sorted lines, run the step's reducer (or combiner), encode its output."""
-    read, write = job.pick_protocols(step, substep)
+    read, write = step_codecs(job, step, substep)
     pairs = (read(line) for line in lines)
     run = job.reduce_pairs if substep == "reducer" else job.combine_pairs
     for key, value in run(pairs, step):
@@ -239,7 +239,7 @@ def _decode_input(
 ) -> Iterator[Any]:
     """The job's input protocol over the split's lines: a line it cannot decode is an
     ``InputError`` naming file and line, or skipped and counted (``--skip-bad-records``)."""
-    read, _ = job.pick_protocols(step, "mapper")
+    read, _ = step_codecs(job, step, "mapper")
     increment = counters.incrementer(step)
     return reader.decoded(read, lines, plan.skip_bad_records, lambda: increment(*SKIPPED_COUNTER))
 

@@ -24,6 +24,7 @@ from mrjob.util import unarchive
 from engine.driver import run_job
 from engine.environment import jobconf_environment
 from engine.errors import JobDefinitionError
+from engine.mrjob_bridge import Counters
 from engine.options import OPTION_NAMES, OPTIONS_BY_NAME, defaults, resolve
 from engine.plan import JobPlan, StepPlan, step_plans
 from engine.progress import JobStats
@@ -46,7 +47,7 @@ class EngineRunner(MRJobRunner):
     def __init__(self, mrjob_cls: type | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._mrjob_cls = mrjob_cls
-        self._counters: list[dict[str, dict[str, int]]] = []
+        self._counters: list[Counters] = []
         self.stats: JobStats | None = None
         # Refuse unsupported steps now, before any input is read or worker started.
         step_plans(self._steps)
@@ -214,7 +215,7 @@ class EngineRunner(MRJobRunner):
             )
         self._counters = self.stats.counters
 
-    def counters(self) -> list[dict[str, dict[str, int]]]:
+    def counters(self) -> list[Counters]:
         """Counters per step, summed over tasks: ``[{group: {name: value}}, ...]``."""
         return self._counters
 

@@ -6,7 +6,8 @@ import json
 
 from mrjob.protocol import JSONProtocol
 
-from engine.precombine import PreCombiner, instance_write
+from engine.mrjob_bridge import instance_write
+from engine.precombine import PreCombiner
 from engine.shuffle import MapOutputCollector, merge_runs
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.precombine import writes_standard_json
+from engine.mrjob_bridge import writes_standard_json
 from engine.shuffle import key_of
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from engine.arrow.read import batch_rows
 from engine.arrow.step import VectorStep
 from engine.commit import slice_path
 from engine.formats import TextPartWriter
-from engine.precombine import writes_standard_json
+from engine.mrjob_bridge import writes_standard_json
 
 #: Sorted slices merged at once; more are merged in passes.
 MERGE_FAN_IN = 64

@@ -17,9 +17,8 @@ from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batche
 from engine.commit import part_path
 from engine.environment import input_environment, set_environment
 from engine.formats import TextPartWriter
-from engine.mrjob_bridge import TaskCounters, make_job
+from engine.mrjob_bridge import TaskCounters, internal_write, make_job, protocol_write
 from engine.plan import JobPlan
-from engine.precombine import instance_write, protocol_write
 from engine.splits import InputSplit
 from engine.tasks import MapTask, Task, TaskCounts, TaskOutput
 
@@ -108,4 +107,4 @@ def _key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes
     """
     if plan.steps[step].has_mapper:
         return protocol_write(job, step, "mapper")
-    return instance_write(job.internal_protocol())
+    return internal_write(job)
