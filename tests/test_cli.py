@@ -10,13 +10,12 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from mrjob.logs.counters import _format_counters
 
-from tests.harness import JOBS, run_inline, slow_job_command
+from tests.harness import JOBS, map_started, run_inline, slow_job_command, wait_for
 from tests.jobs.mr_init_final import MRInitFinal
 
 ROOT = Path(__file__).parent.parent
@@ -186,28 +185,33 @@ def test_readme_api_snippet_works_without_a_main_guard(text_inputs, tmp_path):
 # --- signals ----------------------------------------------------------------------------------
 
 
-def _slow_driver(tmp_path: Path, lines: int, **popen) -> tuple[subprocess.Popen, Path, Path]:
+def _slow_driver(
+    tmp_path: Path, lines: int, started: Path | None = None, **popen
+) -> tuple[subprocess.Popen, Path, Path]:
     data = tmp_path / "in.txt"
     data.write_text("".join(f"line {i}\n" for i in range(lines)))
     out, scratch = tmp_path / "out", tmp_path / "scratch"
     scratch.mkdir()
     proc = subprocess.Popen(
-        slow_job_command(out, scratch, data),
+        slow_job_command(out, scratch, data, started),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         **popen,
     )
-    deadline = time.time() + 60
-    while not any(p.name.startswith("mr_slow") for p in scratch.iterdir()) and time.time() < deadline:
-        time.sleep(0.1)
+    wait_for(
+        lambda: any(p.name.startswith("mr_slow") for p in scratch.iterdir()),
+        what="mrjob's temp dir in --local-tmp-dir",
+        proc=proc,
+    )
     return proc, out, scratch
 
 
-def test_sighup_is_handled_like_sigterm(tmp_path):
+def test_sighup_is_handled_like_sigterm(tmp_path, tmp_path_factory):
     """Closing the terminal: no staging beside the output, mrjob's temp dir removed."""
-    proc, out, scratch = _slow_driver(tmp_path, 400)
-    time.sleep(1.5)  # let the workers start mapping
+    started = tmp_path_factory.mktemp("started")  # not in tmp_path: its listing is checked
+    proc, out, scratch = _slow_driver(tmp_path, 400, started)
+    map_started(started, proc)  # the workers are mapping
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGHUP, err.decode()
@@ -244,10 +248,12 @@ def test_ctrl_c_during_start_up_prints_one_clean_line(text_inputs, tmp_path):
     signal lands while it starts: it must not print a KeyboardInterrupt traceback."""
     slow = tmp_path / "slow_site"
     slow.mkdir()
+    starting = tmp_path / "forkserver-starting"  # written as its slow start-up begins
     (slow / "sitecustomize.py").write_text(
         "import time\n"
         "with open('/proc/self/cmdline', 'rb') as f:\n"
         "    if b'forkserver' in f.read():\n"
+        f"        open({str(starting)!r}, 'w').close()\n"
         "        time.sleep(3)\n"
     )
     env = dict(
@@ -262,10 +268,8 @@ def test_ctrl_c_during_start_up_prints_one_clean_line(text_inputs, tmp_path):
         start_new_session=True,  # its own process group, as a terminal's foreground job
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.time() + 60
-    while not _forkserver_of(proc.pid) and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.5)  # the forkserver is in its slow start-up
+    wait_for(starting.exists, what="the forkserver to begin its slow start-up", proc=proc)
+    assert _forkserver_of(proc.pid)  # in the driver's process group, so the Ctrl-C reaches it
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     text = err.decode()

@@ -7,6 +7,7 @@ The jobs are written into each test's tmp_path, so that the workers import only 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -52,18 +53,36 @@ def gone(pid):
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def files(directory, suffix="", prefix=""):
+    return [n for n in os.listdir(directory) if n.endswith(suffix) and n.startswith(prefix)]
+
+
+def wait_until(predicate, what, timeout=60):
+    # Poll *predicate*; the deadline is never reached when things work, even on a loaded machine.
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(0.01)
 """
 
 KILL_IDLE = '''
 class MRKillIdle(MRJob):
     """Two steps; step 0 has one reducer, which SIGKILLs every other worker (all idle,
     since its wave has one task) at its start or its very end. Step 1 has 3 reducers,
-    so the next wave is sent to the dead workers' slots."""
+    so the next wave is sent to the dead workers' slots.
+
+    Each map task notes its worker's pid in --pid-dir and waits there until --workers
+    pids are noted, so that every worker gets a map task. The test's log handler notes
+    there each replaced worker the driver reports (replaced-N)."""
 
     def configure_args(self):
         super().configure_args()
         self.add_passthru_arg("--pid-dir", default="")
         self.add_passthru_arg("--kill-at", default="start")
+        self.add_passthru_arg("--workers", type=int, default=0)
 
     def steps(self):
         return [
@@ -81,7 +100,9 @@ class MRKillIdle(MRJob):
     def note_pid(self):
         if self.options.pid_dir:
             open(os.path.join(self.options.pid_dir, f"{os.getpid()}.pid"), "w").close()
-            time.sleep(0.2)  # every worker gets a map task
+            # Hold this worker until every worker has a map task (each gets one at a time).
+            workers = self.options.workers
+            wait_until(lambda: len(files(self.options.pid_dir, ".pid")) >= workers, "every worker to map")
 
     def words(self, _, line):
         for word in line.split():
@@ -92,8 +113,8 @@ class MRKillIdle(MRJob):
 
     def kill_idle_workers(self, wait):
         if not self.options.pid_dir or not first_time(self.options.pid_dir, "killed"):
-            return
-        pids = [int(n[:-4]) for n in os.listdir(self.options.pid_dir) if n.endswith(".pid")]
+            return []
+        pids = [int(n[:-4]) for n in files(self.options.pid_dir, ".pid")]
         others = [pid for pid in pids if pid != os.getpid()]
         for pid in others:
             os.kill(pid, signal.SIGKILL)
@@ -101,11 +122,18 @@ class MRKillIdle(MRJob):
             time.sleep(0.01)
         with open(os.path.join(self.options.pid_dir, "killed"), "w") as f:
             f.write(" ".join(map(str, others)))
+        return others
 
     def kill_at_start(self):
         if self.options.kill_at == "start":
-            self.kill_idle_workers(wait=True)
-            time.sleep(1)  # the driver sees them die while this wave still runs
+            others = self.kill_idle_workers(wait=True)
+            if others:
+                # The driver sees them die while this wave still runs: hold it until the
+                # driver has reported each one replaced.
+                wait_until(
+                    lambda: len(files(self.options.pid_dir, prefix="replaced-")) >= len(others),
+                    "the driver to replace the killed idle workers",
+                )
 
     def kill_at_end(self):
         if self.options.kill_at == "end":
@@ -213,6 +241,28 @@ def parent(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
+def cpu_ticks(pid: int) -> int:
+    """The CPU time *pid* has used, in clock ticks (user + system; Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class NoteReplaced(logging.Handler):
+    """Creates *directory*/replaced-N for each worker the driver reports replaced, so that
+    a job's task can wait for the driver to have seen a worker die."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "replaced (no task attempt lost)" in record.getMessage():
+            self.count += 1
+            (self.directory / f"replaced-{self.count}").touch()
+
+
 def wait_for(predicate, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -229,8 +279,13 @@ def test_worker_killed_while_idle_is_replaced_without_charging_a_task(kill_at, t
     job = job_class(tmp_path, KILL_IDLE, "MRKillIdle")
     pids = tmp_path / "pids"
     pids.mkdir()
-    args = ["--pid-dir", str(pids), "--kill-at", kill_at, *text_inputs]
-    engine = run_engine(job, args, executor="processes", workers=3, split_size="16K", max_attempts=1)
+    args = ["--pid-dir", str(pids), "--kill-at", kill_at, "--workers", "3", *text_inputs]
+    note = NoteReplaced(pids)
+    logging.getLogger().addHandler(note)
+    try:
+        engine = run_engine(job, args, executor="processes", workers=3, split_size="16K", max_attempts=1)
+    finally:
+        logging.getLogger().removeHandler(note)
     assert engine.sorted_lines == run_inline(job, text_inputs).sorted_lines
     killed = (pids / "killed").read_text().split()
     assert len(killed) == 2  # the two workers not running the wave's only task
@@ -251,10 +306,12 @@ def test_sigstopped_worker_is_killed_after_no_progress_and_retried(text_inputs, 
     stopped: list[int] = []
 
     def stop_it() -> None:
-        if wait_for(pid_file.exists, 30):
-            stopped.append(int(pid_file.read_text()))
-            time.sleep(0.3)  # it is computing
-            os.kill(stopped[0], signal.SIGSTOP)
+        if wait_for(pid_file.exists, 60):
+            pid = int(pid_file.read_text())
+            stopped.append(pid)
+            ticks = cpu_ticks(pid)  # it wrote its pid file, then computes
+            if wait_for(lambda: cpu_ticks(pid) > ticks, 60):  # it is computing
+                os.kill(pid, signal.SIGSTOP)
 
     stopper = threading.Thread(target=stop_it, daemon=True)
     stopper.start()

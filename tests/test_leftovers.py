@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from engine import leftovers
-from tests.harness import JOBS, run_engine
+from tests.harness import JOBS, run_engine, wait_for
 from tests.jobs.mr_word_count import MRWordCountPlain
 
 ROOT = Path(__file__).parent.parent
@@ -61,6 +60,12 @@ def test_a_lock_naming_foreign_paths_removes_nothing_of_them(tmp_path):
     assert precious.exists()
 
 
+def _locks_written(tmp_path: Path, tmp: Path) -> bool:
+    """Both of a running driver's locks are there and whole (each is written after it is created)."""
+    locks = [*tmp_path.glob(".out.*.staging/_driver.json"), *tmp.glob("*/job_*/driver.json")]
+    return len(locks) == 2 and all(leftovers.read_lock(str(lock)) for lock in locks)
+
+
 def test_the_next_run_cleans_up_after_a_driver_killed_with_sigkill(tmp_path, caplog):
     words = tmp_path / "words.txt"
     words.write_text("a b\n" * 400)
@@ -73,10 +78,8 @@ def test_the_next_run_cleans_up_after_a_driver_killed_with_sigkill(tmp_path, cap
     ]  # fmt: skip
     driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not list(tmp_path.glob(".out.*.staging/_driver.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        # Killed once it has noted what it owns, as the next run reads it.
+        wait_for(lambda: _locks_written(tmp_path, tmp), what="the driver's two locks", proc=driver)
     finally:
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()

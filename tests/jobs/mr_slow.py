@@ -1,9 +1,12 @@
 """A slow mapper, for interrupt and timeout tests.
 
 --hang-once-dir DIR: the first attempt of the first map task sleeps an hour (a hung task).
+--started-dir DIR: each map task attempt creates a file of its own in DIR as it starts, so
+a test can wait for the job to be mapping instead of sleeping and hoping it is.
 """
 
 import os
+import tempfile
 import time
 
 from mrjob.job import MRJob
@@ -14,8 +17,12 @@ class MRSlow(MRJob):
         super().configure_args()
         self.add_passthru_arg("--sleep", type=float, default=0.05)
         self.add_passthru_arg("--hang-once-dir", default="")
+        self.add_passthru_arg("--started-dir", default="")
 
     def mapper_init(self):
+        if self.options.started_dir:
+            fd, _ = tempfile.mkstemp(prefix="map-", suffix=".started", dir=self.options.started_dir)
+            os.close(fd)
         if self.options.hang_once_dir:
             marker = os.path.join(self.options.hang_once_dir, "hung")
             if not os.path.exists(marker):
