@@ -4,9 +4,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-pythons lint bench clean
+.PHONY: setup browser demo test test-pythons lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Debian's chromium: tests/test_report_browser.py opens the run report in it (headless). Installed
+# here when missing (as root, with apt); otherwise that test fails saying how to install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ echo "== installing Debian's chromium (the report test opens a report in it)" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "!! could not install chromium: apt-get install chromium (tests/test_report_browser.py needs it)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

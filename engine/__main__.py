@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         "running, and jobs of other hosts, are left alone.",
     )
     clean.add_argument("dirs", nargs="*", metavar="DIR", help="more directories to look in")
+    report = commands.add_parser(
+        "report",
+        help="render a run's report from its _logs/history.json (two runs: side by side)",
+        description="Re-render DIR/_logs/report.html from DIR/_logs/history.json; with DIR2, the "
+        "report of DIR puts DIR2's phases beside its own (same job, other options: which phase changed).",
+    )
+    report.add_argument("dirs", nargs="+", metavar="DIR", help="an output directory (or its history.json)")
+    report.add_argument("--out", default=None, help="where to write the page (default DIR/_logs/report.html)")
     for name, what in (
         ("hive", "run a HiveQL script (-f FILE | -e SQL, -d K=V)"),
         ("sql", "run a Redshift (or Hive) SQL script (-f FILE | -c SQL, -v K=V)"),
@@ -80,6 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("sql_args", nargs=argparse.REMAINDER)
     clean.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    import os
+
+    from engine.report import load_history, write_report
+
+    if len(args.dirs) > 2:
+        print("error: report takes one or two directories", file=sys.stderr)
+        return 2
+    try:
+        histories = [load_history(d) for d in args.dirs]
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    first = args.dirs[0]
+    out = args.out or (
+        os.path.join(os.path.dirname(first), "report.html")
+        if first.endswith(".json")
+        else os.path.join(first, "_logs", "report.html")
+    )
+    write_report(histories[0], out, histories[1] if len(histories) == 2 else None)
+    print(out)
+    return 0
 
 
 def _clean(args: argparse.Namespace) -> int:
@@ -134,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_sql(argv[1:], hive=argv[0] == "hive")
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        return _report(args)
     if args.command == "clean":
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
         return _clean(args)

@@ -17,6 +17,7 @@ from engine import commit, leftovers
 from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
+from engine.history import History
 from engine.mrjob_bridge import Counters
 from engine.plan import JobPlan, Wave, plan_waves
 from engine.progress import JobStats, PhaseStats, ProgressBar, plural
@@ -48,19 +49,48 @@ def run_job(
     job_id: str | None = None,
     progress: ProgressBar | None = None,
     also_owned: Sequence[str] = (),
+    history: History | None = None,
+    write_history: bool = False,
+    report_path: str | None = None,
 ) -> JobStats:
     """Run *plan* over *input_paths* and commit Hadoop-style output to *output_dir*.
 
     *also_owned* are directories of the caller's that a later run may remove should this
-    driver be killed outright (see ``engine.leftovers``).
+    driver be killed outright (see ``engine.leftovers``). *history* (``engine.history``) is
+    told of every attempt and phase; with *write_history* it is committed with the output as
+    ``_logs/history.json`` and ``_logs/report.html``; *report_path* gets the report page too,
+    also of a failed job.
 
     Raises ``InputError``/``CommitError``/``TaskFailedError``/``JobInterrupted``; on any
     failure the output path is left as it was and temporary files are removed.
     """
     job_id = job_id or new_job_id()
+    logs = _Logs(history, write_history, report_path, output_dir)
+    if history is not None:
+        history.job["id"] = job_id
+    try:
+        return _run_job(
+            plan, input_paths, output_dir, scratch_root, executor, job_id, progress, also_owned, logs
+        )
+    except BaseException as exc:
+        logs.failed(exc)
+        raise
+
+
+def _run_job(
+    plan: JobPlan,
+    input_paths: Sequence[str],
+    output_dir: str,
+    scratch_root: str,
+    executor: str,
+    job_id: str,
+    progress: ProgressBar | None,
+    also_owned: Sequence[str],
+    logs: _Logs,
+) -> JobStats:
     if not any(is_s3(p) for p in (*input_paths, output_dir)):
         return _run_local_job(
-            plan, input_paths, output_dir, scratch_root, executor, job_id, progress, None, also_owned
+            plan, input_paths, output_dir, scratch_root, executor, job_id, progress, None, also_owned, logs
         )
     from engine.s3 import S3Job
 
@@ -82,6 +112,7 @@ def run_job(
             progress,
             uris,
             (*also_owned, remote.scratch),
+            logs,
         )
         if is_s3(output_dir):
             remote.publish(local_output, output_dir)
@@ -101,8 +132,10 @@ def _run_local_job(
     progress: ProgressBar | None,
     uris: Mapping[str, str] | None = None,
     also_owned: Sequence[str] = (),
+    logs: _Logs | None = None,
 ) -> JobStats:
     """``run_job`` on local paths; *uris* maps staged local copies to their S3 URIs."""
+    logs = logs or _Logs(None, False, None, output_dir)
     started = time.perf_counter()
     files = list_input_files(input_paths)
     commit.check_output_dir(output_dir, files, input_directories(input_paths))
@@ -123,6 +156,7 @@ def _run_local_job(
     try:
         with _interrupts_raise():
             pool = make_executor(executor, plan, job_id)
+            pool.history = logs.history
             log.info(
                 "job %s: %s, %s, %s, %s",
                 job_id,
@@ -136,7 +170,7 @@ def _run_local_job(
             runs: list[list[str]] = []
             for wave in waves:
                 tasks = _wave_tasks(plan, wave, splits, runs)
-                results = _run_wave(pool, dirs, wave, tasks, stats, progress)
+                results = _run_wave(pool, dirs, wave, tasks, stats, progress, logs.history)
                 if wave.reduce_step is None:
                     check_skipped(stats.counters, plan.skip_bad_records)
                 previous = runs
@@ -148,6 +182,7 @@ def _run_local_job(
             pool.close()
             for path, planned in stamps.items():
                 check_unchanged(path, planned)
+            logs.succeeded(stats, dirs.staging)
             commit.commit_job(dirs)
     except BaseException:
         if pool is not None:
@@ -191,8 +226,11 @@ def _run_wave(
     tasks: list[Task],
     stats: JobStats,
     progress: ProgressBar,
+    history: History | None = None,
 ) -> list[TaskResult]:
     phase = PhaseStats(_phase_name(wave), tasks=len(tasks))
+    if history is not None:
+        history.phase = phase.name
     log.info("%s", _wave_start_line(wave, len(stats.counters), len(tasks)))
     started = time.perf_counter()
     progress.start(phase.name, len(tasks))
@@ -232,6 +270,8 @@ def _run_wave(
     progress.finish()
     phase.seconds = time.perf_counter() - started
     stats.phases.append(phase)
+    if history is not None:
+        history.add_phase(phase, tasks, results, wave.reduce_step)
     log.debug(
         "%s: %d tasks, %d records in, %d out, %.2f s",
         phase.name,
@@ -297,3 +337,45 @@ def _interrupts_raise() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+class _Logs:
+    """What the driver writes of a run's history (``engine.history``), and where."""
+
+    def __init__(
+        self, history: History | None, write: bool, report_path: str | None, output_dir: str
+    ) -> None:
+        self.history = history
+        self.write = write and history is not None
+        self.report_path = report_path if history is not None else None
+        self.output_dir = output_dir
+        self.done = False
+
+    def succeeded(self, stats: JobStats, staging: str) -> None:
+        """Before the job's commit: the logs go into the staging directory, committed with the parts."""
+        if self.history is None:
+            return
+        from engine.history import write_logs
+        from engine.report import write_report
+
+        self.history.counters = [dict(c) for c in stats.counters]
+        self.history.finish("succeeded", output_dir=self.output_dir)
+        if self.write:
+            write_logs(self.history, staging)
+        if self.report_path:
+            write_report(self.history.to_json(), self.report_path)
+        self.done = True
+
+    def failed(self, exc: BaseException) -> None:
+        """A failed job leaves no output; its report goes to ``--report FILE`` if given."""
+        if self.history is None or self.done or not self.report_path:
+            return
+        from engine.report import write_report
+
+        self.history.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        try:
+            write_report(self.history.to_json(), self.report_path)
+        except Exception as report_error:  # the job's own error is what matters
+            log.warning("could not write the report %s: %s", self.report_path, report_error)
+        else:
+            log.error("the report of the failed job is %s", self.report_path)

@@ -25,12 +25,15 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Protocol
 
 from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
 from engine.leftovers import proc_stat
 from engine.plan import JobPlan
 from engine.tasks import MapTask, Task, TaskResult, run_task
+
+if TYPE_CHECKING:
+    from engine.history import History
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,10 @@ AttemptDir = Callable[[Task, int], str]
 
 
 class Executor(Protocol):
-    """Runs every task to success (retrying) or raises ``TaskFailedError``."""
+    """Runs every task to success (retrying) or raises ``TaskFailedError``; tells ``history``
+    (when set) of every attempt as it ends."""
+
+    history: History | None
 
     def run(self, tasks: Iterable[Task], attempt_dir: AttemptDir, on_done: OnDone) -> list[TaskResult]:
         """Run *tasks*; results come back in task order."""
@@ -191,6 +197,7 @@ class SerialExecutor:
         self.plan = plan
         self.job_id = job_id
         self.book = _RetryBook(plan)
+        self.history: History | None = None
 
     def run(self, tasks: Iterable[Task], attempt_dir: AttemptDir, on_done: OnDone) -> list[TaskResult]:
         """Run each task until it succeeds or runs out of attempts."""
@@ -199,6 +206,7 @@ class SerialExecutor:
             attempt = 1
             while True:
                 path = attempt_dir(task, attempt)
+                started = time.monotonic()
                 try:
                     result = run_task(self.plan, task, attempt, path, self.job_id)
                 except JobInterrupted:
@@ -207,9 +215,17 @@ class SerialExecutor:
                 except Exception as exc:
                     failure = describe_exception(exc, traceback.format_exc())
                     del exc  # the traceback holds the task's frames
+                    if self.history is not None:
+                        ended = time.monotonic()
+                        pid = os.getpid()
+                        self.history.attempt(task, attempt, 0, pid, started, ended, "failed", failure.summary)
                     self.book.after_failure(task, attempt, failure, path)
                     attempt += 1
                     continue
+                if self.history is not None:
+                    ended = time.monotonic()
+                    pid = os.getpid()
+                    self.history.attempt(task, attempt, 0, pid, started, ended, "succeeded", result=result)
                 results.append(on_done(result))
                 break
         return results
@@ -435,6 +451,7 @@ class ProcessExecutor:
         self._spawned = 0
         self._idle_deaths = 0
         self._workers: list[_Worker] = []
+        self.history: History | None = None
 
     def _spawn(self) -> _Worker:
         worker = _Worker(self._ctx, self.plan, self.job_id, self._spawned, self._driver_alive)
@@ -477,6 +494,11 @@ class ProcessExecutor:
                             worker.acked, worker.progress_at = True, now
                             continue
                         if isinstance(message, TaskResult):
+                            if self.history is not None:
+                                self.history.attempt(
+                                    worker.task, worker.attempt, self._workers.index(worker),
+                                    worker.process.pid or 0, worker.started, now, "succeeded", result=message,
+                                )
                             results[message.task_id] = on_done(message)
                             worker.task = None
                             self._idle_deaths = 0
@@ -502,6 +524,12 @@ class ProcessExecutor:
                     worker.stop(kill=True)
                     self._lost(worker, failure.summary, f"before it started {task.task_id}")
                     continue
+                if self.history is not None:
+                    killed = failure.signum or "killed" in failure.summary
+                    self.history.attempt(
+                        task, attempt, self._workers.index(worker), worker.process.pid or 0,
+                        worker.started, now, "killed" if killed else "failed", failure.summary,
+                    )
                 if not worker.process.is_alive():
                     self._replace(worker)
                 self.book.after_failure(task, attempt, failure, worker.path)
@@ -537,6 +565,8 @@ class ProcessExecutor:
                 "check the machine's memory and process limits (no output was written)"
             )
         log.warning("%s %s; replaced (no task attempt lost)", how, when)
+        if self.history is not None:
+            self.history.worker_lost(self._workers.index(worker), worker.process.pid or 0, how, when)
         self._replace(worker)
 
     def _watch(self, worker: _Worker, now: float) -> _Failure | None:

@@ -30,7 +30,7 @@ MIN_MEMORY_BUDGET = 1 << 10
 SMALL_MEMORY_BUDGET = 1 << 20
 
 #: How a value is read: from a switch (argparse) and from ``mrjob.conf`` or the API.
-KINDS = ("int", "float", "size", "choice", "off_switch")
+KINDS = ("int", "float", "size", "choice", "off_switch", "text")
 
 
 def parse_size(text: str | int | None, default: int, option: str = "") -> int:
@@ -74,7 +74,7 @@ class EngineOption:
     switch: str | None
     #: One of ``KINDS``: ``int``/``float`` (argparse ``type``), ``size`` (``512M``, read
     #: by ``parse_size``), ``choice`` (one of ``choices``), ``off_switch`` (a flag that
-    #: sets the option to ``False``; any other value, or none, is ``True``).
+    #: sets the option to ``False``; any other value, or none, is ``True``), ``text`` (a path).
     kind: str
     #: The runner's default (``defaults()``); ``resolve()`` gives it for an unset option.
     default: Any
@@ -126,6 +126,8 @@ class EngineOption:
         value; ``None``: unset); refuses one out of range with ``JobDefinitionError``."""
         if self.kind == "off_switch":
             return raw is not False
+        if self.kind == "text":
+            return None if raw is None else str(raw)
         if self.kind == "choice":
             value = raw or self.default
             if value not in self.choices:
@@ -243,6 +245,24 @@ OPTIONS: tuple[EngineOption, ...] = (
         help="seconds after which a running task attempt is killed and retried",
         shown_default="none",
         positive=True,
+    ),
+    EngineOption(
+        name="history",
+        switch="--no-report",
+        kind="off_switch",
+        default=True,
+        help="do not write the run's history and report (_logs/history.json, _logs/report.html) "
+        "beside the --output-dir",
+        shown_default="written with --output-dir",
+    ),
+    EngineOption(
+        name="report",
+        switch="--report",
+        kind="text",
+        default=None,
+        help="also write the run's report (one self-contained HTML page) to FILE, printed output "
+        "and failed jobs included",
+        shown_default="none",
     ),
     EngineOption(
         name="precombine",

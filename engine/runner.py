@@ -203,8 +203,12 @@ class EngineRunner(MRJobRunner):
                 with _sigint_ignored():
                     warm_up()
             plan = self.build_plan()
-            if self._output_dir is None:  # type: ignore[has-type]  # set by mrjob's untyped runner
+            user_output = self._output_dir is not None  # type: ignore[has-type]  # mrjob's untyped runner
+            if not user_output:
                 self._output_dir = os.path.join(self._get_local_tmp_dir(), "output")
+            write_history = user_output and self._opts.get("history") is not False
+            report_path = self._opts.get("report")
+            history = self._history(plan) if write_history or report_path else None
             self.stats = run_job(
                 plan,
                 self._get_input_paths(),
@@ -212,8 +216,24 @@ class EngineRunner(MRJobRunner):
                 scratch_root=self._get_local_tmp_dir(),
                 also_owned=[self._get_local_tmp_dir()],
                 executor=self._opts["executor"] or DEFAULT_EXECUTOR,
+                history=history,
+                write_history=write_history,
+                report_path=report_path,
             )
         self._counters = self.stats.counters
+
+    def _history(self, plan: Any) -> Any:
+        """A fresh ``engine.history.History`` of this run (its id is set by the driver)."""
+        import sys
+
+        from engine.history import History
+
+        options = {
+            "workers": plan.workers, "reducers": [s.num_reducers for s in plan.steps],
+            "memory_budget": plan.memory_budget, "pipeline": plan.pipeline,
+            "executor": self._opts["executor"] or DEFAULT_EXECUTOR, "max_attempts": plan.max_attempts,
+        }
+        return History("", sys.argv, list(self._get_input_paths()), options)
 
     def counters(self) -> list[Counters]:
         """Counters per step, summed over tasks: ``[{group: {name: value}}, ...]``."""

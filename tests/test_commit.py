@@ -82,7 +82,7 @@ def test_output_on_another_filesystem_than_the_scratch_commits(tmp_path):
             )
             names = os.listdir(target)
             parts = sorted(n for n in names if n.startswith("part-"))
-            assert sorted(names) == ["_SUCCESS", *parts] and parts
+            assert sorted(names) == ["_SUCCESS", "_logs", *parts] and parts  # _logs: the run's history
             text = b"".join(Path(target, p).read_bytes() for p in parts)
             assert sorted(text.splitlines()) == run_inline(MRWordCountPlain, [str(words)]).sorted_lines
             assert not [n for n in os.listdir(os.path.dirname(target)) if n.endswith(".staging")]

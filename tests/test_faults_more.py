@@ -50,7 +50,7 @@ def test_attempt_killed_after_writing_leaves_no_trace(mode, opts, text_inputs, t
     assert os.listdir(markers) == [mode.split("-")[1]]  # the kill really happened
     assert engine.sorted_lines == _clean_run(text_inputs)  # the killed attempt's bytes are gone
     parts = sorted(os.listdir(out))
-    assert parts == ["_SUCCESS"] + [f"part-{i:05d}" for i in range(opts["reducers"])]
+    assert parts == ["_SUCCESS", "_logs"] + [f"part-{i:05d}" for i in range(opts["reducers"])]
     assert os.listdir(scratch) == []  # attempt dirs and runs removed
     assert sorted(os.listdir(tmp_path)) == ["in", "markers", "out", "scratch"]  # no staging left
 
@@ -128,7 +128,7 @@ def test_two_jobs_writing_the_same_output_path(text_inputs, tmp_path):
     loser = next(err for code, err in results if code == 1)
     assert ("already exists" in loser) or ("another job wrote it first" in loser), loser
     assert "Traceback" not in loser
-    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001"]
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "_logs", "part-00000", "part-00001"]
     lines = sorted(b"".join((out / f"part-0000{i}").read_bytes() for i in range(2)).splitlines())
     assert lines == run_inline(MRWordCountPlain, text_inputs).sorted_lines
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]  # the loser's staging is gone

@@ -115,6 +115,8 @@ def test_unset_options_resolve_to_their_defaults():
         "vectorize": True,
         "skip_bad_records": 0,
         "task_timeout": None,
+        "history": True,
+        "report": None,
         "precombine": True,
     }
     assert resolve({}) == expected
@@ -131,6 +133,8 @@ def test_values_from_mrjob_conf_are_read_as_the_switches_read_them():
         "vectorize": False,
         "skip_bad_records": "5",
         "task_timeout": "30",
+        "history": False,
+        "report": "r.html",
         "precombine": False,
     }
     assert resolve(given, warn=lambda message: None) == {
@@ -142,6 +146,8 @@ def test_values_from_mrjob_conf_are_read_as_the_switches_read_them():
         "vectorize": False,
         "skip_bad_records": 5,
         "task_timeout": 30.0,
+        "history": False,
+        "report": "r.html",
         "precombine": False,
     }
 
@@ -207,9 +213,11 @@ def test_mrjob_conf_names_reach_the_plan(tmp_path):
 def test_a_jobs_switches_reach_the_runner():
     switches = ["--memory-budget", "64K", "--max-attempts", "2", "--executor", "serial"]
     switches += ["--split-size", "4K", "--no-vectorize", "--skip-bad-records", "1", "--task-timeout", "5"]
+    switches += ["--no-report", "--report", "r.html"]
     kwargs = MRWordCount(args=["-r", "engine", *switches, "--num-cores", "3", "in"])._runner_kwargs()
     expected = dict(memory_budget="64K", max_attempts=2, executor="serial", split_size="4K")
     expected.update(vectorize=False, skip_bad_records=1, task_timeout=5.0, num_cores=3)
+    expected.update(history=False, report="r.html")
     assert {name: kwargs.get(name) for name in OPTION_NAMES} == dict(expected, precombine=None)
     kwargs = MRWordCount(args=["-r", "engine", "in"])._runner_kwargs()
     assert not {option.name for option in OWN_SWITCHES} & set(kwargs)

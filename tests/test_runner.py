@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from engine.errors import JobDefinitionError
 from jobs.wordcount import MRWordCount
-from tests.harness import JOBS, run_engine, run_inline, slow_job_command
+from tests.harness import JOBS, map_started, run_engine, run_inline, slow_job_command
 from tests.jobs.mr_slow import MRSlow
 from tests.jobs.mr_unsupported import MRUnsupported
 
@@ -78,20 +77,21 @@ def test_engine_run_writes_hadoop_output_and_refuses_to_overwrite(text_inputs, t
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == b""  # output went to the directory
-    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "_logs", "part-00000", "part-00001", "part-00002"]
+    assert sorted(os.listdir(out / "_logs")) == ["history.json", "report.html"]
     assert b"records in" in done.stderr  # the end-of-job summary
     parts = sorted(b"".join((out / f"part-0000{i}").read_bytes() for i in range(3)).splitlines())
     from tests.jobs.mr_word_count import MRWordCountPlain
 
     assert parts == run_inline(MRWordCountPlain, text_inputs).sorted_lines
-    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     again = cli("-m", "engine", "run", job, "--output-dir", str(out), *text_inputs)
     assert again.returncode == 1
     message = again.stderr.decode()
     assert "already exists" in message and str(out) in message
     assert "Traceback" not in message
-    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_missing_input_is_one_clear_line(tmp_path):
@@ -107,14 +107,15 @@ def test_stdin_input():
 
 
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_interrupted_driver_leaves_nothing(sig, status, tmp_path):
+def test_interrupted_driver_leaves_nothing(sig, status, tmp_path, tmp_path_factory):
     data = tmp_path / "in.txt"
     data.write_text("".join(f"line {i}\n" for i in range(400)))
     out = tmp_path / "out"
     scratch = tmp_path / "scratch"
     scratch.mkdir()
+    started = tmp_path_factory.mktemp("started")  # not in tmp_path: its listing is checked
     proc = subprocess.Popen(
-        slow_job_command(out, scratch, data),
+        slow_job_command(out, scratch, data, started),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -122,10 +123,7 @@ def test_interrupted_driver_leaves_nothing(sig, status, tmp_path):
         # ignored: give the driver the default disposition whatever launched the tests.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.time() + 60
-    while not any(p.name.startswith("mr_slow") for p in scratch.iterdir()) and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # let the workers start mapping
+    map_started(started, proc)  # the workers are mapping
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err.decode()
