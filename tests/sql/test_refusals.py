@@ -91,11 +91,13 @@ def test_a_file_that_does_not_match_its_ddl_fails_naming_it_and_keeps_earlier_ou
     (tmp_path / "q.q").write_text(script)
     base = ["-f", str(tmp_path / "q.q"), "-d", f"OUT={out}", "--executor", "serial", "-q"]
     assert sql_cli([*base, "-d", f"DIR={good}"], hive=True) == 0
-    before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+    before = sorted((str(p.relative_to(out)), p.read_bytes()) for p in out.rglob("*") if p.is_file())
+    assert "000000_0" in dict(before)
     assert sql_cli([*base, "-d", f"DIR={bad}", "--max-attempts", "1"], hive=True) == 1
     err = capsys.readouterr().err
     assert "b.txt" in err and "column id (int) cannot hold 'not-a-number'" in err
-    assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before  # the earlier output, intact
+    after = sorted((str(p.relative_to(out)), p.read_bytes()) for p in out.rglob("*") if p.is_file())
+    assert after == before  # the earlier output (and its _logs), intact
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sql-")]
 
 
