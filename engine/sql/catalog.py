@@ -27,12 +27,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from engine.sql.types import SqlType, from_string
+from engine.sql.types import SqlType, from_string, parse_bool
 
 #: Java's ``\\s`` (without UNICODE_CHARACTER_CLASS).
 _JAVA_SPACE = "[ \\t\\n\\x0B\\f\\r]"
-_TRUE = frozenset(("true", "t", "1", "y", "yes", "on"))
-_FALSE = frozenset(("false", "f", "0", "n", "no", "off"))
 
 
 @dataclass(frozen=True)
@@ -130,16 +128,7 @@ def _converter(t: SqlType, table: TableDef) -> Callable[[str], Any]:
 
         return to_decimal
     if k == "boolean":
-
-        def to_bool(s: str) -> bool:
-            low = s.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError(f"not a boolean: {s!r}")
-
-        return to_bool
+        return parse_bool
     if k == "date":
         fmt = table.dateformat
         if fmt == "%Y-%m-%d":

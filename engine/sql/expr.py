@@ -345,8 +345,6 @@ def _in(x: Any, *values: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------- casts
 
-_TRUE = frozenset(("true", "t", "1", "y", "yes", "on"))
-_FALSE = frozenset(("false", "f", "0", "n", "no", "off"))
 
 
 def _quantizer(scale: int) -> Decimal:
@@ -356,7 +354,7 @@ def _quantizer(scale: int) -> Decimal:
 def cast_function(target: str, strict: bool) -> Callable[[Any], Any]:
     """A cast to *target* (``int``, ``decimal(8,2)``...). *strict* (Redshift): a value that does not
     convert is an error; otherwise (Hive) it is NULL."""
-    from engine.sql.types import from_string
+    from engine.sql.types import from_string, parse_bool
 
     t = from_string(target)
     q = _quantizer(t.scale) if t.kind == "decimal" else None
@@ -392,14 +390,7 @@ def cast_function(target: str, strict: bool) -> Callable[[Any], Any]:
             d = Decimal(v.strip()) if isinstance(v, str) else Decimal(v)
             return d.quantize(q, rounding=ROUND_HALF_UP)  # type: ignore[arg-type]
         if k == "boolean":
-            if isinstance(v, str):
-                s = v.strip().lower()
-                if s in _TRUE:
-                    return True
-                if s in _FALSE:
-                    return False
-                raise ValueError(f"not a boolean: {v!r}")
-            return bool(v)
+            return parse_bool(v) if isinstance(v, str) else bool(v)
         if k == "date":
             if isinstance(v, dt.datetime):
                 return v.date()

@@ -112,6 +112,21 @@ def from_string(text: str) -> SqlType:
     return t
 
 
+_TRUE_WORDS = frozenset(("true", "t", "1", "y", "yes", "on"))
+_FALSE_WORDS = frozenset(("false", "f", "0", "n", "no", "off"))
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean's text as Redshift's COPY and a cast read it (``TRUE``, ``t``, ``1``, ``yes``, ``on``
+    and their opposites, any case); ``ValueError`` for anything else."""
+    low = text.strip().lower()
+    if low in _TRUE_WORDS:
+        return True
+    if low in _FALSE_WORDS:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
 def common_numeric(a: SqlType, b: SqlType) -> SqlType:
     """The type both of two numeric operands are brought to (int < decimal < double)."""
     if a.kind == "null":
