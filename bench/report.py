@@ -16,6 +16,7 @@ MiB = 2**20
 LABELS = {
     "engine": "engine (record)",
     "engine-vec": "engine (vectorized)",
+    "engine-sql": "engine (SQL)",
     "duckdb": "DuckDB",
     "inline": "mrjob -r inline",
     "local": "mrjob -r local",
@@ -38,7 +39,18 @@ def _fmt_rate(x: float) -> str:
 
 
 def markdown(
-    command, machine, versions, args, qs: list[Query], workers, cells, twins, mrjob_for, mem, elapsed
+    command,
+    machine,
+    versions,
+    args,
+    qs: list[Query],
+    workers,
+    cells,
+    twins,
+    mrjob_for,
+    mem,
+    elapsed,
+    sql_for: dict[str, str | None] | None = None,
 ) -> str:
     out = [
         "",
@@ -97,6 +109,7 @@ def markdown(
             "",
             "DuckDB's time inside its process (connect → last row, s, best run): " + "; ".join(inner) + ".",
         ]
+    out += sql_markdown(qs, workers, cells, sql_for)
     skipped = [q.name for q in qs if not mrjob_for[q.name]]
     if skipped:
         out += [
@@ -181,6 +194,53 @@ def markdown(
     return "\n".join(out) + "\n"
 
 
+SqlRatio = tuple[str, float, "float | None", "float | None", "float | None"]
+
+
+def sql_ratios(qs: list[Query], workers, cells) -> list[SqlRatio]:
+    """Per query engine-sql ran on (at the largest worker count): (query, its median s, ÷ DuckDB's,
+    ÷ the hand-written job's record path, ÷ its vectorized twin) -- None where that has no median."""
+    wmax = workers[-1]
+    out = []
+    for q in qs:
+        cell = cells.get((q.name, "engine-sql", wmax))
+        med = cell.median() if cell else None
+        if not med:
+            continue
+        others = []
+        for s in ("duckdb", "engine", "engine-vec"):
+            c = cells.get((q.name, s, wmax))
+            m = c.median() if c else None
+            others.append(med / m if m else None)
+        out.append((q.name, med, *others))
+    return out
+
+
+def sql_markdown(qs: list[Query], workers, cells, sql_for: dict[str, str | None] | None) -> list[str]:
+    """Lines on engine-sql: its time over DuckDB's and the hand-written job's, and where it did not run."""
+    out: list[str] = []
+    ratios = sql_ratios(qs, workers, cells)
+    if ratios:
+
+        def r(x: float | None) -> str:
+            return f"{x:.2f}" if x else "–"
+
+        out += [
+            "",
+            f"engine (SQL), the labs' own SQL text compiled by the engine's SQL front end, at {workers[-1]} "
+            "worker(s): its median wall time ÷ DuckDB's and ÷ the hand-written job's on the same engine "
+            "(record path; vectorized twin).",
+            "",
+            "| query | engine (SQL) median s | ÷ DuckDB | ÷ engine (record) | ÷ engine (vectorized) |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        out += [f"| {n} | {m:.2f} | {r(d)} | {r(e)} | {r(v)} |" for n, m, d, e, v in ratios]
+    why = {q.name: sql_for[q.name] for q in qs if sql_for and sql_for.get(q.name)}
+    if why and any(w != "not in --systems" for w in why.values()):
+        out += ["", "engine (SQL) was not run on " + "; ".join(f"{n} ({w})" for n, w in why.items()) + "."]
+    return out
+
+
 def append(path: Path, text: str) -> None:
     if not path.exists() or not path.read_text().strip():
         path.write_text(HEADER)
@@ -263,7 +323,7 @@ def speedups(qs: list[Query], workers, cells, system: str) -> dict[str, list[flo
 
 def _systems(qs: list[Query], cells, workers: int) -> list[str]:
     """The timed systems (besides DuckDB) that ran some query at *workers*, in table order."""
-    systems = ("engine", "engine-vec", "inline", "local")
+    systems = ("engine", "engine-vec", "engine-sql", "inline", "local")
     return [s for s in systems if any((q.name, s, workers) in cells for q in qs)]
 
 
@@ -297,7 +357,8 @@ def summary(qs: list[Query], workers, cells, twins, mem=None) -> str:
             row += f"  {text:>10}"
         lines.append(row)
     lines.append(
-        "engine = record path (--no-vectorize), engine-vec = vectorized twin, inline/local = mrjob's runners"
+        "engine = record path (--no-vectorize), engine-vec = vectorized twin, engine-sql = the labs' SQL "
+        "compiled by the engine, inline/local = mrjob's runners"
     )
     if len(workers) > 1:
         parts = []
@@ -336,6 +397,7 @@ def write(path: Path, text: str) -> Path:
 COLORS = {
     "engine": "#4c78a8",
     "engine-vec": "#54a24b",
+    "engine-sql": "#b279a2",
     "inline": "#f58518",
     "local": "#e45756",
     "duckdb": "#555555",

@@ -1,7 +1,8 @@
 """The benchmark suite: the engine beside DuckDB and mrjob's runners, on the same files, in one run.
 
     python -m bench [--scale 1] [--rows 100000] [--size-mb 32] [--workers 1,2] [--repeat 3]
-                    [--format text|parquet] [--with-mrjob auto|yes|no] [--memory-bound] [--quick]
+                    [--format text|parquet] [--with-mrjob auto|yes|no] [--with-sql auto|yes|no]
+                    [--systems engine,engine-vec,engine-sql] [--memory-bound] [--quick]
                     [--out bench/out] [--record]
 
 For each query (word count, CloudFront OS counts, TICKIT top buyers, total sales on a
@@ -10,11 +11,20 @@ date, 99.9 percentile events) and each worker count, it runs, as separate proces
 * ``engine``      -- ``python jobs/X.py -r engine --no-vectorize --num-cores N`` (record path);
 * ``engine-vec``  -- ``python jobs/X.py -r engine --num-cores N``, only when the job class has
   a ``vector_steps`` twin (otherwise the two modes would run the same code: "no twin");
+* ``engine-sql``  -- the lab's own SQL compiled by the engine's SQL front end and run on
+  ``-r engine --num-cores N``: ``python -m engine sql --dialect redshift -f SCRIPT`` (the TICKIT
+  queries: sql/tickit_lab.sql's DDL and COPY commands pointed at the same files, then the
+  query's original text) or ``python -m engine hive -f emr/Hive_CloudFront.q -d INPUT=...
+  -d OUTPUT=...`` (the tutorial's script itself); at the largest worker count only, on text
+  inputs only, and (``--with-sql auto``) only where a run is cheap: TICKIT inputs under 250k
+  rows, CloudFront logs under 10k lines (bench/queries.py ``SQL_AUTO_MAX_ROWS``). Word count
+  has no SQL text in the labs;
 * ``duckdb``      -- the lab's SQL on the same files with ``SET threads = N`` (bench/duckrun.py);
 * ``inline``, ``local`` -- mrjob's own runners, at the largest worker count only, and only
   for small inputs (``--with-mrjob auto``: fewer than ``--mrjob-max-rows`` input rows).
 
-Defaults finish in about 5 minutes on 2 cores. CloudFront defaults to 100k lines because
+Defaults finish in about 10 minutes on 2 cores (5 without engine-sql: ``--systems
+engine,engine-vec``; more on a loaded machine). CloudFront defaults to 100k lines because
 DuckDB's RE2 needs ~80 µs a line to extract the RegexSerDe groups (1M lines: ~100 s on
 one thread); ``--rows``, ``--scale`` and ``--size-mb`` raise the sizes.
 
@@ -37,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import operator
 import os
 import platform
 import shlex
@@ -58,7 +69,8 @@ BENCH = ROOT / "bench"
 OUT = BENCH / "out"  # a run's report (gitignored)
 RESULTS = BENCH / "RESULTS.md"  # tracked: written only by --record
 RESULTS_CHART = BENCH / "results.png"  # tracked: written only by --record
-SYSTEMS = ("duckdb", "engine", "engine-vec", "inline", "local")  # duckdb first: the reference
+SYSTEMS = ("duckdb", "engine", "engine-vec", "engine-sql", "inline", "local")  # duckdb first: the reference
+ENGINE_SYSTEMS = ("engine", "engine-vec", "engine-sql")  # what --systems chooses from
 MRJOB_RUNNERS = ("inline", "local")
 ALL_QUERIES = ("wordcount", "cloudfront", "top_buyers", "total_sales", "percentile")
 
@@ -130,9 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--systems",
-        default="engine,engine-vec",
-        help="engine systems to run beside DuckDB: engine (record path), engine-vec (the twin); "
-        "e.g. engine-vec alone to skip the record path at large sizes",
+        default=",".join(ENGINE_SYSTEMS),
+        help="engine systems to run beside DuckDB: engine (record path), engine-vec (the twin), "
+        "engine-sql (the labs' SQL text compiled by the engine's SQL front end; see --with-sql); "
+        f"default {','.join(ENGINE_SYSTEMS)}; e.g. engine-vec alone to skip the record path at large sizes",
+    )
+    p.add_argument(
+        "--with-sql",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="when engine-sql (if in --systems) runs, at the largest worker count, on text inputs: "
+        "auto (default) where a run is cheap: TICKIT inputs under "
+        f"{queries.SQL_AUTO_MAX_ROWS['tickit']:,} rows, CloudFront logs under "
+        f"{queries.SQL_AUTO_MAX_ROWS['cloudfront']:,} lines (its RegexSerDe costs Python's re ~3 ms a "
+        "line); yes: any size; no: never",
     )
     p.add_argument(
         "--mrjob-runners",
@@ -220,6 +243,13 @@ def job_argv(system: str, query: Query, workers: int, extra: list[str] | None = 
     return [*argv, "-q", *(extra or []), *query.job_args, *map(str, query.inputs)]
 
 
+def sql_argv(query: Query, workers: int, scratch: Path) -> list[str]:
+    """engine-sql's command: ``python -m engine sql|hive ... -r engine --num-cores N`` (the
+    command hands the switches it does not know to the compiled job, as ``python JOB.py`` takes them)."""
+    assert query.sql is not None
+    return [sys.executable, "-m", "engine", *query.sql(scratch), "-r", "engine", "--num-cores", str(workers)]
+
+
 class Runner:
     """Runs one measurement at a time and checks its answer."""
 
@@ -247,6 +277,27 @@ class Runner:
             return m, None, None
         out = json.loads(m.stdout)
         return m, query.from_duckdb(out["rows"]), out["seconds"]
+
+    def sql(self, query: Query, workers: int, memory: bool = False) -> tuple[Measurement, Any]:
+        """engine-sql: the query's lab script on ``python -m engine sql|hive -r engine``, in a
+        fresh scratch directory (its script, its input links, its Hive output)."""
+        assert query.sql is not None and query.from_sql is not None
+        scratch = self.tmp / f"sql-{query.name}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        m = run_measured(
+            sql_argv(query, workers, scratch),
+            cwd=ROOT,
+            env=self.env,
+            timeout=self.timeout,
+            sample_memory=memory,
+        )
+        if m.returncode != 0:
+            return m, None
+        try:
+            return m, query.from_sql(m.stdout, scratch)
+        except (ValueError, KeyError, OSError) as e:  # no output where it should be: a wrong answer
+            return m, f"unreadable output: {e}"
 
     def job(self, system: str, query: Query, workers: int, memory: bool = False) -> tuple[Measurement, Any]:
         m = run_measured(
@@ -277,14 +328,45 @@ def warm_cache(paths: list[Path]) -> None:
                 pass
 
 
-def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, list[str]], runner: Runner):
+def parse_systems(text: str) -> list[str]:
+    """``--systems``: the engine systems, in the order given."""
+    engines = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = set(engines) - set(ENGINE_SYSTEMS)
+    if unknown:
+        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {', '.join(ENGINE_SYSTEMS)}")
+    return engines
+
+
+def sql_plan(args, qs: list[Query]) -> dict[str, str | None]:
+    """Per query, None where engine-sql runs (at the largest worker count), else why not."""
+    out: dict[str, str | None] = {}
+    for q in qs:
+        if "engine-sql" not in parse_systems(args.systems):
+            out[q.name] = "not in --systems"
+        elif q.sql is None:
+            out[q.name] = "no SQL text in the labs" if q.name == "wordcount" else "text inputs only"
+        elif args.with_sql == "no":
+            out[q.name] = "--with-sql no"
+        elif args.with_sql == "auto" and q.rows >= q.sql_max_rows:
+            out[q.name] = f"--with-sql auto: {q.rows:,} input rows, not under {q.sql_max_rows:,}"
+        else:
+            out[q.name] = None
+    return out
+
+
+def run_suite(
+    args,
+    qs: list[Query],
+    workers: list[int],
+    mrjob_for: dict[str, list[str]],
+    runner: Runner,
+    sql_for: dict[str, str | None] | None = None,
+):
     cells: dict[tuple[str, str, int], Cell] = {}
     reference: dict[str, Any] = {}
     twins = {q.name: q.has_twin() for q in qs}
-    engines = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = set(engines) - {"engine", "engine-vec"}
-    if unknown:
-        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from engine, engine-vec")
+    engines = [s for s in parse_systems(args.systems) if s != "engine-sql"]
+    sql_for = sql_for if sql_for is not None else sql_plan(args, qs)
     # Round 0 samples memory and is not timed (sampling /proc slows what it samples);
     # rounds 1..repeat are timed.
     for rep in range(args.repeat + 1):
@@ -295,6 +377,7 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
                     s for s in engines if s == "engine" or (s == "engine-vec" and twins[q.name])
                 ]
                 if w == workers[-1]:
+                    systems += ["engine-sql"] if sql_for[q.name] is None else []
                     systems += mrjob_for[q.name]
                 for system in systems:
                     cell = cells.setdefault((q.name, system, w), Cell())
@@ -302,6 +385,8 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
                         continue  # this row is void already
                     if system == "duckdb":
                         m, answer, inner = runner.duckdb(q, w, memory)
+                    elif system == "engine-sql":
+                        (m, answer), inner = runner.sql(q, w, memory), None
                     else:
                         (m, answer), inner = runner.job(system, q, w, memory), None
                     round_name = "memory" if memory else f"{rep}/{args.repeat}"
@@ -318,7 +403,8 @@ def run_suite(args, qs: list[Query], workers: list[int], mrjob_for: dict[str, li
                                 f"DuckDB's answer to {q.name} is empty: the benchmark would prove nothing"
                             )
                         reference[q.name] = answer
-                    if answer != reference[q.name]:
+                    agrees = q.sql_agrees if system == "engine-sql" and q.sql_agrees else operator.eq
+                    if not agrees(answer, reference[q.name]):
                         cell.errors.append("answer differs from DuckDB's")
                         got = answer if not isinstance(answer, list) else answer[:5]
                         want = reference[q.name] if not isinstance(answer, list) else reference[q.name][:5]
@@ -595,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workers = args.workers or "2"
         args.mrjob_runners = "inline"
         args.memory_budget, args.memory_size_mb = "1M", args.memory_size_mb or 8
+    parse_systems(args.systems)  # an unknown system fails before any data is generated
     workers = sorted({int(w) for w in (args.workers or default_workers()).split(",")})
     if not workers or workers[0] < 1:
         raise SystemExit("--workers: positive integers, e.g. 1,2")
@@ -629,10 +716,11 @@ def main(argv: list[str] | None = None) -> int:
         small = args.with_mrjob == "yes" or (args.with_mrjob == "auto" and q.rows < args.mrjob_max_rows)
         parquet = any(p.suffix == ".parquet" for p in q.inputs)  # mrjob's runners read text only
         mrjob_for[q.name] = runners if small and not parquet else []
+    sql_for = sql_plan(args, qs)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         runner = Runner(args.timeout, Path(tmp))
-        cells, twins = run_suite(args, qs, workers, mrjob_for, runner)
+        cells, twins = run_suite(args, qs, workers, mrjob_for, runner, sql_for)
         mem = memory_bound(args, workers[-1], runner) if args.memory_bound else None
     elapsed = time.time() - started
 
@@ -641,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench" + (" " + shlex.join(argv) if argv else "")
     host = machine()
     text = report.markdown(
-        command, host, versions(), args, qs, workers, cells, twins, mrjob_for, mem, elapsed
+        command, host, versions(), args, qs, workers, cells, twins, mrjob_for, mem, elapsed, sql_for
     )
     if args.no_record:
         print("\n" + text)  # written nowhere else

@@ -1,10 +1,11 @@
 """The benchmark suite: ``python -m bench --quick`` runs end to end; where a run writes
 (bench/out/ by default, the tracked bench/RESULTS.md and bench/results.png only with
-``--record``); the chart drawn from a small synthetic result set; every option's help.
+``--record``); the chart drawn from a small synthetic result set; every option's help;
+``engine-sql`` (the labs' own SQL on the engine): its scripts, when it runs, one real run.
 
 Tiny data, one run per cell: this only keeps bench/ from rotting (every query runs on the
-engine, DuckDB and ``-r inline``, and every answer is checked equal to DuckDB's by the
-suite itself). No timing is asserted.
+engine, DuckDB and ``-r inline``, the SQL queries on ``engine-sql`` too, and every answer is
+checked equal to DuckDB's by the suite itself). No timing is asserted.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, suite
+from bench import queries, report, suite
 from bench import wordcount as bench_wordcount
 from bench.queries import Query
 from bench.suite import Cell
+from data import duckdb_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACKED = [ROOT / "bench" / "RESULTS.md", ROOT / "bench" / "results.png"]
@@ -109,15 +111,16 @@ def _synthetic(workers: list[int]) -> tuple[list[Query], dict, dict]:
         _query("top_buyers", "TICKIT top 10 buyers", 222_446, 17_900_000),
     ]
     duck_secs = {"wordcount": 1.0, "cloudfront": 4.0, "top_buyers": 0.25}
-    ratio = {"engine": 3.0, "engine-vec": 1.4, "inline": 6.0, "local": 9.0}
+    ratio = {"engine": 3.0, "engine-vec": 1.4, "engine-sql": 12.0, "inline": 6.0, "local": 9.0}
     cells = {}
     for q in qs:
         for w in workers:
             duck = duck_secs[q.name] / w**0.8
             cells[(q.name, "duckdb", w)] = Cell(times=[duck * 0.98, duck, duck * 1.05])
             for s, r in ratio.items():
-                mrjob_not_here = s in ("inline", "local") and w != workers[-1]  # largest count only
-                if mrjob_not_here or (s, q.name) == ("engine-vec", "cloudfront"):  # no twin
+                # mrjob's runners and engine-sql: at the largest count only; no SQL for word count
+                not_here = s in ("inline", "local", "engine-sql") and w != workers[-1]
+                if not_here or (s, q.name) in (("engine-vec", "cloudfront"), ("engine-sql", "wordcount")):
                     continue
                 t = duck * (r / 20 if q.name == "cloudfront" else r) * w ** (0.45 if s == "engine" else 0.3)
                 cells[(q.name, s, w)] = Cell(times=[t * 0.95, t, t * 1.1])
@@ -161,6 +164,7 @@ def test_chart_from_synthetic_results(tmp_path: Path, workers: list[int]) -> Non
     labels = [t.get_text() for t in ratio_ax.get_yticklabels()]
     assert any("(no vectorized twin)" in t for t in labels)
     assert len(ratio_ax.get_legend().get_texts()) <= 7
+    assert "engine (SQL)" in [t.get_text() for t in ratio_ax.get_legend().get_texts()]
     if len(workers) > 1:
         scaling_ax = fig.axes[1]
         legend = [t.get_text() for t in scaling_ax.get_legend().get_texts()]
@@ -168,6 +172,93 @@ def test_chart_from_synthetic_results(tmp_path: Path, workers: list[int]) -> Non
         assert len(scaling_ax.lines) == 4
     else:
         assert len(fig.axes) == 1
+
+
+def test_summary_and_markdown_show_engine_sql_ratios() -> None:
+    qs, cells, twins = _synthetic([1, 2])
+    text = report.summary(qs, [1, 2], cells, twins)
+    assert "engine-sql" in text.splitlines()[1]
+    lines = report.sql_markdown(qs, [1, 2], cells, {"wordcount": "no SQL text in the labs"})
+    # top buyers: engine-sql at 2 workers over DuckDB's, the record path's, the twin's medians
+    med = cells[("top_buyers", "engine-sql", 2)].median()
+    want = [med / cells[("top_buyers", s, 2)].median() for s in ("duckdb", "engine", "engine-vec")]
+    row = next(x for x in lines if x.startswith("| top_buyers |"))
+    assert row == f"| top_buyers | {med:.2f} | " + " | ".join(f"{r:.2f}" for r in want) + " |"
+    assert "| cloudfront | " in "\n".join(lines) and "| wordcount |" not in "\n".join(lines)
+    assert lines[-1] == "engine (SQL) was not run on wordcount (no SQL text in the labs)."
+
+
+def test_engine_sql_runs_the_labs_own_text(tmp_path: Path) -> None:
+    """The TICKIT scripts: the lab's DDL and seven COPY commands pointed at the bench's files,
+    then one query exactly as the lab (and DuckDB's reference text) has it; CloudFront: the
+    tutorial's script itself, on a directory of links to the logs alone."""
+    tk, cf = tmp_path / "tickit", tmp_path / "cf"
+    tk.mkdir()
+    original = {
+        "top_buyers": duckdb_sql.TOP_BUYERS_SQL,
+        "total_sales": duckdb_sql.TOTAL_SALES_ON_DATE_SQL,
+        "percentile": duckdb_sql.PERCENTILE_EVENTS_SQL,
+    }
+    for name, make in (
+        ("top_buyers", queries.top_buyers),
+        ("total_sales", queries.total_sales),
+        ("percentile", queries.percentile),
+    ):
+        assert queries.lab_query(name) == original[name]
+        q = make(tk)
+        scratch = tmp_path / name
+        scratch.mkdir()
+        argv = suite.sql_argv(q, 2, scratch)
+        assert argv[:4] == [sys.executable, "-m", "engine", "sql"]
+        assert argv[-4:] == ["-r", "engine", "--num-cores", "2"]
+        script = Path(argv[argv.index("-f") + 1]).read_text()
+        assert script.count("create table ") == 7 and script.count(f"from '{tk.resolve()}/") == 7
+        assert "'data/sample/" not in script and script.rstrip().endswith(original[name])
+        assert make(tk, "parquet").sql is None  # the lab COPYs text
+    (cf / "parquet").mkdir(parents=True)
+    logs = [cf / "a.log", cf / "b.log"]
+    for log in logs:
+        log.write_text("x\n")
+    q = queries.cloudfront_os(cf)
+    argv = suite.sql_argv(q, 1, tmp_path / "cf-run")
+    assert argv[3:6] == ["hive", "-f", str(queries.HIVE_SCRIPT)]
+    assert f"INPUT={tmp_path / 'cf-run' / 'input'}" in argv
+    linked = sorted((tmp_path / "cf-run" / "input" / "cloudfront" / "data").iterdir())
+    assert [p.name for p in linked] == ["a.log", "b.log"] and all(p.is_symlink() for p in linked)
+    out = tmp_path / "cf-run" / "output" / "os_requests"
+    out.mkdir(parents=True)
+    (out / "000000_0").write_text("Linux\x013\niOS\x0112\n")
+    (out / "_SUCCESS").write_text("")
+    assert q.from_sql(b"", tmp_path / "cf-run") == [("Linux", 3), ("iOS", 12)]
+
+
+def test_engine_sql_runs_where_cheap(tmp_path: Path) -> None:
+    args = suite.build_parser().parse_args([])
+    assert args.systems == "engine,engine-vec,engine-sql" and args.with_sql == "auto"
+    qs = [queries.wordcount(tmp_path), queries.cloudfront_os(tmp_path, "parquet")]
+    qs += [queries.top_buyers(tmp_path), queries.total_sales(tmp_path)]
+    qs[2].rows, qs[3].rows = queries.SQL_AUTO_MAX_ROWS["tickit"] - 1, queries.SQL_AUTO_MAX_ROWS["tickit"]
+    plan = suite.sql_plan(args, qs)
+    assert plan["wordcount"] == "no SQL text in the labs" and plan["cloudfront"] == "text inputs only"
+    assert plan["top_buyers"] is None and "--with-sql auto" in plan["total_sales"]
+    args.with_sql = "yes"
+    assert suite.sql_plan(args, qs)["total_sales"] is None
+    args.systems = "engine"
+    assert set(suite.sql_plan(args, qs).values()) == {"not in --systems"}
+    with pytest.raises(SystemExit, match="choose from engine, engine-vec, engine-sql"):
+        suite.main(["--systems", "engine,sql"])
+
+
+def test_engine_sql_real_run(data_dir: Path, tmp_path: Path) -> None:
+    """One TICKIT query on engine-sql and DuckDB, its answer checked by the suite."""
+    out = tmp_path / "out"
+    argv = ["--quick", "--queries", "total_sales", "--workers", "1", "--with-mrjob", "no"]
+    assert suite.main([*argv, "--systems", "engine-sql", "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert {c["system"] for c in cells} == {"duckdb", "engine-sql"}
+    assert all(c["times"] and not c["errors"] and c["peak_pss"] > 0 for c in cells)
+    md = (out / "results.md").read_text()
+    assert "| total_sales | engine (SQL) | 1 |" in md and "| query | engine (SQL) median s |" in md
 
 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
@@ -200,6 +291,7 @@ def test_python_m_bench_help_runs() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # engine-sql's CloudFront regex alone takes ~10 s a run here (see bench/queries.py)
 def test_bench_quick_runs_and_every_answer_agrees(tmp_path):
     out = tmp_path / "bench.json"
     argv = [
@@ -226,6 +318,8 @@ def test_bench_quick_runs_and_every_answer_agrees(tmp_path):
     ran = {(c["query"], c["system"]) for c in result["cells"] if c["times"] and not c["errors"]}
     for query in result["queries"]:
         assert {(query, "duckdb"), (query, "engine"), (query, "inline")} <= ran, query
+        if query != "wordcount":  # the labs' SQL queries, on -r engine too
+            assert (query, "engine-sql") in ran, query
     # memory comes from the untimed sampled round, for every cell that ran
     assert all(c["peak_pss"] > 0 for c in result["cells"] if c["times"]), result["cells"]
     assert "| wordcount | engine (record) |" in done.stdout
