@@ -69,57 +69,42 @@ def run_job(
     if history is not None:
         history.job["id"] = job_id
     try:
-        return _run_job(
-            plan, input_paths, output_dir, scratch_root, executor, job_id, progress, also_owned, logs
-        )
-    except BaseException as exc:
+        if not any(is_s3(p) for p in (*input_paths, output_dir)):
+            return _run_local_job(
+                plan, input_paths, output_dir, scratch_root, executor, job_id, progress, None, also_owned,
+                logs,
+            )
+        from engine.s3 import S3Job
+
+        remote = S3Job(os.path.join(os.path.abspath(scratch_root), f"{job_id}-s3"), job_id)
+        try:
+            if is_s3(output_dir):
+                remote.check_output(output_dir)
+                local_output = os.path.join(remote.scratch, "output")
+            else:
+                local_output = output_dir
+            local_inputs, uris = remote.stage_inputs(input_paths)
+            stats = _run_local_job(
+                replace(plan, output_dir=output_dir),
+                local_inputs,
+                local_output,
+                scratch_root,
+                executor,
+                job_id,
+                progress,
+                uris,
+                (*also_owned, remote.scratch),
+                logs,
+            )
+            if is_s3(output_dir):
+                remote.publish(local_output, output_dir)
+                stats.output_dir = output_dir
+            return stats
+        finally:
+            shutil.rmtree(remote.scratch, ignore_errors=True)
+    except BaseException as exc:  # a failed job's report, where --report asked for it
         logs.failed(exc)
         raise
-
-
-def _run_job(
-    plan: JobPlan,
-    input_paths: Sequence[str],
-    output_dir: str,
-    scratch_root: str,
-    executor: str,
-    job_id: str,
-    progress: ProgressBar | None,
-    also_owned: Sequence[str],
-    logs: _Logs,
-) -> JobStats:
-    if not any(is_s3(p) for p in (*input_paths, output_dir)):
-        return _run_local_job(
-            plan, input_paths, output_dir, scratch_root, executor, job_id, progress, None, also_owned, logs
-        )
-    from engine.s3 import S3Job
-
-    remote = S3Job(os.path.join(os.path.abspath(scratch_root), f"{job_id}-s3"), job_id)
-    try:
-        if is_s3(output_dir):
-            remote.check_output(output_dir)
-            local_output = os.path.join(remote.scratch, "output")
-        else:
-            local_output = output_dir
-        local_inputs, uris = remote.stage_inputs(input_paths)
-        stats = _run_local_job(
-            replace(plan, output_dir=output_dir),
-            local_inputs,
-            local_output,
-            scratch_root,
-            executor,
-            job_id,
-            progress,
-            uris,
-            (*also_owned, remote.scratch),
-            logs,
-        )
-        if is_s3(output_dir):
-            remote.publish(local_output, output_dir)
-            stats.output_dir = output_dir
-        return stats
-    finally:
-        shutil.rmtree(remote.scratch, ignore_errors=True)
 
 
 def _run_local_job(
@@ -130,12 +115,11 @@ def _run_local_job(
     executor: str,
     job_id: str,
     progress: ProgressBar | None,
-    uris: Mapping[str, str] | None = None,
-    also_owned: Sequence[str] = (),
-    logs: _Logs | None = None,
+    uris: Mapping[str, str] | None,
+    also_owned: Sequence[str],
+    logs: _Logs,
 ) -> JobStats:
     """``run_job`` on local paths; *uris* maps staged local copies to their S3 URIs."""
-    logs = logs or _Logs(None, False, None, output_dir)
     started = time.perf_counter()
     files = list_input_files(input_paths)
     commit.check_output_dir(output_dir, files, input_directories(input_paths))

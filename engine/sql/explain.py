@@ -27,7 +27,7 @@ step's map tree as ``Carry``. ``EXPLAIN ANALYZE`` adds the rows and seconds of t
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from engine.sql import expr as E
 from engine.sql.stages import Pipe, Stage, StagePlan
@@ -37,13 +37,12 @@ def _names(columns: Sequence[Any]) -> List[str]:
     return [n for n, _ in columns]
 
 
-def _pipe_lines(plan: StagePlan, p: Pipe, indent: int, input_names: List[str]) -> List[str]:
+def _pipe_lines(plan: StagePlan, p: Pipe, indent: int) -> Tuple[List[str], List[str], int]:
+    """A map-side pipe's lines, the names of the columns it ends with, and the indent after it."""
     pad = " " * indent
-    lines = []
-    names = input_names
     if p.source[0] == "table":
         t = plan.tables[p.source[1]]
-        lines += [
+        lines = [
             f"{pad}TableScan",
             f"{pad}  alias: {t.name}",
             f"{pad}  columns: {', '.join(t.names)}",
@@ -52,24 +51,28 @@ def _pipe_lines(plan: StagePlan, p: Pipe, indent: int, input_names: List[str]) -
         names = list(t.names)
     else:
         src = plan.stages[p.source[1]]
-        lines += [
-            f"{pad}Input from Stage-{src.id + 1}",
-            f"{pad}  columns: {', '.join(_names(src.out_columns))}",
-        ]
         names = _names(src.out_columns)
-    depth = indent + 2
-    for op in p.ops:
-        pad2 = " " * depth
+        lines = [f"{pad}Input from Stage-{src.id + 1}", f"{pad}  columns: {', '.join(names)}"]
+    more, names, depth = _ops_lines(p.ops, indent + 2, names)
+    return lines + more, names, depth
+
+
+def _ops_lines(ops: Sequence[List[Any]], depth: int, names: List[str]) -> Tuple[List[str], List[str], int]:
+    """Row operations (a pipe's, or folded into a reducer), each nested one level deeper than the
+    one before: their lines, the names of the columns after them, and the indent after them."""
+    lines: List[str] = []
+    for op in ops:
+        pad = " " * depth
         if op[0] == "filter":
-            lines += [f"{pad2}Filter Operator", f"{pad2}  predicate: {E.show(op[1], names)}"]
+            lines += [f"{pad}Filter Operator", f"{pad}  predicate: {E.show(op[1], names)}"]
         elif op[0] == "broadcast_join":
-            lines += _map_join_lines(op[1], pad2, names)
+            lines += _map_join_lines(op[1], pad, names)
         else:
             shown = [E.show(e, names) for e in op[1]]
-            lines += [f"{pad2}Select Operator", f"{pad2}  expressions: {', '.join(shown)}"]
+            lines += [f"{pad}Select Operator", f"{pad}  expressions: {', '.join(shown)}"]
             names = shown
         depth += 2
-    return lines + [f"__names__{'|'.join(names)}|{depth}"]
+    return lines, names, depth
 
 
 _JOIN_LABELS = {
@@ -91,13 +94,6 @@ def _map_join_lines(spec: Dict[str, Any], pad: str, names: List[str]) -> List[st
     ]
 
 
-def _split_names(lines: List[str]) -> Any:
-    last = lines.pop()
-    body = last[len("__names__") :]
-    *names, depth = body.split("|")
-    return names, int(depth)
-
-
 def _agg_text(a: Dict[str, Any], names: List[str]) -> str:
     if a["func"] == "count_star":
         return "count(*)"
@@ -110,8 +106,7 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
     reduce_input_names: List[str] = []
     for k, inp in enumerate(s.inputs):
         for p in inp.pipes:
-            lines = _pipe_lines(plan, p, 10, [])
-            names, depth = _split_names(lines)
+            lines, names, depth = _pipe_lines(plan, p, 10)
             out += lines
             pad = " " * depth
             if s.kind == "map":
@@ -183,19 +178,8 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
             out += [f"{pad}  Limit", f"{pad}    Number of rows: {s.spec['limit']}"]
     elif s.kind == "limit":
         out += [f"{pad}Limit (one reducer)", f"{pad}  Number of rows: {s.spec['n']}"]
-    names = cols
-    for op in s.post:
-        pad += "  "
-        if op[0] == "filter":
-            out += [f"{pad}Filter Operator", f"{pad}  predicate: {E.show(op[1], names)}"]
-        elif op[0] == "broadcast_join":
-            out += _map_join_lines(op[1], pad, names)
-        else:
-            shown = [E.show(e, names) for e in op[1]]
-            out += [f"{pad}Select Operator", f"{pad}  expressions: {', '.join(shown)}"]
-            names = shown
-    pad += "  "
-    out += [f"{pad}File Output Operator"]
+    lines, _, depth = _ops_lines(s.post, len(pad) + 2, cols)
+    out += lines + [f"{' ' * depth}File Output Operator"]
     return out
 
 
