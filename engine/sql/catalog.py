@@ -165,25 +165,24 @@ class RowReader:
         self.table = table
         types = table.types
         self._text = [_converter(t, table) for t in types]
-        self._parquet = [_from_parquet(t) for t in types]
+        self._parquet_by_name = list(zip(table.names, [_from_parquet(t) for t in types]))
         self._n = len(types)
         self._rx = None
         if table.format == "regex":
             self._rx = re.compile(table.regex.replace(r"\s", _JAVA_SPACE), re.DOTALL)
 
-    def read(self, value: Any, where: str) -> Optional[tuple]:
+    def read(self, value: Any, where: str) -> List[Any]:
         """The row of *value* (a text line or a Parquet row dict); *where* names the file for errors."""
         t = self.table
         if isinstance(value, dict):
-            return tuple(
-                None if (v := value.get(name)) is None else conv(v)
-                for name, conv in zip(t.names, self._parquet)
-            )
+            return [
+                None if (v := value.get(name)) is None else conv(v) for name, conv in self._parquet_by_name
+            ]
         if self._rx is not None:
             m = self._rx.fullmatch(value)
             if m is None:
-                return (None,) * self._n
-            return tuple(self._lenient(conv, g) for conv, g in zip(self._text, m.groups()))
+                return [None] * self._n
+            return [self._lenient(conv, g) for conv, g in zip(self._text, m.groups())]
         fields = value.split(t.delimiter)
         if len(fields) != self._n:
             raise ValueError(
@@ -191,9 +190,10 @@ class RowReader:
                 f"columns ({t.name}'s DDL and the file disagree; check the delimiter "
                 f"{t.delimiter!r}): {value[:200]!r}"
             )
+        null, empty_is_null = t.null_marker, t.empty_is_null
         out: List[Any] = []
         for conv, f, (name, typ) in zip(self._text, fields, t.columns):
-            if (t.null_marker is not None and f == t.null_marker) or (t.empty_is_null and f == ""):
+            if f == null or (empty_is_null and f == ""):  # null is None when only "" is NULL
                 out.append(None)
                 continue
             try:
@@ -206,7 +206,7 @@ class RowReader:
                     f"table {t.name}: column {name} ({typ}) cannot hold {f!r} in a line of {where}: "
                     f"{value[:200]!r} (fix the file or the column's type in the DDL)"
                 ) from None
-        return tuple(out)
+        return out
 
     @staticmethod
     def _lenient(conv: Callable[[str], Any], g: Optional[str]) -> Any:

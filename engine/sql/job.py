@@ -15,6 +15,7 @@ sqlglot), Python 3.9.
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -71,17 +72,14 @@ class SqlJob(EngineMRJob):
         self._tables = [TableDef.from_json(t) for t in plan["tables"]]
         # stream -> (consuming stage, input index)
         self._consumer: Dict[int, Tuple[int, int]] = {}
-        self._table_pipes: Dict[int, List[Tuple[int, Any]]] = {}
+        self._table_streams: Dict[int, List[int]] = {}  # table -> the streams of the pipes over it
+        self._pipe_fn: Dict[int, Any] = {}
         for s in stages:
             for k, inp in enumerate(s["inputs"]):
                 for p in inp["pipes"]:
                     self._consumer[p["stream"]] = (s["id"], k)
                     if p["source"][0] == "table":
-                        self._table_pipes.setdefault(p["source"][1], []).append((p["stream"], p["ops"]))
-        self._pipe_fn: Dict[int, Any] = {}
-        for s in stages:
-            for inp in s["inputs"]:
-                for p in inp["pipes"]:
+                        self._table_streams.setdefault(p["source"][1], []).append(p["stream"])
                     if p["ops"]:
                         self._pipe_fn[p["stream"]] = ops.pipe_function(p["ops"], self._tables)
 
@@ -124,18 +122,20 @@ class SqlJob(EngineMRJob):
             self._readers: Dict[str, List[Tuple[int, RowReader]]] = {}
             self._reader_of: Dict[int, RowReader] = {}
             self._keys = [ops.key_function(inp["keys"]) for inp in s["inputs"]]
+            self._dialect = plan["dialect"]
             self._aggs = (
-                ops.Aggregates(s["spec"]["aggs"], plan["dialect"]) if s["kind"] == "aggregate" else None
+                ops.Aggregates(s["spec"]["aggs"], self._dialect) if s["kind"] == "aggregate" else None
             )
             self._post = ops.pipe_function(s["post"], self._tables) if s["post"] else None
             self._header_left: Dict[Tuple[str, str], int] = {}
-            self._counts: Dict[str, int] = {}
-            self._out_name = f"Stage-{i + 1} rows out"
+            # row counts, reported as counters when the task ends (_report_counts)
+            self._rows_read = [0] * len(self._tables)
+            self._rows_out = 0
 
         return init
 
-    def _tables_of_input(self) -> List[Tuple[int, RowReader]]:
-        path = jobconf_from_env("mapreduce.map.input.file") or ""
+    def _tables_of_input(self, path: str) -> List[Tuple[int, RowReader]]:
+        """The tables (and their readers) of the input file *path*, found once per file."""
         hit = self._readers.get(path)
         if hit is None:
             idx = table_for_path(self._tables, path) if path else []
@@ -171,14 +171,14 @@ class SqlJob(EngineMRJob):
     def _mapper(self, i: int) -> Any:
         def mapper(key: Any, value: Any) -> Iterator[Tuple[Any, Any]]:
             if i == 0:
+                # per record: the file can change within a task (a split of packed small files)
                 path = jobconf_from_env("mapreduce.map.input.file") or ""
-                for t, reader in self._tables_of_input():
+                for t, reader in self._tables_of_input(path):
                     if self._skip_header(self._tables[t], path):
                         continue
-                    row = list(reader.read(value, path or "stdin") or ())
-                    name = f"{self._tables[t].name} rows read"
-                    self._counts[name] = self._counts.get(name, 0) + 1
-                    for stream, _ in self._table_pipes.get(t, ()):
+                    row = reader.read(value, path or "stdin")
+                    self._rows_read[t] += 1
+                    for stream in self._table_streams.get(t, ()):
                         yield from self._route(i, stream, row)
             elif value[0] != SENTINEL:
                 yield from self._route(i, value[0], value[1:])
@@ -196,7 +196,7 @@ class SqlJob(EngineMRJob):
         s = self._stage
         for out in f(row) if f is not None else (row,):
             if s["kind"] == "map":
-                self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
+                self._rows_out += 1
                 yield None, out
                 continue
             key = self._keys[k](out)
@@ -215,18 +215,12 @@ class SqlJob(EngineMRJob):
                 return
             s = self._stage
             if s["kind"] == "aggregate":
-                state = None
-                for v in values:
-                    state = v[1:] if state is None else self._aggs.merge(state, v[1:])  # type: ignore[union-attr]
-                yield key, [0, *state]  # type: ignore[misc]
+                yield key, [0, *self._merged(values)]
             elif s["kind"] == "sort" and s["spec"]["limit"] is not None:
                 for row in ops.top_k((v[1:] for v in values), s["spec"]["keys"], s["spec"]["limit"]):
                     yield key, [0, *row]
             elif s["kind"] == "limit":
-                n = s["spec"]["n"]
-                for j, v in enumerate(values):
-                    if j >= n:
-                        break
+                for v in itertools.islice(values, s["spec"]["n"]):
                     yield key, v
             else:
                 for v in values:
@@ -236,9 +230,16 @@ class SqlJob(EngineMRJob):
 
     # ------------------------------------------------------------------ reducer
 
+    def _merged(self, values: Any) -> List[Any]:
+        """One group's partial aggregate states (``[input, *states]`` each) merged into one."""
+        state = None
+        for v in values:
+            state = v[1:] if state is None else self._aggs.merge(state, v[1:])  # type: ignore[union-attr]
+        return state  # type: ignore[return-value]
+
     def _emit(self, row: List[Any], last: bool) -> Iterator[Tuple[Any, Any]]:
         for out in self._post(row) if self._post is not None else (row,):
-            self._counts[self._out_name] = self._counts.get(self._out_name, 0) + 1
+            self._rows_out += 1
             yield None, (out if last else [self._stage["stream"], *out])
 
     def _reducer(self, i: int, last: bool) -> Any:
@@ -249,12 +250,8 @@ class SqlJob(EngineMRJob):
                 return
             s = self._stage
             kind = s["kind"]
-            plan = self._plan()
             if kind == "aggregate":
-                state = None
-                for v in values:
-                    state = v[1:] if state is None else self._aggs.merge(state, v[1:])  # type: ignore[union-attr]
-                yield from self._emit(list(key) + self._aggs.final(state), last)  # type: ignore[union-attr,arg-type]
+                yield from self._emit(list(key) + self._aggs.final(self._merged(values)), last)  # type: ignore[union-attr]
             elif kind == "join":
                 sides: Tuple[List[Any], List[Any]] = ([], [])
                 for v in values:
@@ -263,7 +260,7 @@ class SqlJob(EngineMRJob):
                     yield from self._emit(row, last)
             elif kind == "window":
                 rows = [v[1:] for v in values]
-                for row in ops.window_rows(s["spec"], rows, plan["dialect"]):
+                for row in ops.window_rows(s["spec"], rows, self._dialect):
                     yield from self._emit(row, last)
             elif kind == "sort":
                 rows = ops.sort_rows([v[1:] for v in values], s["spec"]["keys"])
@@ -271,10 +268,7 @@ class SqlJob(EngineMRJob):
                 for row in rows if limit is None else rows[:limit]:
                     yield from self._emit(row, last)
             elif kind == "limit":
-                n = s["spec"]["n"]
-                for j, v in enumerate(values):
-                    if j >= n:
-                        break
+                for v in itertools.islice(values, s["spec"]["n"]):
                     yield from self._emit(v[1:], last)
             else:  # pragma: no cover - the plan names no other kind
                 raise ValueError(f"unknown stage kind {kind!r}")
@@ -299,9 +293,11 @@ class SqlJob(EngineMRJob):
 
     def _report_counts(self) -> None:
         """The task's row counts as counters (group ``sql``), once per task: EXPLAIN ANALYZE reads them."""
-        for name, n in self._counts.items():
+        for table, n in zip(self._tables, self._rows_read):
             if n:
-                self.increment_counter(COUNTER_GROUP, name, n)
+                self.increment_counter(COUNTER_GROUP, f"{table.name} rows read", n)
+        if self._rows_out:
+            self.increment_counter(COUNTER_GROUP, f"Stage-{self._stage['id'] + 1} rows out", self._rows_out)
 
 
 def _global_aggregate(stage: Dict[str, Any]) -> bool:

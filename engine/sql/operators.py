@@ -43,6 +43,19 @@ def pipe_function(ops: Sequence[List[Any]], tables: Sequence[Any] = ()) -> Calla
         else:  # pragma: no cover - the plan names no other operation
             raise ValueError(f"unknown pipe operation {op[0]!r}")
 
+    if all(kind != "join" for kind, _ in steps):
+        # the common case, per record: one row in, at most one out
+        def run_one(row: Row) -> List[Row]:
+            for kind, f in steps:
+                if kind == "filter":
+                    if not f(row):
+                        return []
+                else:
+                    row = [g(row) for g in f]
+            return [row]
+
+        return run_one
+
     def run(row: Row) -> List[Row]:
         rows = [row]
         for kind, f in steps:
@@ -88,7 +101,7 @@ class BroadcastJoin:
             reader = RowReader(table)
             run = pipe_function(p["ops"])
             for where, value in read_records(table):
-                for row in run(list(reader.read(value, where) or ())):
+                for row in run(reader.read(value, where)):
                     key = small_key(row)
                     if any(v is None for v in key):
                         continue  # NULL equals nothing
