@@ -478,8 +478,15 @@ class Compiler:
             return None
         ea, ta = self.expr(a, left)
         eb, tb = self.expr(b, right)
-        ea, eb = self._comparable(ea, ta, eb, tb)
-        return ea, eb
+        if ta.numeric and tb.numeric and ta != tb:
+            # keys are compared by their bytes (shuffle, hash join): both sides one type and scale
+            t = T.common_numeric(ta, tb)
+            return self._key_cast(ea, ta, t), self._key_cast(eb, tb, t)
+        return self._comparable(ea, ta, eb, tb)
+
+    def _key_cast(self, e: E.Expr, t: SqlType, want: SqlType) -> E.Expr:
+        same = t == want or (t.kind == want.kind == "decimal" and t.scale == want.scale)
+        return e if same else self._cast(e, want, strict=False)
 
     # ------------------------------------------------------------------ aggregates and windows
 

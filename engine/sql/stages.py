@@ -35,7 +35,6 @@ from engine.sql import expr as E
 from engine.sql import logical as L
 from engine.sql import protocol
 from engine.sql.catalog import TableDef
-from engine.sql.types import SqlType, common_numeric
 
 
 @dataclass
@@ -143,7 +142,7 @@ class _Cutter:
             )
             return [self._from(stage)]
         if isinstance(node, L.Join):
-            lk, rk = _aligned_keys(node)
+            lk, rk = node.left_keys, node.right_keys  # one type each side (compile._equi)
             kind = node.kind
             small = self._broadcast_side(node)
             if small is not None:
@@ -248,30 +247,6 @@ class _Cutter:
 
     def _from(self, stage: Stage) -> Pipe:
         return Pipe(("stage", stage.id), [], list(stage.columns))
-
-
-def _aligned_keys(node: L.Join) -> Tuple[List[E.Expr], List[E.Expr]]:
-    """Join keys whose two sides encode equal values to equal bytes (both cast to one type)."""
-    lk, rk = [], []
-    for a, b in zip(node.left_keys, node.right_keys):
-        ta, tb = _type_of(a, node.left), _type_of(b, node.right)
-        if ta is not None and tb is not None and ta != tb and ta.numeric and tb.numeric:
-            t = common_numeric(ta, tb)
-            a = ["fn", "cast", a, E.lit(str(t)), E.lit(False)] if ta != t else a
-            b = ["fn", "cast", b, E.lit(str(t)), E.lit(False)] if tb != t else b
-        lk.append(a)
-        rk.append(b)
-    return lk, rk
-
-
-def _type_of(e: E.Expr, node: L.Node) -> Optional[SqlType]:
-    if e[0] == "col":
-        return node.columns[e[1]][1]
-    if e[0] == "fn" and e[1] == "cast":
-        from engine.sql.types import from_string
-
-        return from_string(e[3][1])
-    return None
 
 
 def _agg_json(a: L.AggCall) -> Dict[str, Any]:
