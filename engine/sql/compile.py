@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
@@ -36,7 +35,7 @@ from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 from engine.sql import expr as E
 from engine.sql import types as T
 from engine.sql.catalog import TableDef
-from engine.sql.decorrelate import decorrelate
+from engine.sql.decorrelate import decorrelate, table_refs
 from engine.sql.errors import SqlError
 from engine.sql.logical import (
     AggCall,
@@ -204,15 +203,18 @@ class Compiler:
     def query(self, q: AST) -> Node:
         if isinstance(q, exp.Subquery):
             return self.query(q.this)
-        if isinstance(q, exp.Union):
-            with_ = q.args.get("with_") or q.args.get("with")
+        with_ = q.args.get("with_")  # the query's CTEs, visible inside it
+        if with_ is not None:
+            self.ctes.append({c.alias_or_name: c.this for c in with_.expressions})
+        try:
+            return self._query(q)
+        finally:
             if with_ is not None:
-                self.ctes.append({c.alias_or_name: c.this for c in with_.expressions})
-            try:
-                left, right = self.query(q.left), self.query(q.right)
-            finally:
-                if with_ is not None:
-                    self.ctes.pop()
+                self.ctes.pop()
+
+    def _query(self, q: AST) -> Node:
+        if isinstance(q, exp.Union):
+            left, right = self.query(q.left), self.query(q.right)
             if len(left.columns) != len(right.columns):
                 raise refuse(
                     q, f"the sides of UNION have {len(left.columns)} and {len(right.columns)} columns"
@@ -223,7 +225,7 @@ class Compiler:
                 node = _distinct(node)
             return self._order_limit_on_union(q, node)
         if isinstance(q, exp.Select):
-            return self.select(q)
+            return self._select(q)
         raise refuse(q, f"{type(q).__name__.upper()} is not supported as a query ({SUPPORTED})")
 
     def _conform(self, node: Node, to: List[Tuple[str, SqlType]]) -> Node:
@@ -252,16 +254,6 @@ class Compiler:
 
     # ------------------------------------------------------------------ SELECT
 
-    def select(self, sel: exp.Select) -> Node:
-        with_ = sel.args.get("with_") or sel.args.get("with")
-        if with_ is not None:
-            self.ctes.append({c.alias_or_name: c.this for c in with_.expressions})
-        try:
-            return self._select(sel)
-        finally:
-            if with_ is not None:
-                self.ctes.pop()
-
     def _source(self, item: AST) -> Tuple[str, Node]:
         if isinstance(item, exp.Table):
             name = item.name
@@ -269,21 +261,14 @@ class Compiler:
             for ctes in reversed(self.ctes):
                 if name in ctes:
                     return alias, self.query(ctes[name])
-            if name not in self.catalog.tables:
-                known = ", ".join(sorted(self.catalog.tables)) or "none"
-                raise refuse(
-                    item,
-                    f"unknown table {name} (tables defined: {known}; define it with CREATE "
-                    "TABLE, or pass --table NAME=PATH)",
-                )
-            td = self.catalog.tables[name]
+            td = self.catalog.tables[name]  # known: _check_tables refused unknown ones
             return alias, Scan(td, self.catalog.index(name))
         if isinstance(item, exp.Subquery):
             return item.alias_or_name, self.query(item.this)
         raise refuse(item, f"{type(item).__name__} in FROM is not supported (tables, subqueries, CTEs)")
 
     def _select(self, sel: exp.Select) -> Node:
-        from_ = sel.args.get("from_") or sel.args.get("from")
+        from_ = sel.args.get("from_")
         if from_ is None:
             raise refuse(sel, "SELECT without FROM is not supported")
         items: List[Tuple[str, Node]] = [self._source(from_.this)]
@@ -332,7 +317,7 @@ class Compiler:
                 calls.append(self._agg_call(a, scope))
                 names.append(a.sql(dialect=self.dialect))
             node = Aggregate(node, keys, key_cols, calls, names)
-            post = _PostAggregate(self, scope, group_exprs, agg_nodes, node)  # type: ignore[assignment]
+            post = _PostAggregate(group_exprs, agg_nodes, node)  # type: ignore[assignment]
             if having is not None:
                 node = Filter(node, self._predicate(having.this, post))
 
@@ -413,7 +398,7 @@ class Compiler:
         nodes = [n for _, n in items]
         # single-item WHERE conjuncts onto their item (not below an outer join's NULL side)
         for c in list(conjuncts):
-            refs = _aliases_of(c)
+            refs = table_refs(c)
             if len(refs) == 1 and not _has_subquery(c):
                 (a,) = refs
                 if a in aliases and a not in nullable:
@@ -430,7 +415,7 @@ class Compiler:
             if kind in ("comma", "inner", "cross"):
                 # equalities in WHERE between what is joined so far and this item
                 for c in list(conjuncts):
-                    refs = _aliases_of(c)
+                    refs = table_refs(c)
                     if ralias in refs and refs <= joined | {ralias} and len(refs) > 1:
                         candidates.append(c)
                         conjuncts.remove(c)
@@ -441,7 +426,7 @@ class Compiler:
                     lkeys.append(pair[0])
                     rkeys.append(pair[1])
                     continue
-                refs = _aliases_of(c)
+                refs = table_refs(c)
                 if kind in ("inner", "comma", "left", "semi", "anti") and refs == {ralias}:
                     right = Filter(right, self._predicate(c, _scope_of(ralias, right)))
                     rscope = _scope_of(ralias, right)
@@ -453,12 +438,11 @@ class Compiler:
             both = Scope(scope.columns + rscope.columns)
             res = self._predicate(_and_all(residual), both) if residual else None
             jkind = "inner" if kind in ("comma", "cross") else kind
-            if not lkeys and jkind not in ("inner", "semi", "anti"):
-                if jkind in ("left", "right", "full"):
-                    raise refuse(
-                        on if on is not None else items[k][1] and exp.Null(),
-                        f"{kind.upper()} JOIN needs an equality between its sides in ON",
-                    )
+            if not lkeys and jkind in ("left", "right", "full"):
+                raise refuse(
+                    on if on is not None else exp.Null(),
+                    f"{kind.upper()} JOIN needs an equality between its sides in ON",
+                )
             node = Join(jkind, node, right, lkeys, rkeys, res)
             if jkind not in ("semi", "anti"):
                 scope = Scope(scope.columns + rscope.columns)
@@ -469,7 +453,7 @@ class Compiler:
         if not isinstance(c, exp.EQ):
             return None
         a, b = c.this, c.expression
-        ra, rb = _aliases_of(a), _aliases_of(b)
+        ra, rb = table_refs(a), table_refs(b)
         if ra and rb and ra <= joined and rb == {ralias}:
             pass
         elif ra and rb and rb <= joined and ra == {ralias}:
@@ -607,7 +591,7 @@ class Compiler:
             if isinstance(scope, _PostAggregate):
                 raise refuse(node, f"column {node.sql()} must appear in GROUP BY or be used in an aggregate")
             if isinstance(scope, _Extended):
-                return scope.column(node, self)
+                return scope.column(node)
             i = scope.find(node.table, node.name, node)
             return E.col(i), scope.columns[i][2]
         if isinstance(node, exp.Literal):
@@ -944,14 +928,10 @@ class Compiler:
 class _PostAggregate:
     """The row after an ``Aggregate``: its group expressions and aggregate calls, by AST equality."""
 
-    def __init__(
-        self, compiler: Compiler, below: Scope, groups: Sequence[AST], aggs: Sequence[AST], node: Aggregate
-    ) -> None:
-        self.compiler = compiler
+    def __init__(self, groups: Sequence[AST], aggs: Sequence[AST], node: Aggregate) -> None:
         self.groups = [_strip(g) for g in groups]
         self.aggs = [_strip(a) for a in aggs]
         self.node = node
-        self.below = below
 
     def type_at(self, i: int) -> SqlType:
         return self.node.columns[i][1]
@@ -984,13 +964,13 @@ class _Extended:
             return self.inner.resolve(node)
         return None
 
-    def column(self, node: exp.Column, compiler: Compiler) -> Tuple[E.Expr, SqlType]:
+    def column(self, node: exp.Column) -> Tuple[E.Expr, SqlType]:
         inner = self.inner
         if isinstance(inner, Scope):
             i = inner.find(node.table, node.name, node)
             return E.col(i), inner.columns[i][2]
         if isinstance(inner, _Extended):
-            return inner.column(node, compiler)
+            return inner.column(node)
         raise refuse(node, f"column {node.sql()} must appear in GROUP BY or be used in an aggregate")
 
 
@@ -1069,10 +1049,6 @@ def _and_all(parts: List[AST]) -> AST:
     for p in parts[1:]:
         out = exp.And(this=out, expression=p)
     return out
-
-
-def _aliases_of(node: AST) -> set:
-    return {c.table for c in node.find_all(exp.Column) if c.table}
 
 
 def _has_subquery(node: AST) -> bool:
@@ -1181,14 +1157,3 @@ def _optimize_error(e: OptimizeError, query: AST) -> SqlError:
                 return SqlError(f"unknown table {t.name} ({text})", line, c)
     line, c = where(query)
     return SqlError(text, line, c)
-
-
-def parse_one(text: str, dialect: str) -> AST:
-    """One statement, sqlglot's parse errors as ``SqlError`` with line and column."""
-    try:
-        return sqlglot.parse_one(text, read=dialect)
-    except sqlglot.errors.ParseError as e:
-        err = e.errors[0] if e.errors else {}
-        raise SqlError(
-            f"syntax error: {err.get('description') or e}", err.get("line"), err.get("col")
-        ) from None

@@ -51,14 +51,15 @@ def _and_all(parts: List[AST]) -> Optional[AST]:
 def _sources(sel: exp.Select) -> Set[str]:
     """The aliases of the FROM items of *sel* (its own scope, not its subqueries')."""
     out = set()
-    from_ = sel.args.get("from_") or sel.args.get("from")
+    from_ = sel.args.get("from_")
     items = ([from_.this] if from_ is not None else []) + [j.this for j in sel.args.get("joins") or []]
     for it in items:
         out.add(it.alias_or_name)
     return out
 
 
-def _refs(node: AST) -> Set[str]:
+def table_refs(node: AST) -> Set[str]:
+    """The table aliases the (qualified) columns of *node* name."""
     return {c.table for c in node.find_all(exp.Column) if c.table}
 
 
@@ -81,7 +82,7 @@ def _select_list_scalars(sel: exp.Select, counter: List[int]) -> None:
             q = sub.this
             if not (isinstance(q, exp.Select) and len(q.expressions) == 1 and not q.args.get("group")):
                 continue
-            if not q.expressions[0].find(exp.AggFunc) or _refs(q) - _inner_aliases(q):
+            if not q.expressions[0].find(exp.AggFunc) or table_refs(q) - _inner_aliases(q):
                 continue
             alias = _name(counter)
             col = q.expressions[0].alias_or_name
@@ -189,14 +190,14 @@ def _exists_join(
     for c in _conjuncts(where.this if where is not None else None):
         if isinstance(c, exp.EQ):
             a, b = c.this, c.expression
-            ra, rb = _refs(a), _refs(b)
+            ra, rb = table_refs(a), table_refs(b)
             if ra and rb and ra <= inner_aliases and not (rb & inner_aliases):
                 pairs.append((a, b))
                 continue
             if ra and rb and rb <= inner_aliases and not (ra & inner_aliases):
                 pairs.append((b, a))
                 continue
-        if _refs(c) - inner_aliases and not isinstance(c, exp.Boolean):
+        if table_refs(c) - inner_aliases and not isinstance(c, exp.Boolean):
             if c.find(exp.Subquery, exp.Exists) is not None:
                 return None
             correlated.append(c)

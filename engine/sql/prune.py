@@ -102,14 +102,14 @@ def prune(node: L.Node, needed: Set[int]) -> Tuple[L.Node, Mapping]:
         uses = (
             _used(node.partition)
             | _used([k.expr for k in node.order])
-            | _used([f.arg for f in node.funcs if f.arg is not None and f.func != "ntile"])
+            | _used([f.arg for f in node.funcs if f.arg is not None])
         )
         child, m = prune(node.child, {i for i in needed if i < nc} | uses)
         nc2 = len(child.columns)
         funcs = [
             L.WindowCall(
                 f.func,
-                E.remap(f.arg, m) if f.arg is not None and f.func != "ntile" else f.arg,
+                E.remap(f.arg, m) if f.arg is not None else f.arg,
                 f.type,
                 f.arg_type,
             )

@@ -25,7 +25,6 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-KINDS = ("int", "double", "decimal", "string", "boolean", "date", "timestamp", "null")
 NUMERIC = frozenset(("int", "double", "decimal"))
 
 _INT_NAMES = frozenset(("int", "integer", "smallint", "bigint", "tinyint", "int2", "int4", "int8", "uint"))
