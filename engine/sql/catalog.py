@@ -218,28 +218,25 @@ class RowReader:
             return None
 
 
-def location_files(location: str) -> List[str]:
-    """The files of a local location: itself, or every file under it but hidden ones (``_*``,
-    ``.*``, as Hadoop skips them), in name order."""
-    path = normalize_location(location)
-    if os.path.isfile(path):
-        return [path]
-    out = []
-    for d, dirs, files in os.walk(path):
-        dirs[:] = sorted(x for x in dirs if not x.startswith(("_", ".")))
-        out += [os.path.join(d, f) for f in sorted(files) if not f.startswith(("_", "."))]
-    return out
+def location_files(table: TableDef) -> List[str]:
+    """The files of a table's local locations, listed as the engine lists a job's inputs
+    (``engine.splits.list_input_files``: hidden files skipped, links followed once)."""
+    from engine.splits import list_input_files
+
+    return list_input_files(list(table.locations))
 
 
 def local_size(table: TableDef) -> Optional[int]:
-    """The bytes of a table's files, or ``None`` if any location is not a local path."""
-    total = 0
-    for loc in table.locations:
-        if "://" in loc and not loc.startswith("file://"):
-            return None
-        files = location_files(loc)
-        total += sum(os.path.getsize(f) for f in files)
-    return total
+    """The bytes of a table's files; ``None`` if a location is not a local path or cannot be
+    listed (then the job's own input listing says why)."""
+    from engine.errors import InputError
+
+    if any("://" in loc and not loc.startswith("file://") for loc in table.locations):
+        return None
+    try:
+        return sum(os.path.getsize(f) for f in location_files(table))
+    except (InputError, OSError):
+        return None
 
 
 def read_records(table: TableDef) -> Iterator[Tuple[str, Any]]:
@@ -249,18 +246,17 @@ def read_records(table: TableDef) -> Iterator[Tuple[str, Any]]:
     import bz2
     import gzip
 
-    for loc in table.locations:
-        for f in location_files(loc):
-            if table.format == "parquet":
-                import pyarrow.parquet as pq
+    for f in location_files(table):
+        if table.format == "parquet":
+            import pyarrow.parquet as pq
 
-                for row in pq.read_table(f).to_pylist():
-                    yield f, row
-                continue
-            opener: Any = gzip.open if f.endswith(".gz") else bz2.open if f.endswith(".bz2") else open
-            with opener(f, "rt", encoding="utf-8", newline="") as lines:
-                for n, line in enumerate(lines):
-                    if n < table.ignore_header:
-                        continue
-                    line = line[:-1] if line.endswith("\n") else line
-                    yield f, line[:-1] if line.endswith("\r") else line
+            for row in pq.read_table(f).to_pylist():
+                yield f, row
+            continue
+        opener: Any = gzip.open if f.endswith(".gz") else bz2.open if f.endswith(".bz2") else open
+        with opener(f, "rt", encoding="utf-8", newline="") as lines:
+            for n, line in enumerate(lines):
+                if n < table.ignore_header:
+                    continue
+                line = line[:-1] if line.endswith("\n") else line
+                yield f, line[:-1] if line.endswith("\r") else line

@@ -21,8 +21,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from engine.errors import EngineError
-
-log = logging.getLogger("engine.sql")
+from engine.sql.catalog import TableDef
 
 
 def _pairs(values: Optional[Sequence[str]], switch: str) -> Dict[str, str]:
@@ -100,17 +99,13 @@ def build_sql_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parquet_table(name: str, path: str, dialect: str) -> object:
+def _parquet_table(name: str, path: str) -> TableDef:
     import pyarrow.parquet as pq
 
-    from engine.sql.catalog import TableDef
+    from engine.splits import list_input_files
     from engine.sql.types import SqlType
 
-    files = [path]
-    if os.path.isdir(path):
-        files = sorted(
-            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if not f.startswith(("_", "."))
-        )
+    files = list_input_files([path])  # as the job will list it
     if not files:
         raise EngineError(f"--table {name}={path}: no Parquet files there")
     schema = pq.read_schema(files[0])
@@ -171,7 +166,7 @@ def run(argv: List[str], hive: bool) -> int:
             name, _, path = spec.partition("=")
             if not path:
                 raise SystemExit(f"error: --table takes NAME=PATH, got {spec!r}")
-            session.tables[name.lower()] = _parquet_table(name, path, dialect)  # type: ignore[assignment]
+            session.tables[name.lower()] = _parquet_table(name, path)
         statements = session.parse(text)
         fmt = args.format or results.default_format(sys.stdout)
         for st in statements:

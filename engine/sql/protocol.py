@@ -89,4 +89,4 @@ class HiveTextProtocol:
     def write(self, key: Any, value: Any) -> bytes:
         from engine.sql.results import hive_text_line
 
-        return hive_text_line(tuple(value)).rstrip("\n").encode("utf-8")
+        return hive_text_line(tuple(value))[:-1].encode("utf-8")  # the line without its end

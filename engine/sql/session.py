@@ -26,17 +26,16 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, TextIO, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import sqlglot
 from sqlglot import exp
 
 from engine.sql import stages as S
-from engine.sql.catalog import TableDef
+from engine.sql.catalog import TableDef, local_size
 from engine.sql.compile import AST, Catalog, Compiler, refuse, where
 from engine.sql.errors import SqlError
 from engine.sql.prune import prune_plan
@@ -78,7 +77,6 @@ class Session:
     runner: str = "engine"
     job_args: List[str] = field(default_factory=list)  # more switches for the job (--num-cores 2 ...)
     tables: Dict[str, TableDef] = field(default_factory=dict)
-    log: TextIO = field(default_factory=lambda: sys.stderr)
     broadcast_limit: Optional[int] = None  # bytes; None: Hive's settings decide (25 MB), 0: never
     last_counters: Dict[str, Dict[str, int]] = field(default_factory=dict)  # of the last run
     last_waves: List[Tuple[str, float, int, int]] = field(default_factory=list)  # the engine's, ditto
@@ -197,10 +195,9 @@ class Session:
             if regex is None:
                 raise refuse(p, 'RegexSerDe needs SERDEPROPERTIES ("input.regex" = "...")')
             try:
-                re.compile(regex)
+                groups = re.compile(regex).groups
             except re.error as e:
                 raise refuse(p, f"input.regex does not compile: {e}") from None
-            groups = re.compile(regex).groups
             if groups != len(td.columns):
                 raise refuse(p, f"input.regex has {groups} groups and the table {len(td.columns)} columns")
             return replace(td, format="regex", regex=regex, lenient=True)
@@ -304,7 +301,7 @@ class Session:
         """The stage plan of one query."""
         compiler = Compiler(self.catalog(), self.dialect)
         root = prune_plan(compiler.compile(query))
-        plan = S.cut(root, self.dialect, self._table_bytes, self.broadcast_bytes())
+        plan = S.cut(root, self.dialect, local_size, self.broadcast_bytes())
         for t in plan.tables:
             if not t.locations:
                 raise SqlError(
@@ -364,11 +361,6 @@ class Session:
             return 0
         return int(self.settings.get("hive.mapjoin.smalltable.filesize", S.BROADCAST_BYTES))
 
-    def _table_bytes(self, table: TableDef) -> Optional[int]:
-        from engine.sql.catalog import local_size
-
-        return local_size(table)
-
     def inputs(self, plan: S.StagePlan) -> List[str]:
         """The job's input paths: the locations of the tables its mappers read."""
         out: List[str] = []
@@ -392,13 +384,20 @@ class Session:
             os.makedirs(parent, exist_ok=True)
             staging = tempfile.mkdtemp(prefix=".sql-insert.", dir=parent)
             os.rmdir(staging)
+            # Hive's directory holds its files only: no run history (_logs) on the engine
             args += ["--sql-output", "hive", "--output-dir", staging]
+            if self.runner == "engine":
+                args.append("--no-report")
         args += self.inputs(plan)
         job = SqlJob(args)
         rows: List[tuple] = []
         with job.make_runner() as runner:
             runner.run()
-            self.last_counters = _merged(runner.counters())
+            from engine.mrjob_bridge import Counters
+
+            self.last_counters = Counters()  # every step's, added up
+            for step in runner.counters() or ():
+                self.last_counters.merge(step)
             stats = getattr(runner, "stats", None)  # the engine's waves (mrjob's runners have none)
             self.last_waves = (
                 [(p.name, p.seconds, p.records_in, p.records_out) for p in stats.phases] if stats else []
@@ -409,16 +408,6 @@ class Session:
         if output_dir is not None and staging is not None:
             _commit_hive_directory(staging, output_dir)
         return rows
-
-
-def _merged(counters: List[Dict[str, Dict[str, int]]]) -> Dict[str, Dict[str, int]]:
-    """mrjob's counters of every step, added up per group and name."""
-    out: Dict[str, Dict[str, int]] = {}
-    for step in counters or ():
-        for group, names in step.items():
-            for name, n in names.items():
-                out.setdefault(group, {})[name] = out.setdefault(group, {}).get(name, 0) + n
-    return out
 
 
 def _commit_hive_directory(staging: str, out_dir: str) -> None:
