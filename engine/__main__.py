@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _report(args: argparse.Namespace) -> int:
     import os
 
-    from engine.report import load_history, write_report
+    from engine.report import history_path, load_history, write_report
 
     if len(args.dirs) > 2:
         print("error: report takes one or two directories", file=sys.stderr)
@@ -103,12 +103,7 @@ def _report(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    first = args.dirs[0]
-    out = args.out or (
-        os.path.join(os.path.dirname(first), "report.html")
-        if first.endswith(".json")
-        else os.path.join(first, "_logs", "report.html")
-    )
+    out = args.out or os.path.join(os.path.dirname(history_path(args.dirs[0])), "report.html")
     write_report(histories[0], out, histories[1] if len(histories) == 2 else None)
     print(out)
     return 0

@@ -166,8 +166,9 @@ def _run_local_job(
             pool.close()
             for path, planned in stamps.items():
                 check_unchanged(path, planned)
-            logs.succeeded(stats, dirs.staging)
+            logs.before_commit(stats, dirs.staging)
             commit.commit_job(dirs)
+            logs.committed()
     except BaseException:
         if pool is not None:
             pool.close()
@@ -335,18 +336,22 @@ class _Logs:
         self.output_dir = output_dir
         self.done = False
 
-    def succeeded(self, stats: JobStats, staging: str) -> None:
-        """Before the job's commit: the logs go into the staging directory, committed with the parts."""
+    def before_commit(self, stats: JobStats, staging: str) -> None:
+        """The logs go into the staging directory, so that the job's commit commits them with the parts."""
         if self.history is None:
             return
         from engine.history import write_logs
-        from engine.report import write_report
 
         self.history.counters = [dict(c) for c in stats.counters]
         self.history.finish("succeeded", output_dir=self.output_dir)
         if self.write:
             write_logs(self.history, staging)
-        if self.report_path:
+
+    def committed(self) -> None:
+        """After the commit: ``--report FILE`` (a commit that fails gets the failed job's report)."""
+        if self.history is not None and self.report_path:
+            from engine.report import write_report
+
             write_report(self.history.to_json(), self.report_path)
         self.done = True
 

@@ -82,6 +82,8 @@ class _Failure:
     kind: FailureKind = "error"
     #: The signal that killed the worker, when no one in the engine sent it.
     signum: int = 0
+    #: The worker was killed (by a signal, or by the engine: a timeout, no progress).
+    killed: bool = False
 
 
 def _size_text(size: int) -> str:
@@ -494,11 +496,7 @@ class ProcessExecutor:
                             worker.acked, worker.progress_at = True, now
                             continue
                         if isinstance(message, TaskResult):
-                            if self.history is not None:
-                                self.history.attempt(
-                                    worker.task, worker.attempt, self._workers.index(worker),
-                                    worker.process.pid or 0, worker.started, now, "succeeded", result=message,
-                                )
+                            self._tell(worker, now, "succeeded", result=message)
                             results[message.task_id] = on_done(message)
                             worker.task = None
                             self._idle_deaths = 0
@@ -507,7 +505,9 @@ class ProcessExecutor:
                 elif worker.process.sentinel in ready:
                     failure = self._death(worker)
                 elif timeout and now - worker.started > timeout:
-                    failure = _Failure(f"timed out after {timeout:g} s (--task-timeout); worker killed", "")
+                    failure = _Failure(
+                        f"timed out after {timeout:g} s (--task-timeout); worker killed", "", killed=True
+                    )
                     worker.stop(kill=True)
                 else:
                     failure = self._watch(worker, now)
@@ -515,6 +515,8 @@ class ProcessExecutor:
                     continue
                 task, attempt = worker.task, worker.attempt
                 assert task is not None
+                if worker.acked:
+                    self._tell(worker, now, "killed" if failure.killed else "failed", failure.summary)
                 worker.task = None
                 if not worker.acked:
                     # Dead (or frozen) before it read the task, e.g. killed while idle just
@@ -524,17 +526,20 @@ class ProcessExecutor:
                     worker.stop(kill=True)
                     self._lost(worker, failure.summary, f"before it started {task.task_id}")
                     continue
-                if self.history is not None:
-                    killed = failure.signum or "killed" in failure.summary
-                    self.history.attempt(
-                        task, attempt, self._workers.index(worker), worker.process.pid or 0,
-                        worker.started, now, "killed" if killed else "failed", failure.summary,
-                    )
                 if not worker.process.is_alive():
                     self._replace(worker)
                 self.book.after_failure(task, attempt, failure, worker.path)
                 pending.append((task, attempt + 1))
         return sorted(results.values(), key=lambda r: order[r.task_id])
+
+    def _tell(self, worker: _Worker, now: float, state: str, error: str | None = None,
+              result: TaskResult | None = None) -> None:
+        """The history (if any) of the attempt *worker* ran, which ended at *now*."""
+        if self.history is not None and worker.task is not None:
+            self.history.attempt(
+                worker.task, worker.attempt, self._workers.index(worker), worker.process.pid or 0,
+                worker.started, now, state, error, result,
+            )
 
     def _assign(self, pending: deque[tuple[Task, int]], attempt_dir: AttemptDir) -> None:
         """Give each idle worker a pending task. A worker found dead never received its
@@ -596,6 +601,7 @@ class ProcessExecutor:
                 f"made no progress for {_seconds(stalled)} ({doing}); worker killed "
                 f"(the no-progress limit, {limit_switch}, is {_seconds(self.no_progress)})",
                 "",
+                killed=True,
             )
         if now - worker.warned_at >= self.warn_every:
             worker.warned_at = now
@@ -624,7 +630,7 @@ class ProcessExecutor:
         else:
             how = f"exited with status {code}"
         signum = -code if code is not None and code < 0 else 0
-        return _Failure(f"worker process {worker.process.pid} {how}", "", signum=signum)
+        return _Failure(f"worker process {worker.process.pid} {how}", "", signum=signum, killed=bool(signum))
 
     def _replace(self, worker: _Worker) -> None:
         worker.stop(kill=True)

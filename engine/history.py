@@ -29,12 +29,8 @@ import os
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from engine.report import HISTORY_FORMAT
+from engine.report import HISTORY_FORMAT, LOGS_DIR
 from engine.tasks import MapTask, Task, TaskCounts, TaskResult
-
-#: Where a run's history and report go inside its output directory (hidden from later jobs:
-#: inputs named ``_*`` are skipped, as Hadoop skips them).
-LOGS_DIR = "_logs"
 
 
 class History:

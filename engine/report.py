@@ -26,8 +26,13 @@ import statistics
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence
 
+from engine.progress import format_bytes
+
 #: ``history.json``'s ``format``: a reader refuses another.
 HISTORY_FORMAT = "mr-engine history 1"
+#: Where a run's history and report go inside its output directory (hidden from later jobs:
+#: inputs named ``_*`` are skipped, as Hadoop skips them).
+LOGS_DIR = "_logs"
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,14 +50,6 @@ def plotly_js_bytes() -> bytes:
 def plotly_js() -> str:
     """plotly.js as text."""
     return plotly_js_bytes().decode("utf-8")
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover - the loop returns
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
@@ -203,9 +200,9 @@ def render_bytes(history: Dict[str, Any], other: Optional[Dict[str, Any]] = None
                     p["tasks"],
                     p["records_in"],
                     p["records_out"],
-                    _fmt_bytes(p["bytes_out"]),
+                    format_bytes(p["bytes_out"]),
                     p["spills"],
-                    _fmt_bytes(p["shuffled_bytes"]),
+                    format_bytes(p["shuffled_bytes"]),
                     f"{p['seconds']:.2f}",
                 ]
                 for p in history["phases"]
@@ -311,9 +308,14 @@ def publish_bytes(data: bytes, path: str) -> None:
         raise
 
 
+def history_path(directory: str) -> str:
+    """Where a run's history is: ``DIR/_logs/history.json`` (or DIR itself if it is the file)."""
+    return directory if directory.endswith(".json") else os.path.join(directory, LOGS_DIR, "history.json")
+
+
 def load_history(directory: str) -> Dict[str, Any]:
-    """``DIR/_logs/history.json`` (or DIR itself if it is the file)."""
-    path = directory if directory.endswith(".json") else os.path.join(directory, "_logs", "history.json")
+    """The history at ``history_path(directory)``, checked to be this engine's."""
+    path = history_path(directory)
     with open(path, encoding="utf-8") as f:
         history = json.load(f)
     if history.get("format") != HISTORY_FORMAT:
