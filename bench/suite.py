@@ -266,17 +266,15 @@ class Runner:
     ) -> tuple[Measurement, Any, float | None]:
         spec = self.tmp / f"{query.name}.sql.json"
         spec.write_text(json.dumps(query.duckdb_sql))
-        m = run_measured(
-            [sys.executable, "-m", "bench.duckrun", str(threads), str(spec)],
-            cwd=ROOT,
-            env=self.env,
-            timeout=self.timeout,
-            sample_memory=memory,
-        )
+        m = self._measured([sys.executable, "-m", "bench.duckrun", str(threads), str(spec)], memory)
         if m.returncode != 0:
             return m, None, None
         out = json.loads(m.stdout)
         return m, query.from_duckdb(out["rows"]), out["seconds"]
+
+    def _measured(self, argv: list[str], memory: bool) -> Measurement:
+        """One system's process, from the repository root, timed (and memory-sampled if asked)."""
+        return run_measured(argv, cwd=ROOT, env=self.env, timeout=self.timeout, sample_memory=memory)
 
     def sql(self, query: Query, workers: int, memory: bool = False) -> tuple[Measurement, Any]:
         """engine-sql: the query's lab script on ``python -m engine sql|hive -r engine``, in a
@@ -285,13 +283,7 @@ class Runner:
         scratch = self.tmp / f"sql-{query.name}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
-        m = run_measured(
-            sql_argv(query, workers, scratch),
-            cwd=ROOT,
-            env=self.env,
-            timeout=self.timeout,
-            sample_memory=memory,
-        )
+        m = self._measured(sql_argv(query, workers, scratch), memory)
         if m.returncode != 0:
             return m, None
         try:
@@ -300,13 +292,7 @@ class Runner:
             return m, f"unreadable output: {e}"
 
     def job(self, system: str, query: Query, workers: int, memory: bool = False) -> tuple[Measurement, Any]:
-        m = run_measured(
-            job_argv(system, query, workers),
-            cwd=ROOT,
-            env=self.env,
-            timeout=self.timeout,
-            sample_memory=memory,
-        )
+        m = self._measured(job_argv(system, query, workers), memory)
         if m.returncode != 0:
             return m, None
         return m, query.from_job(queries.parse_pairs(m.stdout))

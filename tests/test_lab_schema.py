@@ -108,6 +108,11 @@ def test_schema_is_the_labs_ddl():
         assert create_table_sql(table) == lab[table]
 
 
+def test_the_lab_sql_script_holds_the_labs_ddl_verbatim():
+    """sql/tickit_lab.sql (what python -m engine sql runs) starts from the same text."""
+    assert LAB_DDL.strip() in (ROOT / "sql" / "tickit_lab.sql").read_text()
+
+
 def test_schema_files_and_copy_options_are_the_labs():
     copies = {}
     for line in LAB_COPY.strip().splitlines():
