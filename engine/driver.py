@@ -147,7 +147,7 @@ def _run_local_job(
                 plural(len(plan.steps), "step"),
                 plural(len(files), "input file"),
                 plural(len(splits), "split"),
-                "1 process (--executor serial)"
+                "in this process (--executor serial, or auto on a small input)"
                 if executor == "serial"
                 else plural(plan.workers, "worker process", "worker processes"),
             )

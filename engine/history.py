@@ -10,16 +10,21 @@ the reduce partitions' sizes, the counters and the end result (``finish``). ``to
                 memory_budget, pipeline, executor), ``started_at`` (Unix time), ``seconds``,
                 ``result`` (``succeeded``/``failed``) and ``error``
 ``phases``      per wave: ``name``, ``tasks``, ``records_in``, ``records_out``, ``bytes_out``,
-                ``spills``, ``spilled_records``, ``shuffled_bytes``, ``seconds``
+                ``spills``, ``spilled_records``, ``spilled_bytes``, ``shuffled_bytes``, ``seconds``
 ``attempts``    per attempt, in the order they ended: ``task``, ``phase``, ``kind`` (map/reduce),
                 ``attempt``, ``worker`` (the slot, 0..workers-1; a replaced worker keeps its slot),
                 ``pid``, ``start``/``end`` (seconds since the job started), ``state``
                 (``succeeded``, ``failed``, ``killed``), ``error``, ``split`` or ``partition``,
-                ``records_in``, ``records_out``, ``bytes_out``, ``spills``, ``spilled_records``
+                ``records_in``, ``records_out``, ``bytes_out``, ``spills``, ``spilled_records``,
+                ``spilled_bytes`` (the sizes of the run files its spills wrote), ``peak_rss`` (the
+                peak resident memory of the attempt's process so far, bytes; a worker's covers
+                the tasks it ran before; ``null`` for an attempt that failed)
 ``workers_lost`` workers that died while holding no started task (not charged an attempt)
 ``partitions``  per reduce task: ``step`` (the shuffle's), ``partition``, ``bytes`` (its runs' sizes),
                 ``records`` (what its reducer read)
 ``counters``    per step, mrjob's groups and names
+``sections``    the job's own parts of the report (``title``, ``text``): a SQL query's stage plan
+                with its rows out per stage
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from engine.report import HISTORY_FORMAT, LOGS_DIR
 from engine.tasks import MapTask, Task, TaskCounts, TaskResult
@@ -57,6 +62,10 @@ class History:
         self.phases: List[Dict[str, Any]] = []
         self.partitions: List[Dict[str, Any]] = []
         self.counters: List[Dict[str, Dict[str, int]]] = []
+        #: the job's own sections of the report (``EngineMRJob``-style ``report_sections``): called
+        #: with the counters per step when the job ends; a SQL query's stage plan, say
+        self.describe: Optional[Callable[[List[Dict[str, Dict[str, int]]]], List[Tuple[str, str]]]] = None
+        self.sections: List[Dict[str, str]] = []
 
     def since_start(self, monotonic: float) -> float:
         return round(monotonic - self.started_mono, 6)
@@ -95,6 +104,8 @@ class History:
                 "bytes_out": counts.bytes_out,
                 "spills": counts.spills,
                 "spilled_records": counts.spilled_records,
+                "spilled_bytes": counts.spilled_bytes,
+                "peak_rss": result.peak_rss if result is not None else None,
             }
         )
 
@@ -111,6 +122,7 @@ class History:
                 "bytes_out": phase.bytes_out,
                 "spills": phase.spills,
                 "spilled_records": phase.spilled_records,
+                "spilled_bytes": phase.spilled_bytes,
                 "shuffled_bytes": phase.shuffled_bytes,
                 "seconds": round(phase.seconds, 6),
             }
@@ -142,9 +154,15 @@ class History:
             "workers_lost": self.workers_lost,
             "partitions": self.partitions,
             "counters": self.counters,
+            "sections": self.sections,
         }
 
     def finish(self, result: str, error: Optional[str] = None, output_dir: Optional[str] = None) -> None:
+        if self.describe is not None:
+            try:
+                self.sections = [{"title": t, "text": x} for t, x in self.describe(self.counters)]
+            except Exception as exc:  # the report must not fail the job it reports on
+                self.sections = [{"title": "the job's report sections", "text": f"could not be made: {exc}"}]
         self.job.update(
             result=result,
             error=error,

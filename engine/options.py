@@ -131,7 +131,8 @@ class EngineOption:
         if self.kind == "choice":
             value = raw or self.default
             if value not in self.choices:
-                allowed = " or ".join(repr(choice) for choice in self.choices)
+                names = [repr(choice) for choice in self.choices]
+                allowed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
                 raise JobDefinitionError(f"{self.label} must be {allowed}, got {value!r}")
             return value
         if raw is None:
@@ -205,10 +206,13 @@ OPTIONS: tuple[EngineOption, ...] = (
         name="executor",
         switch="--executor",
         kind="choice",
-        default="processes",
-        choices=("processes", "serial"),
-        help="'processes' (default) or 'serial' (one process, for debugging)",
-        shown_default="processes",
+        default="auto",
+        choices=("auto", "processes", "serial"),
+        help="'auto' (default): local inputs of up to 8 MB in all run in this process, as Hadoop "
+        "runs a small job 'uber', larger ones in worker processes; 'processes' always forks "
+        "workers (a hung task is killed, a crash costs one attempt); 'serial' runs every task "
+        "in this process (debugging)",
+        shown_default="auto",
     ),
     EngineOption(
         name="split_size",

@@ -41,6 +41,10 @@ class PhaseStats:
     def spilled_records(self) -> int:
         return self.counts.spilled_records
 
+    @property
+    def spilled_bytes(self) -> int:
+        return self.counts.spilled_bytes
+
 
 @dataclass
 class JobStats:

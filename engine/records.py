@@ -88,6 +88,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
         bytes_out=stats.bytes,
         spills=stats.spills,
         spilled_records=stats.spilled_records,
+        spilled_bytes=stats.spilled_bytes,
     )
     return TaskOutput(counts, runs=runs, run_bytes=dict(stats.run_bytes))
 

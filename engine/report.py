@@ -8,11 +8,12 @@ CDN) and the data are inlined, so the page makes no network request.
 
 The page shows the job (id, command line, inputs, the options that matter, the result), the
 wall time per phase, a timeline of every task attempt per worker slot (coloured by phase,
-failed and killed attempts marked; hovering shows the task, its split or partition, records,
-bytes, spills and seconds), the skew of the reduce partitions (bytes and records each, the
-largest named with its share), the slowest tasks against the median, spills against
-``--memory-budget``, and the counters of every step. ``python -m engine report DIR [DIR2]``
-re-renders it, and puts two runs side by side.
+failed and killed attempts marked, workers lost between tasks crossed; hovering shows the task,
+its split or partition, records, bytes, spills, peak memory and seconds), the skew of the reduce
+partitions (bytes and records each, the largest named with its share), the slowest tasks
+against the median, runs and bytes spilled per task against the budget's share of a worker, the
+peak resident memory of each task's process, and the counters of every step.
+``python -m engine report DIR [DIR2]`` re-renders it, and puts two runs side by side.
 """
 
 from __future__ import annotations
@@ -117,11 +118,20 @@ _SCRIPT = r"""
         text: rows.map(a => a.task), textposition: 'none',
         hovertext: rows.map(a => [a.task + ' attempt ' + a.attempt + ' (' + a.state + ')',
           (a.split || ('partition ' + a.partition)), a.records_in + ' records in, ' + a.records_out + ' out',
-          a.bytes_out + ' bytes out, ' + a.spills + ' spills', (a.end - a.start).toFixed(3) + ' s',
+          a.bytes_out + ' bytes out, ' + a.spills + ' spills (' + (a.spilled_bytes || 0) + ' bytes)',
+          a.peak_rss ? 'peak memory ' + (a.peak_rss / 1048576).toFixed(1) + ' MiB' : '',
+          (a.end - a.start).toFixed(3) + ' s',
           a.error || ''].join('<br>')),
         hoverinfo: 'text', customdata: rows.map(a => a.task),
       });
     }
+  }
+  const lost = h.workers_lost || [];
+  if (lost.length) {
+    traces.push({type: 'scatter', mode: 'markers', name: 'worker lost',
+      x: lost.map(w => w.at), y: lost.map(w => 'slot ' + w.worker),
+      marker: {symbol: 'x-thin', size: 16, color: '#000', line: {width: 3, color: '#000'}},
+      hovertext: lost.map(w => 'worker ' + w.pid + ' ' + w.how + ' ' + w.when), hoverinfo: 'text'});
   }
   const cfg = {displaylogo: false, responsive: true};
   const slots = new Set(h.attempts.map(a => a.worker)).size;
@@ -142,16 +152,26 @@ _SCRIPT = r"""
     Plotly.newPlot('skew', skewTraces, {title: 'Reduce input per partition', barmode: 'group',
       yaxis: {title: 'bytes'}, yaxis2: {title: 'records', overlaying: 'y', side: 'right'}}, cfg);
   }
+  const share = h.job.options.memory_budget / Math.max(1, h.job.options.workers);
   const withSpills = h.attempts.filter(a => a.state === 'succeeded' && a.spills > 0);
   if (withSpills.length) {
     Plotly.newPlot('spills', [
       {type: 'bar', name: 'runs written', offsetgroup: 0, x: withSpills.map(a => a.task),
        y: withSpills.map(a => a.spills)},
-      {type: 'bar', name: 'records spilled', yaxis: 'y2', offsetgroup: 1, x: withSpills.map(a => a.task),
-       y: withSpills.map(a => a.spilled_records)}],
+      {type: 'bar', name: 'bytes spilled', yaxis: 'y2', offsetgroup: 1, x: withSpills.map(a => a.task),
+       y: withSpills.map(a => a.spilled_bytes || 0)}],
       {title: 'Spills per task (memory budget ' + h.job.options.memory_budget + ' bytes, shared by ' +
        h.job.options.workers + ' workers)', barmode: 'group', yaxis: {title: 'runs'},
-       yaxis2: {title: 'records', overlaying: 'y', side: 'right'}}, cfg);
+       yaxis2: {title: 'bytes', overlaying: 'y', side: 'right'},
+       shapes: [share > 0 ? {type: 'line', xref: 'paper', x0: 0, x1: 1, yref: 'y2', y0: share, y1: share,
+                             line: {dash: 'dot', color: '#c62828'}} : null].filter(Boolean)}, cfg);
+  }
+  const measured = h.attempts.filter(a => a.state === 'succeeded' && a.peak_rss);
+  if (measured.length) {
+    Plotly.newPlot('memory', [{type: 'bar', name: 'peak resident memory (MiB)',
+      x: measured.map(a => a.task), y: measured.map(a => a.peak_rss / 1048576),
+      marker: {color: measured.map(a => palette[phases.indexOf(a.phase) % palette.length])}}],
+      {title: 'Peak memory of the process that ran each task (MiB)', yaxis: {title: 'MiB'}}, cfg);
   }
 })();
 """
@@ -193,7 +213,17 @@ def render_bytes(history: Dict[str, Any], other: Optional[Dict[str, Any]] = None
     parts.append("<h2>Phases</h2>")
     parts.append(
         _table(
-            ["phase", "tasks", "records in", "records out", "bytes out", "spills", "shuffled", "seconds"],
+            [
+                "phase",
+                "tasks",
+                "records in",
+                "records out",
+                "bytes out",
+                "spills",
+                "spilled",
+                "shuffled",
+                "seconds",
+            ],
             [
                 [
                     p["name"],
@@ -202,6 +232,7 @@ def render_bytes(history: Dict[str, Any], other: Optional[Dict[str, Any]] = None
                     p["records_out"],
                     format_bytes(p["bytes_out"]),
                     p["spills"],
+                    format_bytes(p.get("spilled_bytes", 0)),
                     format_bytes(p["shuffled_bytes"]),
                     f"{p['seconds']:.2f}",
                 ]
@@ -210,6 +241,8 @@ def render_bytes(history: Dict[str, Any], other: Optional[Dict[str, Any]] = None
             "phases",
         )
     )
+    for section in history.get("sections", ()):
+        parts.append(f"<h2>{html.escape(section['title'])}</h2><pre>{html.escape(section['text'])}</pre>")
     if other is not None:
         parts.append(_comparison(history, other))
     parts.append('<h2>Timeline</h2><div id="timeline" class="chart"></div>')
@@ -232,6 +265,9 @@ def render_bytes(history: Dict[str, Any], other: Optional[Dict[str, Any]] = None
         )
     )
     parts.append('<h2>Spills</h2><div id="spills" class="chart"></div>')
+    parts.append("<h2>Memory</h2>")
+    parts.append(_memory_line(history))
+    parts.append('<div id="memory" class="chart"></div>')
     failed = [a for a in history["attempts"] if a["state"] != "succeeded"]
     if failed:
         parts.append("<h2>Failed and killed attempts</h2>")
@@ -260,6 +296,26 @@ def render_bytes(history: Dict[str, Any], other: Optional[Dict[str, Any]] = None
         f"<script>{_SCRIPT}</script></body></html>"
     )
     return b"".join((head.encode("utf-8"), plotly_js_bytes(), tail.encode("utf-8")))
+
+
+def _memory_line(history: Dict[str, Any]) -> str:
+    """The largest peak resident memory of a task's process, against the memory budget."""
+    opts = history["job"].get("options", {})
+    peaks = [a for a in history["attempts"] if a.get("peak_rss")]
+    budget = opts.get("memory_budget")
+    of_budget = (
+        f" (--memory-budget {format_bytes(budget)}, shared by {opts.get('workers')} workers)"
+        if budget
+        else ""
+    )
+    if not peaks:
+        return f"<p>No task's memory was measured{of_budget}.</p>"
+    top = max(peaks, key=lambda a: a["peak_rss"])
+    return (
+        f"<p>The largest peak resident memory of a process that ran a task: {format_bytes(top['peak_rss'])}, "
+        f"after {html.escape(top['task'])} on slot {top['worker']}{of_budget}. It counts the interpreter "
+        "and the job's modules too, and a worker's peak covers the tasks it ran before.</p>"
+    )
 
 
 def _comparison(a: Dict[str, Any], b: Dict[str, Any]) -> str:

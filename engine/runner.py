@@ -194,7 +194,13 @@ class EngineRunner(MRJobRunner):
         # without an ``if __name__ == "__main__":`` guard would run the job again in every
         # worker): they load the job from its file by path and need nothing from __main__.
         with _main_module_not_rerun_in_workers():
-            if (self._opts["executor"] or DEFAULT_EXECUTOR) == "processes":
+            from engine.executor import choose_executor
+
+            opts = self._opts
+            executor = choose_executor(
+                opts["executor"] or DEFAULT_EXECUTOR, self._get_input_paths(), opts["task_timeout"]
+            )
+            if executor == "processes":
                 from engine.executor import warm_up
 
                 # The forkserver inherits SIGINT ignored (as the workers it forks do), so a
@@ -208,21 +214,21 @@ class EngineRunner(MRJobRunner):
                 self._output_dir = os.path.join(self._get_local_tmp_dir(), "output")
             write_history = user_output and self._opts.get("history") is not False
             report_path = self._opts.get("report")
-            history = self._history(plan) if write_history or report_path else None
+            history = self._history(plan, executor) if write_history or report_path else None
             self.stats = run_job(
                 plan,
                 self._get_input_paths(),
                 self._output_dir,
                 scratch_root=self._get_local_tmp_dir(),
                 also_owned=[self._get_local_tmp_dir()],
-                executor=self._opts["executor"] or DEFAULT_EXECUTOR,
+                executor=executor,
                 history=history,
                 write_history=write_history,
                 report_path=report_path,
             )
         self._counters = self.stats.counters
 
-    def _history(self, plan: Any) -> Any:
+    def _history(self, plan: Any, executor: str) -> Any:
         """A fresh ``engine.history.History`` of this run (its id is set by the driver)."""
         import sys
 
@@ -231,9 +237,13 @@ class EngineRunner(MRJobRunner):
         options = {
             "workers": plan.workers, "reducers": [s.num_reducers for s in plan.steps],
             "memory_budget": plan.memory_budget, "pipeline": plan.pipeline,
-            "executor": self._opts["executor"] or DEFAULT_EXECUTOR, "max_attempts": plan.max_attempts,
+            "executor": executor, "max_attempts": plan.max_attempts,
         }
-        return History("", sys.argv, list(self._get_input_paths()), options)
+        history = History("", sys.argv, list(self._get_input_paths()), options)
+        if self._mrjob_cls is not None and hasattr(self._mrjob_cls, "report_sections"):
+            # the job's own part of the report (SqlJob: its stage plan), from a copy of the job
+            history.describe = self._mrjob_cls(self._mr_job_extra_args()).report_sections
+        return history
 
     def counters(self) -> list[Counters]:
         """Counters per step, summed over tasks: ``[{group: {name: value}}, ...]``."""

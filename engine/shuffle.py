@@ -61,6 +61,7 @@ class SpillStats:
     bytes: int = 0
     spills: int = 0
     spilled_records: int = 0
+    spilled_bytes: int = 0
     run_bytes: dict[int, int] = field(default_factory=dict)
 
 
@@ -133,6 +134,7 @@ class MapOutputCollector:
                 lines = self._combined(lines)
             path = spill_path(self.run_dir, p, spill_no)
             self.stats.spilled_records += write_run(path, lines)
+            self.stats.spilled_bytes += os.path.getsize(path)
             self._runs[p].append(path)
             self._buffers[p] = []
         self._buffered = 0

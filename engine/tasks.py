@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Mapping, Union
@@ -78,6 +79,7 @@ class TaskCounts:
     bytes_out: int = 0
     spills: int = 0
     spilled_records: int = 0
+    spilled_bytes: int = 0  # the sizes of the run files the spills wrote
 
     def __add__(self, other: TaskCounts) -> TaskCounts:
         return TaskCounts(
@@ -86,6 +88,7 @@ class TaskCounts:
             self.bytes_out + other.bytes_out,
             self.spills + other.spills,
             self.spilled_records + other.spilled_records,
+            self.spilled_bytes + other.spilled_bytes,
         )
 
 
@@ -113,6 +116,8 @@ class TaskResult:
     counters: Mapping[int, Counters] = field(default_factory=dict)
     status: str | None = None
     seconds: float = 0.0
+    #: the task process's peak resident memory so far, in bytes (a worker's: over the tasks it ran)
+    peak_rss: int = 0
 
 
 def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: str) -> TaskResult:
@@ -134,4 +139,15 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
         counters.by_step,
         counters.status,
         time.perf_counter() - started,
+        peak_rss(),
     )
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes (``getrusage``; 0 where unavailable)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts KiB, macOS bytes

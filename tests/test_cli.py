@@ -85,7 +85,7 @@ def test_engine_switches_work_on_either_side_of_the_job_file(side, text_inputs):
     map_tasks = int(re.search(r"step 1 map: (\d+) task", err).group(1))
     total = sum(os.path.getsize(p) for p in text_inputs)
     assert map_tasks >= total // 4096  # --split-size 4K was obeyed
-    assert "1 process (--executor serial)" in err
+    assert "in this process (--executor serial" in err
 
 
 def test_runner_after_the_job_file_is_refused_with_the_command_to_use(text_inputs):
@@ -260,7 +260,7 @@ def test_ctrl_c_during_start_up_prints_one_clean_line(text_inputs, tmp_path):
         os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")]))
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", WORD_COUNT, *text_inputs],
+        [sys.executable, "-m", "engine", "run", "--executor", "processes", WORD_COUNT, *text_inputs],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -367,7 +367,7 @@ def test_summary_words_serial_run(extra):
     done = cli("jobs/wordcount.py", "-r", "engine", "--executor", "serial", *extra, "data/sample/words.txt")
     assert done.returncode == 0, done.stderr.decode()
     err = done.stderr.decode()
-    assert "1 process (--executor serial)" in err and "workers" not in err
+    assert "in this process (--executor serial" in err and "workers" not in err
     assert not re.search(r"\b1 (tasks|records|splits|input files)\b", err)
     assert "(0 records)" not in err and "spill" not in err  # one run per map task: no spill
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import TaskFailedError
-from engine.executor import _Failure, _failure_message
+from engine.executor import SMALL_INPUT_BYTES, _Failure, _failure_message, choose_executor
 from engine.mrjob_bridge import load_job_class
 from engine.plan import JobPlan, StepPlan, Wave
 from engine.tasks import ReduceTask
@@ -356,7 +356,19 @@ def test_workers_exit_when_the_driver_is_sigkilled(text_inputs, tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
     driver = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", str(script), "--num-cores", "2", "--pid-dir", str(pids)]
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            str(script),
+            "--executor",
+            "processes",
+            "--num-cores",
+            "2",
+            "--pid-dir",
+            str(pids),
+        ]
         + ["--output-dir", str(tmp_path / "out"), *text_inputs],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -416,3 +428,46 @@ def test_sigkill_message_names_no_vectorize_only_for_a_twin():
     assert "--memory-budget (now 3G" in message and "--num-cores (now 8)" in message
     assert "--no-vectorize" in message
     assert "Fix the job or its input" in _failure_message(task, 4, raised, plan)
+
+
+# ---------------------------------------------------------------- --executor auto (small jobs "uber")
+
+
+def test_auto_runs_small_local_inputs_in_this_process_and_the_rest_in_workers(tmp_path):
+    small, big = tmp_path / "small.txt", tmp_path / "big.txt"
+    small.write_text("a b\n")
+    with open(big, "wb") as f:  # sparse: one byte past the limit, written in no time
+        f.truncate(SMALL_INPUT_BYTES + 1)
+    assert choose_executor("auto", [str(small)]) == "serial"
+    assert choose_executor("auto", [str(tmp_path)]) == "processes"  # the directory holds both
+    assert choose_executor("auto", [str(big)]) == "processes"
+    assert choose_executor("auto", [str(small)], task_timeout=5.0) == "processes"  # only a worker is killed
+    assert choose_executor("auto", ["s3://bucket/key"]) == "processes"
+    assert choose_executor("auto", [str(tmp_path / "missing")]) == "processes"  # the driver names it
+    assert choose_executor("processes", [str(small)]) == "processes"
+    assert choose_executor("serial", [str(big)]) == "serial"
+
+
+def test_default_executor_runs_a_small_job_in_the_driver_and_gives_inline_output(tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("the cat\nthe dog\n")
+    done = subprocess.run(
+        [sys.executable, "jobs/wordcount.py", "-r", "engine", str(data)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert "in this process (--executor serial, or auto on a small input)" in done.stderr.decode()
+    assert sorted(done.stdout.decode().splitlines()) == sorted(run_inline_lines(data))
+
+
+def run_inline_lines(path: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "jobs/wordcount.py", "-r", "inline", str(path)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.decode().splitlines()

@@ -89,6 +89,29 @@ def test_a_run_with_output_dir_writes_its_history_and_report(words, tmp_path):
     )
 
 
+@pytest.mark.parametrize("pipeline", [["--no-vectorize"], []], ids=["record", "vectorized"])
+@pytest.mark.parametrize("budget", ["64M", "8K"], ids=["one-run", "spilling"])
+def test_spilled_bytes_are_the_run_files_and_every_task_has_its_peak_memory(
+    words, tmp_path, pipeline, budget
+):
+    out = tmp_path / "out"
+    _run_wordcount(words, out, "--executor", "processes", "--memory-budget", budget, *pipeline)
+    history = load_history(str(out))
+    maps = [a for a in history["attempts"] if a["state"] == "succeeded" and a["kind"] == "map"]
+    spilled = sum(a["spilled_bytes"] for a in maps)
+    assert spilled == history["phases"][0]["spilled_bytes"]
+    # what the reducers read: the sizes of the map tasks' final run files
+    shuffled = sum(p["bytes"] for p in history["partitions"])
+    if budget == "64M":  # each map task wrote its runs once, and they are the runs the reducers read
+        assert spilled == shuffled
+    else:  # spilled several times, then merged into those runs (an Arrow merge combines as well)
+        assert any(a["spills"] > 1 for a in maps) and spilled >= shuffled
+    # a worker process holds at least the interpreter and the engine, and at most this machine
+    assert all(20 << 20 < a["peak_rss"] < 64 << 30 for a in history["attempts"] if a["state"] == "succeeded")
+    page = (out / "_logs" / "report.html").read_text()
+    assert "The largest peak resident memory of a process that ran a task" in page
+
+
 def test_no_report_writes_no_logs_and_report_file_works_for_printed_output(words, tmp_path):
     out = tmp_path / "out"
     _run_wordcount(words, out, "--no-report")
@@ -120,6 +143,8 @@ def test_a_failed_task_and_a_killed_worker_show_in_the_history_of_a_job_that_suc
                 mode,
                 "--marker-dir",
                 str(markers / mode),
+                "--executor",
+                "processes",  # a killed worker, not the driver
                 "--num-cores",
                 "2",
                 "--jobconf",

@@ -110,7 +110,7 @@ def test_unset_options_resolve_to_their_defaults():
         "num_cores": os.cpu_count() or 1,
         "memory_budget": 512 << 20,
         "max_attempts": 4,
-        "executor": "processes",
+        "executor": "auto",
         "split_size": None,
         "vectorize": True,
         "skip_bad_records": 0,
@@ -172,7 +172,7 @@ def test_values_from_mrjob_conf_are_read_as_the_switches_read_them():
             "--memory-budget 10: 10 bytes is too small; give at least 1K (the budget holds the map "
             "tasks' output buffers; the default is 512M)",
         ),
-        ({"executor": "threads"}, "--executor must be 'processes' or 'serial', got 'threads'"),
+        ({"executor": "threads"}, "--executor must be 'auto', 'processes' or 'serial', got 'threads'"),
     ],
 )
 def test_values_out_of_range_are_refused_naming_the_switch(given, message):

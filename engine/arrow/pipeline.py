@@ -84,6 +84,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
         records_in=stats.records_in if reducer is None else reducer.records_in,
         records_out=stats.records_out,
         spills=stats.spills,
+        spilled_bytes=stats.spilled_bytes,
     )
     return TaskOutput(counts, runs=runs, run_bytes=dict(stats.run_bytes))
 

@@ -243,6 +243,7 @@ class ShuffleStats:
     records_in: int = 0
     records_out: int = 0
     spills: int = 0
+    spilled_bytes: int = 0
     run_bytes: dict[int, int] = field(default_factory=dict)
 
 
@@ -298,6 +299,7 @@ def map_and_shuffle(
             if count:
                 path = spill_path(run_dir, p, stats.spills - 1, ".arrow")
                 _write_spill(path, ordered.slice(start, count), counts[p], source, budget)
+                stats.spilled_bytes += os.path.getsize(path)
                 spills[p].append(path)
                 start += count
         del table, ordered

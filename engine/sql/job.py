@@ -291,6 +291,20 @@ class SqlJob(EngineMRJob):
 
         return final
 
+    def report_sections(self, counters: List[Dict[str, Dict[str, int]]]) -> List[Tuple[str, str]]:
+        """The run report's SQL section (``engine.history``): the stage plan as EXPLAIN prints it,
+        then the rows each stage put out and each table read, from the run's *counters* per step."""
+        plan = self._plan()
+        rows: Dict[str, int] = {}
+        for step in counters:
+            for name, n in step.get(COUNTER_GROUP, {}).items():
+                rows[name] = rows.get(name, 0) + n
+        names = [f"Stage-{s['id'] + 1} rows out" for s in plan["stages"]]
+        # the tables the mappers read (a broadcast side is read whole by every task, uncounted)
+        names += [f"{t.name} rows read" for i, t in enumerate(self._tables) if i in self._table_streams]
+        lines = [f"{name}: {rows.get(name, 0)}" for name in names]
+        return [("SQL stage plan", plan.get("explain", "") + "\n" + "\n".join(lines) + "\n")]
+
     def _report_counts(self) -> None:
         """The task's row counts as counters (group ``sql``), once per task: EXPLAIN ANALYZE reads them."""
         for table, n in zip(self._tables, self._rows_read):

@@ -307,6 +307,9 @@ class Session:
                 raise SqlError(
                     f"table {t.name} has no files: give it a LOCATION (Hive) or COPY it (Redshift)"
                 )
+        from engine.sql.explain import explain_text
+
+        plan.explain = explain_text(plan)  # travels with the plan: the run's report shows it
         return plan
 
     def query(self, query: AST) -> Result:

@@ -71,6 +71,7 @@ class StagePlan:
     stages: List[Stage]
     columns: L.Columns  # the result's
     dialect: str
+    explain: str = ""  # its EXPLAIN text, for the run's report (engine.sql.job.SqlJob.report_sections)
 
     # -------------------------------------------------------------- serialization
 
@@ -80,6 +81,7 @@ class StagePlan:
             "tables": [t.to_json() for t in self.tables],
             "columns": [[n, str(t)] for n, t in self.columns],
             "stages": [_stage_json(s) for s in self.stages],
+            "explain": self.explain,
         }
 
     def encode(self) -> str:

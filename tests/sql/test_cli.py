@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -129,6 +130,18 @@ def test_explain_switch_and_explain_analyze(table, capsys):
     assert "ANALYZE: 3 rows in" in analyzed
     assert "    rows out: 3\n" in analyzed and "  t: 3 rows read\n" in analyzed  # from the job's counters
     assert "  wave step 1 map: " in analyzed  # the engine's waves, with seconds
+
+
+def test_report_holds_the_stage_plan_with_rows_per_stage(table, tmp_path, capsys):
+    sql = _ddl(table) + "SELECT name, count(*) FROM t WHERE id > 1 GROUP BY name"
+    report = tmp_path / "report.html"
+    assert sql_cli(["-e", sql, "--report", str(report), *SERIAL], hive=True) == 0
+    capsys.readouterr()
+    page = html.unescape(report.read_text())
+    section = page.split("<h2>SQL stage plan</h2><pre>")[1].split("</pre>")[0]
+    assert section.startswith("STAGE DEPENDENCIES:") and "Group By Operator" in section
+    # the file's 3 rows were read; 2 pass id > 1, in 2 groups (NULL is one)
+    assert "Stage-1 rows out: 2\n" in section and "t rows read: 3\n" in section
 
 
 def test_hive_from_first_form_writes_each_insert(table, tmp_path):
