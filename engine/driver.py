@@ -147,8 +147,10 @@ def _run_local_job(
                 plural(len(plan.steps), "step"),
                 plural(len(files), "input file"),
                 plural(len(splits), "split"),
-                "in this process (--executor serial, or auto on a small input)"
+                "in this process (--executor serial)"
                 if executor == "serial"
+                else "in this process while its tasks are quick (--executor auto, a small input)"
+                if executor == "auto"
                 else plural(plan.workers, "worker process", "worker processes"),
             )
             runs: list[list[str]] = []

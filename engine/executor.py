@@ -10,6 +10,7 @@ exit as soon as the driver is gone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import multiprocessing
@@ -25,7 +26,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Protocol, Sequence
 
 from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
 from engine.leftovers import proc_stat
@@ -654,17 +655,22 @@ class ProcessExecutor:
         self._driver_alive.close()
 
 
-#: ``--executor auto``: local inputs up to this size in all run in the driver's own process, as
+#: ``--executor auto``: local inputs up to this size in all start in the driver's own process, as
 #: Hadoop runs a small job "uber" (in its ApplicationMaster): forking worker processes from a
-#: forkserver that has imported the engine costs ~0.3 s, more than two workers save on a few MB.
+#: forkserver that has imported the engine costs ~0.3 s, more than two workers save on a few MB
+#: -- unless the job spends long on each record, which ``AutoExecutor`` finds out as it goes.
 SMALL_INPUT_BYTES = 8 * 1024 * 1024
+#: ``AutoExecutor``: when the tasks run so far in this process, at their mean time, leave more
+#: than this many seconds for the rest of the wave, the rest of the job moves to worker processes.
+PROMOTE_SECONDS = 1.0
 
 
 def choose_executor(kind: str, input_paths: Sequence[str], task_timeout: float | None = None) -> str:
-    """The executor that ``--executor KIND`` runs *input_paths* with: ``auto`` is ``serial`` when
-    every input is a local path and they add up to at most ``SMALL_INPUT_BYTES``, else
-    ``processes``, which is also what a ``--task-timeout`` needs (only a worker can be killed);
-    an unreadable path is left for the driver to report (``processes``)."""
+    """The executor that ``--executor KIND`` runs *input_paths* with: ``auto`` stays ``auto``
+    (``AutoExecutor``: in this process first) when every input is a local path and they add up
+    to at most ``SMALL_INPUT_BYTES``, else it is ``processes``, which is also what a
+    ``--task-timeout`` needs (only a worker can be killed); an unreadable path is left for the
+    driver to report (``processes``)."""
     if kind != "auto":
         return kind
     if task_timeout is not None:
@@ -678,11 +684,68 @@ def choose_executor(kind: str, input_paths: Sequence[str], task_timeout: float |
         total = sum(os.path.getsize(f) for f in files)
     except (InputError, OSError):
         return "processes"
-    return "serial" if total <= SMALL_INPUT_BYTES else "processes"
+    return "auto" if total <= SMALL_INPUT_BYTES else "processes"
+
+
+class AutoExecutor:
+    """``--executor auto`` on a small input: tasks run in this process, one after another, until
+    the ones done show that the rest of a wave would take more than ``PROMOTE_SECONDS``; from
+    then on (that wave's remaining tasks, and every later wave) they run in worker processes.
+    A word count of a few KB never pays for the workers; a few hundred KB of lines parsed by a
+    slow regex does not wait for one process."""
+
+    def __init__(self, plan: JobPlan, job_id: str) -> None:
+        self.plan = plan
+        self.job_id = job_id
+        self.history: History | None = None
+        self.serial = SerialExecutor(plan, job_id)
+        self.workers: ProcessExecutor | None = None
+
+    def run(self, tasks: Iterable[Task], attempt_dir: AttemptDir, on_done: OnDone) -> list[TaskResult]:
+        """Run *tasks* here while they are quick, the rest on workers; results in task order."""
+        tasks = list(tasks)
+        results: list[TaskResult] = []
+        started = time.monotonic()
+        for done, task in enumerate(tasks):
+            if self.workers is None and done and self.plan.workers > 1:
+                left = (time.monotonic() - started) / done * (len(tasks) - done)
+                if left > PROMOTE_SECONDS:
+                    log.info(
+                        "the tasks take %.2f s each here: the rest run in %d worker processes",
+                        (time.monotonic() - started) / done,
+                        self.plan.workers,
+                    )
+                    with sigint_ignored():  # the forkserver leaves Ctrl-C to the driver
+                        self.workers = ProcessExecutor(self.plan, self.job_id, self.plan.workers)
+            if self.workers is not None:
+                self.workers.history = self.history
+                return results + self.workers.run(tasks[done:], attempt_dir, on_done)
+            self.serial.history = self.history
+            results += self.serial.run([task], attempt_dir, on_done)
+        return results
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this block (in the main thread), so processes started here inherit it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def make_executor(kind: str, plan: JobPlan, job_id: str) -> Executor:
-    """``processes`` or ``serial`` (``choose_executor`` resolves ``auto``)."""
+    """``processes``, ``serial`` or ``auto`` (``AutoExecutor``; ``choose_executor`` picks)."""
+    if kind == "auto":
+        return AutoExecutor(plan, job_id)
     if kind == "serial":
         return SerialExecutor(plan, job_id)
     if kind == "processes":

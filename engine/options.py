@@ -208,8 +208,9 @@ OPTIONS: tuple[EngineOption, ...] = (
         kind="choice",
         default="auto",
         choices=("auto", "processes", "serial"),
-        help="'auto' (default): local inputs of up to 8 MB in all run in this process, as Hadoop "
-        "runs a small job 'uber', larger ones in worker processes; 'processes' always forks "
+        help="'auto' (default): local inputs of up to 8 MB in all start in this process, as Hadoop "
+        "runs a small job 'uber', and move to worker processes once the tasks turn out slow; "
+        "larger ones run in worker processes; 'processes' always forks "
         "workers (a hung task is killed, a crash costs one attempt); 'serial' runs every task "
         "in this process (debugging)",
         shown_default="auto",

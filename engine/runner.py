@@ -12,10 +12,8 @@ import importlib.machinery
 import logging
 import os
 import shutil
-import signal
 import stat
 import sys
-import threading
 from typing import Any, Iterator
 
 from mrjob.runner import MRJobRunner
@@ -201,12 +199,12 @@ class EngineRunner(MRJobRunner):
                 opts["executor"] or DEFAULT_EXECUTOR, self._get_input_paths(), opts["task_timeout"]
             )
             if executor == "processes":
-                from engine.executor import warm_up
+                from engine.executor import sigint_ignored, warm_up
 
                 # The forkserver inherits SIGINT ignored (as the workers it forks do), so a
                 # Ctrl-C while it imports does not print its KeyboardInterrupt traceback;
                 # the driver alone handles Ctrl-C and stops the workers.
-                with _sigint_ignored():
+                with sigint_ignored():
                     warm_up()
             plan = self.build_plan()
             user_output = self._output_dir is not None  # type: ignore[has-type]  # mrjob's untyped runner
@@ -295,19 +293,6 @@ def _main_module_not_rerun_in_workers() -> Iterator[None]:
         yield
     finally:
         main.__spec__ = spec
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored in this block (in the main thread), so processes started here inherit it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _only_job_class(script: str) -> str:

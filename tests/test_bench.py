@@ -325,3 +325,12 @@ def test_bench_quick_runs_and_every_answer_agrees(tmp_path):
     assert "| wordcount | engine (record) |" in done.stdout
     if "--chart" in argv:
         assert (tmp_path / "chart.png").stat().st_size > 10_000
+
+
+def test_report_cost_times_write_logs_against_the_jobs_wall_time(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import report_cost
+
+    assert report_cost.main(["--repeat", "2"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("word count over 0.0 MiB (auto, 2 workers): ")  # the 4 KB sample, in-process
+    assert "over 2 runs = " in line and line.rstrip().endswith("of the job's wall time")

@@ -7,6 +7,7 @@ The jobs are written into each test's tmp_path, so that the workers import only 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import TaskFailedError
-from engine.executor import SMALL_INPUT_BYTES, _Failure, _failure_message, choose_executor
+from engine.executor import PROMOTE_SECONDS, SMALL_INPUT_BYTES, _Failure, _failure_message, choose_executor
 from engine.mrjob_bridge import load_job_class
 from engine.plan import JobPlan, StepPlan, Wave
 from engine.tasks import ReduceTask
@@ -438,7 +439,7 @@ def test_auto_runs_small_local_inputs_in_this_process_and_the_rest_in_workers(tm
     small.write_text("a b\n")
     with open(big, "wb") as f:  # sparse: one byte past the limit, written in no time
         f.truncate(SMALL_INPUT_BYTES + 1)
-    assert choose_executor("auto", [str(small)]) == "serial"
+    assert choose_executor("auto", [str(small)]) == "auto"  # AutoExecutor: this process first
     assert choose_executor("auto", [str(tmp_path)]) == "processes"  # the directory holds both
     assert choose_executor("auto", [str(big)]) == "processes"
     assert choose_executor("auto", [str(small)], task_timeout=5.0) == "processes"  # only a worker is killed
@@ -458,7 +459,9 @@ def test_default_executor_runs_a_small_job_in_the_driver_and_gives_inline_output
         timeout=120,
     )
     assert done.returncode == 0, done.stderr.decode()
-    assert "in this process (--executor serial, or auto on a small input)" in done.stderr.decode()
+    err = done.stderr.decode()
+    assert "in this process while its tasks are quick (--executor auto, a small input)" in err
+    assert "worker processes" not in err  # a quick job never starts them
     assert sorted(done.stdout.decode().splitlines()) == sorted(run_inline_lines(data))
 
 
@@ -471,3 +474,55 @@ def run_inline_lines(path: Path) -> list[str]:
         check=True,
     )
     return done.stdout.decode().splitlines()
+
+
+SLOW_MAPPER_JOB = """
+import time
+
+from mrjob.job import MRJob
+
+
+class MRSlowWords(MRJob):
+    def mapper_init(self):
+        time.sleep(SECONDS)  # each map task costs this much, as a slow parser would
+
+    def mapper(self, _, line):
+        for word in line.split():
+            yield word, 1
+
+    def reducer(self, word, counts):
+        yield word, sum(counts)
+
+
+if __name__ == "__main__":
+    MRSlowWords.run()
+"""
+
+
+def test_auto_moves_the_rest_of_a_slow_small_job_to_worker_processes(tmp_path):
+    job = tmp_path / "mr_slow_words.py"
+    job.write_text(SLOW_MAPPER_JOB.replace("SECONDS", repr(PROMOTE_SECONDS / 2)))
+    data = tmp_path / "in.txt"
+    data.write_text("".join(f"w{i % 7} x{i % 3}\n" for i in range(4000)))  # 8K splits: 3 or more
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "run", str(job), "--num-cores", "2", "--split-size", "8K"]
+        + ["--output-dir", str(out), str(data)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        timeout=120,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "the rest run in 2 worker processes" in err
+    history = json.loads((out / "_logs" / "history.json").read_text())
+    maps = sorted((a for a in history["attempts"] if a["kind"] == "map"), key=lambda a: a["start"])
+    assert len(maps) >= 3
+    # the first ran in the driver; it showed the rest would take over PROMOTE_SECONDS: workers ran them
+    assert maps[0]["pid"] not in {a["pid"] for a in maps[1:]}
+    lines = sorted(p.read_text() for p in out.glob("part-*"))
+    got = sorted(line for text in lines for line in text.splitlines())
+    inline = subprocess.run(
+        [sys.executable, str(job), "-r", "inline", str(data)], capture_output=True, timeout=120, check=True
+    )
+    assert got == sorted(inline.stdout.decode().splitlines())
