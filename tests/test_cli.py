@@ -387,3 +387,21 @@ def test_bad_sizes_name_the_switch(switches, needle, text_inputs):
     assert done.returncode == 1
     [line] = error_lines(done)
     assert needle in line
+
+
+def test_python_m_engine_imports_mrjob_without_setuptools_where_the_stdlib_has_distutils():
+    """``python -m engine`` has mrjob import the standard library's distutils (~0.15 s less than
+    setuptools' replacement, which imports pkg_resources) on Pythons that still have one."""
+    code = (
+        "import sys\n"
+        "from engine.__main__ import _stdlib_distutils\n"
+        "_stdlib_distutils()\n"
+        "import mrjob.job\n"
+        "print('setuptools' in sys.modules, 'distutils' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0 and b"distutils" not in done.stderr, done.stderr.decode()  # no warning
+    setuptools_loaded, distutils_loaded = done.stdout.decode().split()
+    assert distutils_loaded == "True"
+    if sys.version_info < (3, 12):
+        assert setuptools_loaded == "False"
