@@ -24,7 +24,7 @@ the reduce partitions' sizes, the counters and the end result (``finish``). ``to
                 ``records`` (what its reducer read)
 ``counters``    per step, mrjob's groups and names
 ``sections``    the job's own parts of the report (``title``, ``text``): a SQL query's stage plan
-                with its rows out per stage
+                with its rows out per stage and each wave's seconds
 """
 
 from __future__ import annotations
@@ -62,9 +62,11 @@ class History:
         self.phases: List[Dict[str, Any]] = []
         self.partitions: List[Dict[str, Any]] = []
         self.counters: List[Dict[str, Dict[str, int]]] = []
-        #: the job's own sections of the report (``EngineMRJob``-style ``report_sections``): called
-        #: with the counters per step when the job ends; a SQL query's stage plan, say
-        self.describe: Optional[Callable[[List[Dict[str, Dict[str, int]]]], List[Tuple[str, str]]]] = None
+        #: the job's own sections of the report (a job's ``report_sections``): called with the
+        #: counters per step and the phases when the job ends; a SQL query's stage plan, say
+        self.describe: Optional[
+            Callable[[List[Dict[str, Dict[str, int]]], List[Dict[str, Any]]], List[Tuple[str, str]]]
+        ] = None
         self.sections: List[Dict[str, str]] = []
 
     def since_start(self, monotonic: float) -> float:
@@ -160,7 +162,8 @@ class History:
     def finish(self, result: str, error: Optional[str] = None, output_dir: Optional[str] = None) -> None:
         if self.describe is not None:
             try:
-                self.sections = [{"title": t, "text": x} for t, x in self.describe(self.counters)]
+                made = self.describe(self.counters, self.phases)
+                self.sections = [{"title": title, "text": text} for title, text in made]
             except Exception as exc:  # the report must not fail the job it reports on
                 self.sections = [{"title": "the job's report sections", "text": f"could not be made: {exc}"}]
         self.job.update(

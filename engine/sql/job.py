@@ -291,9 +291,13 @@ class SqlJob(EngineMRJob):
 
         return final
 
-    def report_sections(self, counters: List[Dict[str, Dict[str, int]]]) -> List[Tuple[str, str]]:
+    def report_sections(
+        self, counters: List[Dict[str, Dict[str, int]]], phases: List[Dict[str, Any]]
+    ) -> List[Tuple[str, str]]:
         """The run report's SQL section (``engine.history``): the stage plan as EXPLAIN prints it,
-        then the rows each stage put out and each table read, from the run's *counters* per step."""
+        then the rows each stage put out and each table read (the run's *counters* per step), and
+        the seconds of each wave (*phases*; Stage-N is step N, and a wave may end one step's
+        reduce and begin the next one's map), as EXPLAIN ANALYZE prints them."""
         plan = self._plan()
         rows: Dict[str, int] = {}
         for step in counters:
@@ -303,6 +307,7 @@ class SqlJob(EngineMRJob):
         # the tables the mappers read (a broadcast side is read whole by every task, uncounted)
         names += [f"{t.name} rows read" for i, t in enumerate(self._tables) if i in self._table_streams]
         lines = [f"{name}: {rows.get(name, 0)}" for name in names]
+        lines += [f"wave {p['name']}: {p['seconds']:.2f} s, {p['records_in']} records in" for p in phases]
         return [("SQL stage plan", plan.get("explain", "") + "\n" + "\n".join(lines) + "\n")]
 
     def _report_counts(self) -> None:

@@ -142,6 +142,7 @@ def test_report_holds_the_stage_plan_with_rows_per_stage(table, tmp_path, capsys
     assert section.startswith("STAGE DEPENDENCIES:") and "Group By Operator" in section
     # the file's 3 rows were read; 2 pass id > 1, in 2 groups (NULL is one)
     assert "Stage-1 rows out: 2\n" in section and "t rows read: 3\n" in section
+    assert "wave step 1 map: " in section and "wave step 1 reduce: " in section  # seconds per wave
 
 
 def test_hive_from_first_form_writes_each_insert(table, tmp_path):
