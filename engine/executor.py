@@ -665,15 +665,15 @@ SMALL_INPUT_BYTES = 8 * 1024 * 1024
 PROMOTE_SECONDS = 1.0
 
 
-def choose_executor(kind: str, input_paths: Sequence[str], task_timeout: float | None = None) -> str:
+def choose_executor(kind: str, input_paths: Sequence[str], timeouts_set: bool = False) -> str:
     """The executor that ``--executor KIND`` runs *input_paths* with: ``auto`` stays ``auto``
     (``AutoExecutor``: in this process first) when every input is a local path and they add up
-    to at most ``SMALL_INPUT_BYTES``, else it is ``processes``, which is also what a
-    ``--task-timeout`` needs (only a worker can be killed); an unreadable path is left for the
-    driver to report (``processes``)."""
+    to at most ``SMALL_INPUT_BYTES``, else it is ``processes``, which is also what a timeout the
+    user set (*timeouts_set*: ``--task-timeout``, ``mapreduce.task.timeout``) needs: only a
+    worker can be killed. An unreadable path is left for the driver to report (``processes``)."""
     if kind != "auto":
         return kind
-    if task_timeout is not None:
+    if timeouts_set:
         return "processes"
     from engine.splits import list_input_files
 

@@ -195,9 +195,10 @@ class EngineRunner(MRJobRunner):
             from engine.executor import choose_executor
 
             opts = self._opts
-            executor = choose_executor(
-                opts["executor"] or DEFAULT_EXECUTOR, self._get_input_paths(), opts["task_timeout"]
-            )
+            jobconf = opts["jobconf"] or {}
+            timeouts_set = opts["task_timeout"] is not None or "mapreduce.task.timeout" in jobconf
+            kind = opts["executor"] or DEFAULT_EXECUTOR
+            executor = choose_executor(kind, self._get_input_paths(), timeouts_set)
             if executor == "processes":
                 from engine.executor import sigint_ignored, warm_up
 

@@ -442,7 +442,7 @@ def test_auto_runs_small_local_inputs_in_this_process_and_the_rest_in_workers(tm
     assert choose_executor("auto", [str(small)]) == "auto"  # AutoExecutor: this process first
     assert choose_executor("auto", [str(tmp_path)]) == "processes"  # the directory holds both
     assert choose_executor("auto", [str(big)]) == "processes"
-    assert choose_executor("auto", [str(small)], task_timeout=5.0) == "processes"  # only a worker is killed
+    assert choose_executor("auto", [str(small)], timeouts_set=True) == "processes"  # only a worker is killed
     assert choose_executor("auto", ["s3://bucket/key"]) == "processes"
     assert choose_executor("auto", [str(tmp_path / "missing")]) == "processes"  # the driver names it
     assert choose_executor("processes", [str(small)]) == "processes"
@@ -526,3 +526,20 @@ def test_auto_moves_the_rest_of_a_slow_small_job_to_worker_processes(tmp_path):
         [sys.executable, str(job), "-r", "inline", str(data)], capture_output=True, timeout=120, check=True
     )
     assert got == sorted(inline.stdout.decode().splitlines())
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [["--task-timeout", "60"], ["--jobconf", "mapreduce.task.timeout=60000"]],
+    ids=["task-timeout", "no-progress-timeout"],
+)
+def test_auto_runs_a_small_job_on_workers_when_a_timeout_is_set(tmp_path, caplog, switches):
+    from jobs.wordcount import MRWordCount
+
+    data = tmp_path / "in.txt"
+    data.write_text("the cat\n")
+    job = MRWordCount(["-r", "engine", "--num-cores", "2", *switches, str(data)])
+    with caplog.at_level(logging.INFO, logger="engine.driver"), job.make_runner() as runner:
+        runner.run()
+        assert b"".join(runner.cat_output())
+    assert "2 worker processes" in caplog.text and "in this process" not in caplog.text
