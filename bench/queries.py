@@ -38,11 +38,11 @@ LAB_SQL = ROOT / "sql" / "tickit_lab.sql"  # the Redshift lab's script
 HIVE_SCRIPT = ROOT / "emr" / "Hive_CloudFront.q"  # the EMR tutorial's Hive script
 LAB_PATH_PREFIX = "'data/sample/tickit/"  # the lab's COPY paths start so (the embedded sample)
 
-#: ``--with-sql auto`` runs engine-sql only on inputs of fewer rows than these (about half a
+#: ``--with-sql auto`` runs engine-sql only on inputs of fewer rows than these (seconds to half a
 #: minute a run on 2 cores): the SQL path reads and evaluates rows one at a time in Python,
-#: ~0.1 ms a TICKIT row, and the tutorial's RegexSerDe regex costs Python's ``re`` ~3 ms a
-#: CloudFront line (its ``[^ ]+\\s+`` groups backtrack over tab-separated fields).
-SQL_AUTO_MAX_ROWS = {"tickit": 250_000, "cloudfront": 10_000}
+#: ~0.1 ms a TICKIT row and ~35 µs a CloudFront line (``engine.sql.regex_serde`` splits the
+#: tutorial's lines on tabs instead of backtracking through its regex, 1-4 ms a line).
+SQL_AUTO_MAX_ROWS = {"tickit": 250_000, "cloudfront": 1_000_000}
 
 #: The comment line above each lab query in sql/tickit_lab.sql, by benchmark query name.
 LAB_QUERY_COMMENTS = {

@@ -17,7 +17,7 @@ date, 99.9 percentile events) and each worker count, it runs, as separate proces
   query's original text) or ``python -m engine hive -f emr/Hive_CloudFront.q -d INPUT=...
   -d OUTPUT=...`` (the tutorial's script itself); at the largest worker count only, on text
   inputs only, and (``--with-sql auto``) only where a run is cheap: TICKIT inputs under 250k
-  rows, CloudFront logs under 10k lines (bench/queries.py ``SQL_AUTO_MAX_ROWS``). Word count
+  rows, CloudFront logs under 1M lines (bench/queries.py ``SQL_AUTO_MAX_ROWS``). Word count
   has no SQL text in the labs;
 * ``duckdb``      -- the lab's SQL on the same files with ``SET threads = N`` (bench/duckrun.py);
 * ``inline``, ``local`` -- mrjob's own runners, at the largest worker count only, and only
@@ -154,8 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="when engine-sql (if in --systems) runs, at the largest worker count, on text inputs: "
         "auto (default) where a run is cheap: TICKIT inputs under "
         f"{queries.SQL_AUTO_MAX_ROWS['tickit']:,} rows, CloudFront logs under "
-        f"{queries.SQL_AUTO_MAX_ROWS['cloudfront']:,} lines (its RegexSerDe costs Python's re ~3 ms a "
-        "line); yes: any size; no: never",
+        f"{queries.SQL_AUTO_MAX_ROWS['cloudfront']:,} lines (row-at-a-time Python); yes: any size; no: never",
     )
     p.add_argument(
         "--mrjob-runners",

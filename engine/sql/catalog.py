@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from engine.sql.regex_serde import LineRegex
 from engine.sql.types import SqlType, from_string, parse_bool
-
-#: Java's ``\\s`` (without UNICODE_CHARACTER_CLASS).
-_JAVA_SPACE = "[ \\t\\n\\x0B\\f\\r]"
 
 
 @dataclass(frozen=True)
@@ -167,9 +164,9 @@ class RowReader:
         self._text = [_converter(t, table) for t in types]
         self._parquet_by_name = list(zip(table.names, [_from_parquet(t) for t in types]))
         self._n = len(types)
-        self._rx = None
+        self._rx: Optional[LineRegex] = None
         if table.format == "regex":
-            self._rx = re.compile(table.regex.replace(r"\s", _JAVA_SPACE), re.DOTALL)
+            self._rx = LineRegex(table.regex)
 
     def read(self, value: Any, where: str) -> List[Any]:
         """The row of *value* (a text line or a Parquet row dict); *where* names the file for errors."""
@@ -179,10 +176,10 @@ class RowReader:
                 None if (v := value.get(name)) is None else conv(v) for name, conv in self._parquet_by_name
             ]
         if self._rx is not None:
-            m = self._rx.fullmatch(value)
-            if m is None:
+            groups = self._rx.match(value)
+            if groups is None:
                 return [None] * self._n
-            return [self._lenient(conv, g) for conv, g in zip(self._text, m.groups())]
+            return [self._lenient(conv, g) for conv, g in zip(self._text, groups)]
         fields = value.split(t.delimiter)
         if len(fields) != self._n:
             raise ValueError(
