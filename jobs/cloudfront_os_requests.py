@@ -26,19 +26,12 @@ The regex is evaluated with Java's semantics: ``\\s`` is ``[ \\t\\n\\x0B\\f\\r]`
 Python's Unicode whitespace) and ``.`` matches any character (DOTALL).
 
 Fast path. Python's backtracking on the full regex costs about 1.4 ms a line: every
-``([^ ]+)`` may also swallow tabs. ``parse_line`` avoids it where the answer is provably
-the same: when a line consists of tabs and printable ASCII other than space
-(``\\t``, ``!``..``~``) only, the only whitespace ``\\s+`` can match is tabs, and
-
-* with fewer than 10 tabs the ten ``\\s+`` cannot all match: no match;
-* with exactly 10 tabs and 11 non-empty fields, each ``\\s+`` must take exactly one tab,
-  in order, so groups 1-10 are the first ten fields, and the line matches if and only if
-  the rest of the regex after its last ``\\s+`` (``TAIL_REGEX``) matches the eleventh
-  field as a whole -- with the same groups, since the prefix leaves nothing to backtrack
-  into;
-* a line starting with ``#`` never matches (``^(?!#)``).
-
-Every other line goes through the full regex. ``tests/test_lab_jobs.py`` checks the
+``([^ ]+)`` may also swallow tabs. ``parse_line`` is the SQL engine's RegexSerDe match
+(``engine.sql.regex_serde.LineRegex``), which avoids it where the answer is provably the
+same: a line of tabs and printable ASCII other than space with exactly 10 tabs is split on
+them and only the rest of the regex after its last ``\\s+`` (``TAIL_REGEX``) is matched
+against the eleventh field; fewer tabs cannot match; every other line goes through the full
+regex (the argument is in that module's docstring). ``tests/test_lab_jobs.py`` checks the
 equivalence on generated logs, edge cases and Hypothesis-generated lines.
 
     python jobs/cloudfront_os_requests.py -r engine data/sample/cloudfront/data/*.log
@@ -52,6 +45,7 @@ import re
 from typing import Dict, Optional, Tuple
 
 from engine.job import EngineMRJob
+from engine.sql.regex_serde import JAVA_SPACE, LineRegex, java_regex
 
 #: The log files' fields, as CloudFront's ``#Fields:`` header names them (tab-separated).
 LOG_FIELDS = (
@@ -94,15 +88,12 @@ HIVE_INPUT_REGEX = (
     r"^(?!#)([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+"
     r"([^ ]+)\s+([^ ]+)\s+([^ ]+)\s+[^(]+[(]([^;]+).*\%20([^/]+)[/](.*)$"
 )
-#: Java's ``\s`` (without UNICODE_CHARACTER_CLASS).
-_JAVA_SPACE = "[ \\t\\n\\x0B\\f\\r]"
 #: The full regex with Java semantics, for Python's ``re.fullmatch``.
-FULL_RE = re.compile(HIVE_INPUT_REGEX.replace(r"\s", _JAVA_SPACE), re.DOTALL)
+FULL_RE = java_regex(HIVE_INPUT_REGEX)
+#: The regex with RegexSerDe's fast path (``parse_line``).
+_LINE = LineRegex(HIVE_INPUT_REGEX)
 #: What follows the regex's last ``\s+`` (without the final ``$``): the user-agent part.
 TAIL_REGEX = HIVE_INPUT_REGEX.rsplit(r"\s+", 1)[1][:-1]
-TAIL_RE = re.compile(TAIL_REGEX, re.DOTALL)
-#: A character outside the fast path's alphabet (tab and printable ASCII but space).
-_OUTSIDE_FAST = re.compile(r"[^\t!-~]")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: The query's ``BETWEEN`` bounds (inclusive).
@@ -157,7 +148,7 @@ _GROUP = {name: i for i, (name, _) in enumerate(COLUMNS, 1)}
 #: for DOTALL, and only the date and OS groups capture. RE2 picks submatches
 #: leftmost-first, as a backtracking matcher does, so the groups are the same.
 RE2_REGEX = "(?s)" + _name_groups(
-    RE2_INPUT_REGEX.replace(r"\s", _JAVA_SPACE), {_GROUP["dateobject"]: "date", _GROUP["os"]: "os"}
+    RE2_INPUT_REGEX.replace(r"\s", JAVA_SPACE), {_GROUP["dateobject"]: "date", _GROUP["os"]: "os"}
 )
 #: What follows the regex's last ``\s+``, for RE2: the user-agent part (see ``TAIL_REGEX``).
 RE2_TAIL_REGEX = "(?s)^" + _name_groups(TAIL_REGEX, {_GROUP["os"] - (len(LOG_FIELDS) - 1): "os"}) + "$"
@@ -174,18 +165,7 @@ def full_parse(line: str) -> Optional[Groups]:
 
 def parse_line(line: str) -> Optional[Groups]:
     """Same result as ``full_parse``, fast for well-formed CloudFront lines."""
-    if line[:1] == "#":
-        return None
-    if not _OUTSIDE_FAST.search(line):
-        tabs = line.count("\t")
-        if tabs < 10:
-            return None
-        if tabs == 10:
-            fields = line.split("\t")
-            if all(fields):
-                m = TAIL_RE.fullmatch(fields[10])
-                return (*fields[:10], *m.groups()) if m else None
-    return full_parse(line)
+    return _LINE.match(line)
 
 
 def hive_date(text: str) -> Optional[str]:
