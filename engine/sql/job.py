@@ -298,11 +298,13 @@ class SqlJob(EngineMRJob):
         then the rows each stage put out and each table read (the run's *counters* per step), and
         the seconds of each wave (*phases*; Stage-N is step N, and a wave may end one step's
         reduce and begin the next one's map), as EXPLAIN ANALYZE prints them."""
+        from engine.mrjob_bridge import Counters  # the driver's side only
+
         plan = self._plan()
-        rows: Dict[str, int] = {}
+        total = Counters()
         for step in counters:
-            for name, n in step.get(COUNTER_GROUP, {}).items():
-                rows[name] = rows.get(name, 0) + n
+            total.merge(step)
+        rows = total.get(COUNTER_GROUP, {})
         names = [f"Stage-{s['id'] + 1} rows out" for s in plan["stages"]]
         # the tables the mappers read (a broadcast side is read whole by every task, uncounted)
         names += [f"{t.name} rows read" for i, t in enumerate(self._tables) if i in self._table_streams]

@@ -307,9 +307,6 @@ class Session:
                 raise SqlError(
                     f"table {t.name} has no files: give it a LOCATION (Hive) or COPY it (Redshift)"
                 )
-        from engine.sql.explain import explain_text
-
-        plan.explain = explain_text(plan)  # travels with the plan: the run's report shows it
         return plan
 
     def query(self, query: AST) -> Result:
@@ -380,6 +377,9 @@ class Session:
 
         if self.runner != "engine" and any(t.format == "parquet" for t in plan.tables):
             raise SqlError(f"Parquet tables run on -r engine only (mrjob's {self.runner} runner reads text)")
+        from engine.sql.explain import explain_text
+
+        plan.explain = explain_text(plan)  # travels with the plan: the run's report shows it
         args = ["-r", self.runner, "--sql-plan", plan.encode(), *self.job_args]
         staging = None
         if output_dir is not None:
