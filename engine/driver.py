@@ -147,11 +147,7 @@ def _run_local_job(
                 plural(len(plan.steps), "step"),
                 plural(len(files), "input file"),
                 plural(len(splits), "split"),
-                "in this process (--executor serial)"
-                if executor == "serial"
-                else "in this process while its tasks are quick (--executor auto, a small input)"
-                if executor == "auto"
-                else plural(plan.workers, "worker process", "worker processes"),
+                _IN_THIS_PROCESS.get(executor) or plural(plan.workers, "worker process", "worker processes"),
             )
             runs: list[list[str]] = []
             for wave in waves:
@@ -180,6 +176,13 @@ def _run_local_job(
     stats.seconds = time.perf_counter() - started
     log.info("%s", stats.summary())
     return stats
+
+
+#: Where the driver's first line says the tasks run, for the executors that use this process.
+_IN_THIS_PROCESS = {
+    "serial": "in this process (--executor serial)",
+    "auto": "in this process while its tasks are quick (--executor auto, a small input)",
+}
 
 
 def _with_uris(split: InputSplit, uris: Mapping[str, str]) -> InputSplit:

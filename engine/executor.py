@@ -706,21 +706,18 @@ class AutoExecutor:
         tasks = list(tasks)
         results: list[TaskResult] = []
         started = time.monotonic()
+        self.serial.history = self.history
         for done, task in enumerate(tasks):
             if self.workers is None and done and self.plan.workers > 1:
-                left = (time.monotonic() - started) / done * (len(tasks) - done)
-                if left > PROMOTE_SECONDS:
-                    log.info(
-                        "the tasks take %.2f s each here: the rest run in %d worker processes",
-                        (time.monotonic() - started) / done,
-                        self.plan.workers,
-                    )
+                each = (time.monotonic() - started) / done
+                if each * (len(tasks) - done) > PROMOTE_SECONDS:
+                    workers = self.plan.workers
+                    log.info("the tasks take %.2f s each: the rest run in %d worker processes", each, workers)
                     with sigint_ignored():  # the forkserver leaves Ctrl-C to the driver
-                        self.workers = ProcessExecutor(self.plan, self.job_id, self.plan.workers)
+                        self.workers = ProcessExecutor(self.plan, self.job_id, workers)
             if self.workers is not None:
                 self.workers.history = self.history
                 return results + self.workers.run(tasks[done:], attempt_dir, on_done)
-            self.serial.history = self.history
             results += self.serial.run([task], attempt_dir, on_done)
         return results
 

@@ -192,7 +192,7 @@ class EngineRunner(MRJobRunner):
         # without an ``if __name__ == "__main__":`` guard would run the job again in every
         # worker): they load the job from its file by path and need nothing from __main__.
         with _main_module_not_rerun_in_workers():
-            from engine.executor import choose_executor
+            from engine.executor import choose_executor, sigint_ignored, warm_up
 
             opts = self._opts
             jobconf = opts["jobconf"] or {}
@@ -200,8 +200,6 @@ class EngineRunner(MRJobRunner):
             kind = opts["executor"] or DEFAULT_EXECUTOR
             executor = choose_executor(kind, self._get_input_paths(), timeouts_set)
             if executor == "processes":
-                from engine.executor import sigint_ignored, warm_up
-
                 # The forkserver inherits SIGINT ignored (as the workers it forks do), so a
                 # Ctrl-C while it imports does not print its KeyboardInterrupt traceback;
                 # the driver alone handles Ctrl-C and stops the workers.
