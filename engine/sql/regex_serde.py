@@ -60,11 +60,10 @@ class LineRegex:
         shape = _SHAPE.fullmatch(regex)
         if shape is None or _LOOKS_BACK.search(shape.group(3)):
             return
-        tail = java_regex(shape.group(3))
-        k = shape.group(2).count(_FIELD)
-        if k + tail.groups != self.full.groups:  # pragma: no cover - the shape implies it
-            return
-        self.fields, self.no_hash, self.tail = k, bool(shape.group(1)), tail
+        # the prefix's k groups, then the tail's: the full regex's groups in order
+        self.fields = shape.group(2).count(_FIELD)
+        self.no_hash = bool(shape.group(1))
+        self.tail = java_regex(shape.group(3))
 
     def match(self, line: str) -> Optional[Groups]:
         if self.tail is not None and not _OUTSIDE_FAST.search(line):
