@@ -120,18 +120,24 @@ class EngineRunner(MRJobRunner):
                 "the job's vectorized twin is ignored: the engine runs twins of jobs whose steps all reduce"
             )
             return False
-        self._check_twin(steps)
+        if not self._check_twin(steps):
+            log.info("the job offers no vectorized twin for this run (vector_steps() is None)")
+            return False
         log.info("running the job's vectorized (Arrow) twin; --no-vectorize runs its record methods")
         return True
 
-    def _check_twin(self, steps: tuple[StepPlan, ...]) -> None:
-        """Validate the twin's declarations once, here, before any worker starts."""
+    def _check_twin(self, steps: tuple[StepPlan, ...]) -> bool:
+        """Validate the twin's declarations once, here, before any worker starts; ``False``
+        when ``vector_steps()`` is ``None`` (a job whose twin covers only some of its runs,
+        as a compiled SQL query's covers the plans that have an Arrow form)."""
         from engine.mrjob_bridge import TaskCounters, make_job
         from engine.plan import JobPlan
 
         probe = JobPlan(self._script_path or "", "", tuple(self._mr_job_extra_args()), steps, 1, 1)
         job = make_job(probe, 0, "mapper", TaskCounters(), job_class=self._job_class_for_plan)
         twins = job.vector_steps()
+        if twins is None:
+            return False
         if len(twins) != len(steps):
             raise JobDefinitionError(
                 f"vector_steps() gives {len(twins)} steps but steps() has {len(steps)}: "
@@ -139,6 +145,7 @@ class EngineRunner(MRJobRunner):
             )
         for twin in twins:
             twin.validate()
+        return True
 
     def _setup_working_dir(self) -> str:
         """A directory holding the job's ``FILES``/``--files``/archives, like a task's cwd.

@@ -164,6 +164,13 @@ def python_key_bytes(keys: Sequence[object], write: Callable[[object, object], b
 # ------------------------------------------------------------- keys of whole tables
 
 
+def step_keys(table: pa.Table, step: VectorStep, write: Callable[[Any, Any], bytes]) -> pa.Array:
+    """The key bytes of *table*'s rows for *step*: its own ``key_bytes``, or ``encoded_keys``."""
+    if step.key_bytes is not None:
+        return step.key_bytes(table)
+    return encoded_keys(table, step.keys, write)
+
+
 def encoded_keys(table: pa.Table, columns: Sequence[str], write: Callable[[Any, Any], bytes]) -> pa.Array:
     """Each row's key (the *columns*), encoded as the job's protocol encodes it: the bytes
     Hadoop sorts and partitions by. Column-wise for the standard JSON protocol."""

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from engine.arrow import keys as arrow_keys
-from engine.arrow.keys import encoded_keys, row_keys, row_values
+from engine.arrow.keys import row_keys, row_values, step_keys
 from engine.arrow.read import batch_rows
 from engine.arrow.step import VectorStep
 from engine.commit import slice_path
@@ -130,7 +130,7 @@ def sorted_output(
     """
     if table.num_rows == 0:
         return pa.array([], pa.binary()), []
-    group_keys = encoded_keys(table, step.keys, key_write)
+    group_keys = step_keys(table, step, key_write)
     order = pc.sort_indices(group_keys)  # stable, byte order
     group_keys = group_keys.take(order)
     table = table.take(order)

@@ -16,7 +16,7 @@ import pyarrow.ipc as ipc
 from engine.arrow import keys as arrow_keys
 from engine.arrow import output
 from engine.arrow.aggregate import final, partial, partial_specs
-from engine.arrow.keys import encoded_keys
+from engine.arrow.keys import step_keys
 from engine.arrow.output import merge_passes, merge_sorted, sorted_output, write_lines
 from engine.arrow.read import (
     META_SOURCE,
@@ -282,7 +282,7 @@ def map_and_shuffle(
         stats.records_out += table.num_rows
         if not table.num_rows:
             return
-        crc = arrow_keys.crc32(encoded_keys(table, step.keys, write))
+        crc = arrow_keys.crc32(step_keys(table, step, write))
         # partition: crc % R, as the record path's; bucket: the rest of the hash
         slot = crc // np.uint32(num_partitions)
         slot %= np.uint32(BUCKETS)

@@ -36,6 +36,9 @@ class VectorStep:
       block of whole lines (bytes, valid UTF-8), it returns the mapper's input table, or
       ``None`` to get that block as ``line`` batches (``engine.arrow.text.delimited``
       parses delimited lines at C++ speed).
+    * ``key_bytes``: each row's key bytes (table → binary array), for a job whose
+      protocol is not mrjob's JSON (``engine.sql.vector``): they partition and order the
+      rows as the job's record form does. Default: the keys encoded by the protocol.
     """
 
     keys: Sequence[str]
@@ -48,6 +51,7 @@ class VectorStep:
     value: Callable[[dict[str, Any]], Any] | None = None
     columns: Sequence[str] | None = None
     text_reader: Callable[[bytes], pa.Table | None] | None = None
+    key_bytes: Callable[[pa.Table], pa.Array] | None = None
 
     def validate(self) -> None:
         """Refuse unknown operations and impossible declarations."""

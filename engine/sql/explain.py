@@ -183,6 +183,16 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
     return out
 
 
+def _vectorization(plan: StagePlan) -> str:
+    """Whether ``-r engine`` runs the plan on Arrow batches (``engine.sql.vector``), or why not."""
+    from engine.sql.vector_plan import why_not
+
+    reason = why_not(plan.to_json())
+    if reason is None:
+        return "enabled: true (-r engine runs every stage on Arrow batches; --no-vectorize: the record form)"
+    return f"enabled: false ({reason}: -r engine runs the record form)"
+
+
 def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> str:
     """The plan in Hive's EXPLAIN layout (with the run's rows and seconds for EXPLAIN ANALYZE)."""
     lines = ["STAGE DEPENDENCIES:"]
@@ -202,6 +212,7 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
         if timings is not None:
             lines.append(f"    rows out: {counters.get(f'Stage-{s.id + 1} rows out', 0)}")
     lines += ["  Stage: Stage-0", "    Fetch Operator", f"      columns: {', '.join(_names(plan.columns))}"]
+    lines += ["", "PLAN VECTORIZATION:", f"  {_vectorization(plan)}"]
     if timings is not None:
         lines += [
             "",
@@ -210,6 +221,9 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
         ]
         for t in plan.tables:
             lines.append(f"  {t.name}: {counters.get(f'{t.name} rows read', 0)} rows read")
+            by_rows = counters.get(f"{t.name} blocks read by the record form", 0)
+            if by_rows:
+                lines.append(f"  {t.name}: {by_rows} block(s) read by the record form's reader")
         for name, seconds, records_in, records_out in timings.get("waves", ()):
             lines.append(f"  wave {name}: {seconds:.2f} s, {records_in} records in, {records_out} out")
     return "\n".join(lines) + "\n"

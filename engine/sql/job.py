@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from mrjob.compat import jobconf_from_env
 from mrjob.protocol import RawValueProtocol
@@ -28,6 +28,7 @@ from engine.sql import operators as ops
 from engine.sql.catalog import RowReader, TableDef, table_for_path
 from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol
 from engine.sql.stages import decode
+from engine.sql.vector_plan import why_not
 
 #: How many carry keys spread carried rows over a step's reducers.
 CARRY_KEYS = 64
@@ -290,6 +291,23 @@ class SqlJob(EngineMRJob):
             self._report_counts()
 
         return final
+
+    # ------------------------------------------------------------------ the Arrow form
+
+    def vector_steps(self) -> Optional[List[Any]]:
+        """The plan's Arrow form (``engine.sql.vector``): one ``VectorStep`` per stage, or
+        ``None`` when a construct of the plan has none (EXPLAIN names it); only ``-r engine``
+        asks, and ``--no-vectorize`` keeps the record form."""
+        plan = self._plan()
+        if why_not(plan) is not None:
+            return None
+        from engine.sql.vector import ArrowForm  # pyarrow: the engine's side only
+
+        return ArrowForm(plan, self._count).steps()
+
+    def _count(self, name: str, n: int) -> None:
+        if n:
+            self.increment_counter(COUNTER_GROUP, name, n)
 
     def report_sections(
         self, counters: List[Dict[str, Dict[str, int]]], phases: List[Dict[str, Any]]

@@ -129,7 +129,7 @@ class BroadcastJoin:
         return hits
 
 
-def _canonical(v: Any) -> Any:
+def canonical(v: Any) -> Any:
     """A key value whose bytes equal those of every value SQL calls equal to it: ``-0.0`` and
     ``Decimal('-0.00')`` are zero (the shuffle and the hash joins compare keys by their encoding)."""
     if isinstance(v, (float, Decimal)) and v == 0:
@@ -139,7 +139,7 @@ def _canonical(v: Any) -> Any:
 
 def key_function(keys: Sequence[E.Expr]) -> Callable[[Row], List[Any]]:
     fs = [E.evaluator(k) for k in keys]
-    return lambda row: [_canonical(f(row)) for f in fs]
+    return lambda row: [canonical(f(row)) for f in fs]
 
 
 # -------------------------------------------------------------------------------- aggregates

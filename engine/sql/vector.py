@@ -1,0 +1,578 @@
+"""The Arrow form of a compiled plan: ``SqlJob``'s vectorized twin (``engine.arrow``).
+
+``SqlJob.vector_steps()`` gives one ``VectorStep`` per stage when the whole plan has an Arrow
+form, so ``-r engine`` runs the query a batch at a time: tables are read into typed columns,
+filters and projections are ``pyarrow.compute`` kernels, GROUP BY is Arrow's hash aggregation
+(partial map-side, final reduce-side, within the memory budget), ORDER BY/LIMIT are Arrow sorts.
+The record form (``engine.sql.job``, ``engine.sql.operators``) stays the reference: the Arrow
+form must give its rows, partitioned and ordered as it does (the key bytes are the record form's
+``SqlValueProtocol`` bytes, ``key_bytes``), so the part files are the same bytes.
+
+Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
+
+1. **Read.** Stage 1 reads its one table. A text block is parsed by pyarrow's CSV reader into
+   string columns, the table's NULL rule applied (``\\N``, or Redshift's empty field), then
+   each column cast to its DDL type. Where Arrow would read a block otherwise than the record
+   form's ``RowReader`` -- a field Arrow's cast refuses (``" 5"``, ``"1.234"`` into
+   ``decimal(8,2)``), a line with another number of fields, a ``\\r`` or an empty line -- that
+   block is read by ``RowReader`` itself, line by line: its values, or its error naming the
+   file and the line. Parquet batches are cast the same way, ``RowReader`` on a refusal.
+   The blocks read so are counted (``TABLE blocks read by the record form``).
+2. **Map.** The stage's pipe (filters, projections) runs as kernels over the batch's columns
+   ``c0..cN`` (``kernel``); an aggregate stage adds its key columns ``k0..`` and its aggregate
+   inputs, and Arrow's partial hash aggregation runs map-side (the combiner); a sort with LIMIT
+   keeps its top k map-side.
+3. **Shuffle.** Rows are partitioned by the crc32 of their key's record-form bytes
+   (``key_bytes``), as the record form's shuffle partitions them.
+4. **Reduce.** The final aggregation, then ``count``/``avg``'s finishing, then the stage's post
+   pipe; a sort stage sorts the partition with its NULL placement per key. The last stage's
+   rows are written through the job's own output protocol, ordered by their key bytes.
+
+What has no Arrow form yet (joins, windows, DISTINCT aggregates, a query without a shuffle,
+RegexSerDe tables, functions without an exact kernel...) leaves the whole plan on the record
+form; EXPLAIN names the first such construct. Integer arithmetic is checked: a result beyond
+64 bits is an error that says to run the query with ``--no-vectorize``, where Python's integers
+have no bound. Sums of doubles add in another order than the record form's (the last bits may
+differ, as between any two SQL engines).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from engine.arrow.step import VectorStep
+from engine.sql import expr as E
+from engine.sql import operators as ops
+from engine.sql import protocol
+from engine.sql.catalog import RowReader, TableDef
+from engine.sql.types import SqlType, from_string
+
+# ------------------------------------------------------------------------------- kernels
+
+
+def kernel(e: E.Expr, table: pa.Table) -> Any:
+    """Expression *e* (``engine.sql.expr``'s tree) over the columns of *table* (``c0..``): an
+    array, or a scalar for a constant."""
+    kind = e[0]
+    if kind == "col":
+        return table.column(e[1])
+    if kind == "lit":
+        return pa.scalar(e[1])
+    if kind == "case":
+        conds = [_array(kernel(c, table), table.num_rows, pa.bool_()) for c in e[1][::2]]
+        values = [kernel(v, table) for v in e[1][1::2]] + [kernel(e[2], table)]
+        kind_ = _common([_type(v) for v in values])
+        values = [_array(v, table.num_rows, kind_) for v in values]
+        conds = [pc.fill_null(c, False) for c in conds]
+        return pc.case_when(pc.make_struct(*conds, field_names=[str(i) for i in range(len(conds))]), *values)
+    return _call(e[1], e, [kernel(a, table) for a in e[2:]], table.num_rows)
+
+
+def _type(v: Any) -> pa.DataType:
+    return v.type
+
+
+def _common(types: Sequence[pa.DataType]) -> pa.DataType:
+    """The type of a CASE's branches: the first that is not NULL's type."""
+    for t in types:
+        if not pa.types.is_null(t):
+            return t
+    return pa.null()
+
+
+def _array(v: Any, n: int, kind: Optional[pa.DataType] = None) -> Any:
+    """*v* as an array of *n* values (a scalar repeated), cast to *kind* if given."""
+    if isinstance(v, pa.Scalar):
+        kind = kind or v.type
+        v = pa.array([v.as_py()] * n, kind) if v.is_valid else pa.nulls(n, kind)
+    elif kind is not None and v.type != kind:
+        v = pc.cast(v, kind)
+    return v
+
+
+_COMPARE = {"eq": pc.equal, "ne": pc.not_equal, "lt": pc.less, "le": pc.less_equal, "gt": pc.greater}
+_COMPARE["ge"] = pc.greater_equal
+_ARITH = {"add": pc.add_checked, "sub": pc.subtract_checked, "mul": pc.multiply_checked}
+_PARTS = {"year": pc.year, "month": pc.month, "day": pc.day}
+
+
+def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
+    if name in _COMPARE:
+        return _COMPARE[name](*args)
+    if name == "and":
+        out = args[0]
+        for a in args[1:]:
+            out = pc.and_kleene(out, a)
+        return out
+    if name == "or":
+        out = args[0]
+        for a in args[1:]:
+            out = pc.or_kleene(out, a)
+        return out
+    if name == "not":
+        return pc.invert(args[0])
+    if name == "is_null":
+        return pc.is_null(_array(args[0], n))
+    if name == "is_not_null":
+        return pc.is_valid(_array(args[0], n))
+    if name in _ARITH:
+        return _ARITH[name](*args)
+    if name == "neg":
+        return pc.negate_checked(args[0])
+    if name == "div_double":
+        a, b = (pc.cast(x, pa.float64()) for x in args)
+        zero = pc.equal(b, 0.0)
+        # x / 0 is NULL (Hive); the divisor 1 where it is 0 keeps the kernel from its own rule
+        return pc.if_else(zero, pa.scalar(None, pa.float64()), pc.divide(a, pc.if_else(zero, 1.0, b)))
+    if name == "substr":
+        start = e[3][1] - 1
+        stop = start + e[4][1] if len(e) > 4 else None
+        return pc.utf8_slice_codeunits(args[0], start, stop)
+    if name == "like":
+        return pc.match_like(_array(args[0], n, pa.string()), e[3][1])
+    if name == "coalesce":
+        kind = _common([_type(a) for a in args])
+        return pc.coalesce(*[_array(a, n, kind) for a in args])
+    if name == "in":
+        x = _array(args[0], n)
+        hit = pc.is_in(x, value_set=pa.array([a[1] for a in e[3:]], x.type))
+        return pc.if_else(pc.is_null(x), pa.scalar(None, pa.bool_()), hit)
+    if name == "length":
+        return pc.cast(pc.utf8_length(args[0]), pa.int64())
+    if name == "concat":
+        return pc.binary_join_element_wise(*args, "")
+    if name in _PARTS:
+        return pc.cast(_PARTS[name](args[0]), pa.int64())
+    raise ValueError(f"no Arrow kernel for {name!r}")  # pragma: no cover - why_not refuses it
+
+
+def run_pipe(pipe_ops: Sequence[List[Any]], table: pa.Table) -> pa.Table:
+    """A pipe's filters and projections over *table* (columns ``c0..``)."""
+    for op in pipe_ops:
+        if op[0] == "filter":
+            mask = _array(kernel(op[1], table), table.num_rows, pa.bool_())
+            table = table.filter(mask)  # a NULL predicate drops the row, as False does
+        else:
+            cols = [_array(kernel(x, table), table.num_rows) for x in op[1]]
+            table = pa.table(cols, names=_names("c", len(cols)))
+    return table
+
+
+def _names(prefix: str, n: int) -> List[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def arrow_type(t: SqlType) -> pa.DataType:
+    """The Arrow type of a column of SQL type *t* (the values ``RowReader`` gives, as Arrow)."""
+    return {
+        "int": pa.int64(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "null": pa.null(),
+    }.get(t.kind) or pa.decimal128(t.precision, t.scale)
+
+
+_TRUE = pa.array(["true", "t", "1", "y", "yes", "on"])
+_FALSE = pa.array(["false", "f", "0", "n", "no", "off"])
+
+
+class Refused(ValueError):
+    """Arrow would read a value otherwise than ``RowReader``: the block goes to ``RowReader``."""
+
+
+class TableReader:
+    """One table's blocks (text) or batches (Parquet) as typed columns ``c0..``, exactly as
+    ``RowReader`` reads them (step 1 of the module docstring)."""
+
+    def __init__(self, table: TableDef) -> None:
+        self.table = table
+        self.types = [arrow_type(t) for t in table.types]
+        self.schema = pa.schema([(n, k) for n, k in zip(_names("c", len(self.types)), self.types)])
+        self._rows: Optional[RowReader] = None
+        self.by_record_form = 0  # blocks read by RowReader
+
+    def text(self, block: bytes, where: str) -> pa.Table:
+        """A block of whole lines of *where*."""
+        t = self.table
+        try:
+            if b"\r" in block or b"\n\n" in block or block.startswith(b"\n"):
+                raise Refused("a \\r or an empty line")  # the CSV reader reads them otherwise
+            raw = pacsv.read_csv(
+                pa.py_buffer(block),
+                read_options=pacsv.ReadOptions(
+                    column_names=[n for n, _ in t.columns],
+                    use_threads=False,
+                    block_size=max(1 << 20, len(block) + 1),
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=t.delimiter, quote_char=False, double_quote=False, ignore_empty_lines=False
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n, _ in t.columns},
+                    null_values=[],
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            return self._typed([self._text_column(c, k) for c, k in zip(raw.columns, self.types)])
+        except (Refused, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return self._by_rows(_lines(block), where)
+
+    def _text_column(self, column: pa.ChunkedArray, kind: pa.DataType) -> Any:
+        t = self.table
+        null = None
+        if t.null_marker is not None:
+            null = pc.equal(column, t.null_marker)
+        if t.empty_is_null:
+            empty = pc.equal(pc.binary_length(column), 0)
+            null = empty if null is None else pc.or_(null, empty)
+        if null is not None and pc.any(null).as_py():
+            column = pc.if_else(null, pa.scalar(None, pa.string()), column)
+        if pa.types.is_string(kind):
+            return column
+        if pa.types.is_boolean(kind):
+            if not pc.all(pc.string_is_ascii(column)).as_py():
+                raise Refused("a non-ASCII boolean")
+            low = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+            true, false = pc.is_in(low, value_set=_TRUE), pc.is_in(low, value_set=_FALSE)
+            if not pc.all(pc.or_(pc.or_(true, false), pc.is_null(column))).as_py():
+                raise Refused("not a boolean")
+            return pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()), true)
+        if pa.types.is_timestamp(kind) or (pa.types.is_date(kind) and t.dateformat != "%Y-%m-%d"):
+            fmt = t.timeformat if pa.types.is_timestamp(kind) else t.dateformat
+            # Python's strptime takes what Arrow's takes here, and more: Arrow's refusals go to it
+            return pc.cast(pc.strptime(column, format=fmt, unit="us"), kind)
+        return pc.cast(column, kind)  # int, double, decimal, ISO date: a refusal raises ArrowInvalid
+
+    def parquet(self, batch: pa.RecordBatch, where: str) -> pa.Table:
+        """A Parquet batch (columns by name, those it has)."""
+        names = batch.schema.names
+        try:
+            cols = []
+            for (name, _), kind in zip(self.table.columns, self.types):
+                if name not in names:
+                    cols.append(pa.nulls(batch.num_rows, kind))
+                    continue
+                col = batch.column(names.index(name))
+                if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+                    raise Refused("a zoned timestamp")
+                cols.append(col if col.type == kind else pc.cast(col, kind, safe=True))
+            return self._typed(cols)
+        except (Refused, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return self._by_rows(batch.to_pylist(), where)
+
+    def _typed(self, columns: List[Any]) -> pa.Table:
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+    def _by_rows(self, values: Sequence[Any], where: str) -> pa.Table:
+        """Values read by ``RowReader``: its rows, or its error naming *where* and the record."""
+        if self._rows is None:
+            self._rows = RowReader(self.table)
+        self.by_record_form += 1
+        rows = [self._rows.read(v, where) for v in values]
+        return pa.Table.from_arrays(
+            [pa.array([r[i] for r in rows], k) for i, k in enumerate(self.types)], schema=self.schema
+        )
+
+
+def _lines(block: bytes) -> List[str]:
+    """A block's lines as a Streaming mapper gets them (``rstrip('\\r\\n')``)."""
+    text = block.decode("utf-8").split("\n")
+    if text and text[-1] == "":
+        text.pop()
+    return [line.rstrip("\r\n") for line in text]
+
+
+# ------------------------------------------------------------------------------- key bytes
+
+
+_JSON_ESCAPED = r'["\\\x00-\x1f]'
+
+
+def key_bytes(table: pa.Table, names: Sequence[str]) -> pa.Array:
+    """Each row's key -- the list of the *names* columns' values -- as ``SqlValueProtocol``
+    encodes it (the bytes the record form's shuffle partitions and sorts by): column-wise for
+    integers, booleans and strings, through ``protocol.dumps`` for the other types."""
+    n = table.num_rows
+    if not names:
+        return pa.array([b"[]"] * n, pa.binary())
+    texts = []
+    for name in names:
+        text = _json_text(table.column(name))
+        if text is None:
+            values = [table.column(k).to_pylist() for k in names]
+            rows = ([ops.canonical(v) for v in row] for row in zip(*values))
+            return pa.array([protocol.dumps(row).encode() for row in rows], pa.binary())
+        texts.append(text)
+    joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, ",")
+    return pc.binary_join_element_wise("[", joined, "]", "").cast(pa.binary())
+
+
+def _json_text(column: pa.ChunkedArray) -> Optional[pa.Array]:
+    column = column.combine_chunks()
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_null(kind):
+        text = pc.cast(column, pa.string())
+    elif pa.types.is_boolean(kind):
+        text = pc.if_else(column, "true", "false")
+    elif pa.types.is_string(kind):
+        quoted = pc.binary_join_element_wise('"', column, '"', "")
+        escape = pc.fill_null(pc.match_substring_regex(column, _JSON_ESCAPED), False)
+        if pc.any(escape).as_py():
+            escaped = [protocol.dumps(v) for v in column.filter(escape).to_pylist()]
+            quoted = pc.replace_with_mask(quoted, escape, pa.array(escaped, pa.string()))
+        text = quoted
+    else:
+        return None
+    return pc.fill_null(text, "null") if column.null_count else text
+
+
+# ------------------------------------------------------------------------------- the steps
+
+
+class ArrowForm:
+    """The ``VectorStep``s of a plan that has an Arrow form (``why_not`` is ``None``).
+
+    *count* is ``increment_counter`` of the job that runs them: the row counts EXPLAIN ANALYZE
+    reads, under the record form's counter names.
+    """
+
+    def __init__(self, plan: Dict[str, Any], count: Callable[[str, int], None]) -> None:
+        self.plan = plan
+        self.stages = plan["stages"]
+        self.tables = [TableDef.from_json(t) for t in plan["tables"]]
+        self.count = count
+        first = self.stages[0]["inputs"][0]["pipes"][0]
+        self.table = self.tables[first["source"][1]]
+        self.reader = TableReader(self.table)
+
+    def steps(self) -> List[VectorStep]:
+        out = []
+        last = len(self.stages) - 1
+        for s in self.stages:
+            out.append(self._step(s, s["id"] == last))
+        return out
+
+    # ------------------------------------------------------------------ per stage
+
+    def _step(self, s: Dict[str, Any], last: bool) -> VectorStep:
+        i = s["id"]
+        first = i == 0
+        kind = s["kind"]
+        nkeys = len(s["inputs"][0]["keys"]) if kind == "aggregate" else 0
+        keys = tuple(_names("k", nkeys)) if nkeys else ("k",)
+        aggregate: Dict[str, Tuple[str, str]] = {}
+        if kind == "aggregate":
+            for j, a in enumerate(s["spec"]["aggs"]):
+                if a["func"] == "count_star":
+                    aggregate[f"g{j}"] = (keys[0], "count")
+                elif a["func"] == "avg":
+                    aggregate[f"g{j}.s"] = (f"a{j}", "sum")
+                    aggregate[f"g{j}.n"] = (f"a{j}.n", "sum")
+                elif a["func"] == "count":
+                    aggregate[f"g{j}"] = (f"a{j}.n", "sum")
+                else:
+                    aggregate[f"g{j}"] = (f"a{j}", a["func"])
+        combiner = None
+        if kind == "sort" and s["spec"]["limit"] is not None:
+            combiner = self._top_k(s)
+        elif kind == "limit":
+            n = s["spec"]["n"]
+            combiner = _first_rows(n)
+        names = keys if nkeys else ()
+        width = self._width(s)
+        return VectorStep(
+            keys=keys,
+            aggregate=aggregate,
+            mapper=self._mapper(s, first),
+            combiner=combiner,
+            reducer=self._reducer(s, last),
+            output_keys=keys,
+            output_values=None if last else (),
+            value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
+            columns=self.table.names if first and self.table.format == "parquet" else None,
+            text_reader=self._text_reader if first and self.table.format == "delimited" else None,
+            key_bytes=functools.partial(key_bytes, names=names),
+        )
+
+    def _width(self, s: Dict[str, Any]) -> int:
+        """How many columns the stage's rows have after its post pipe."""
+        width = s["width"]
+        for op in s["post"]:
+            if op[0] == "project":
+                width = len(op[1])
+        return width
+
+    # ------------------------------------------------------------------ map side
+
+    def _text_reader(self, block: bytes) -> pa.Table:
+        import os
+
+        where = os.environ.get("mapreduce_map_input_file") or os.environ.get("map_input_file") or "stdin"
+        return self.reader.text(block, where)
+
+    def _mapper(self, s: Dict[str, Any], first: bool) -> Callable[[Any], pa.Table]:
+        pipe = s["inputs"][0]["pipes"][0]
+        inp = s["inputs"][0]
+        reader = self.reader
+        table_name = self.table.name
+
+        def mapper(batch: Any) -> pa.Table:
+            if first:
+                if batch.schema != reader.schema:  # Parquet (text comes typed from _text_reader)
+                    import os
+
+                    where = os.environ.get("mapreduce_map_input_file", "")
+                    batch = reader.parquet(batch, where)
+                table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+                self.count(f"{table_name} rows read", table.num_rows)
+                if reader.by_record_form:
+                    self.count(f"{table_name} blocks read by the record form", reader.by_record_form)
+                    reader.by_record_form = 0
+            else:
+                table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            table = run_pipe(pipe["ops"], table)
+            n = table.num_rows
+            if s["kind"] == "aggregate":
+                cols: Dict[str, Any] = {}
+                for j, k in enumerate(inp["keys"]):
+                    v = _array(kernel(k, table), n)
+                    if pa.types.is_floating(v.type):
+                        v = pc.add(v, 0.0)  # -0.0 is 0.0 (ops.canonical): one group, one key
+                    cols[f"k{j}"] = v
+                for j, a in enumerate(s["spec"]["aggs"]):
+                    if a["arg"] is None:
+                        continue
+                    v = _array(kernel(a["arg"], table), n)
+                    if a["func"] in ("avg", "count"):
+                        cols[f"a{j}.n"] = pc.cast(pc.is_valid(v), pa.int64())
+                    if a["func"] != "count":
+                        cols[f"a{j}"] = v
+                return pa.table(cols)
+            # sort / limit: one group (the record form's key []), the rows as they are
+            return table.append_column("k", pa.nulls(n, pa.int8()))
+
+        return mapper
+
+    def _top_k(self, s: Dict[str, Any]) -> Callable[[pa.Table], pa.Table]:
+        keys, limit = s["spec"]["keys"], s["spec"]["limit"]
+        return lambda t: sort_table(t, keys).slice(0, limit)
+
+    # ------------------------------------------------------------------ reduce side
+
+    def _reducer(self, s: Dict[str, Any], last: bool) -> Callable[[pa.Table], pa.Table]:
+        kind = s["kind"]
+        stage = f"Stage-{s['id'] + 1} rows out"
+
+        def reducer(table: pa.Table) -> pa.Table:
+            if kind == "aggregate":
+                nkeys = s["spec"]["nkeys"]
+                cols = [table.column(f"k{j}") for j in range(nkeys)]
+                for j, a in enumerate(s["spec"]["aggs"]):
+                    cols.append(_finish(a, table, j))
+                rows = pa.table(cols, names=_names("c", len(cols)))
+                keys = table.select(_names("k", nkeys))
+            else:
+                rows = table.drop_columns(["k"])
+                if kind == "sort":
+                    rows = sort_table(rows, s["spec"]["keys"])
+                    if s["spec"]["limit"] is not None:
+                        rows = rows.slice(0, s["spec"]["limit"])
+                else:
+                    rows = rows.slice(0, s["spec"]["n"])
+                keys = pa.table({"k": pa.nulls(rows.num_rows, pa.int8())})
+            if s["post"]:
+                # the keys ride along beside the rows the post pipe keeps
+                both = run_post(s["post"], _append(rows, keys), rows.num_columns)
+                names = both.schema.names
+                rows, keys = both.select(names[: -keys.num_columns]), both.select(keys.schema.names)
+            self.count(stage, rows.num_rows)
+            if not last:
+                return rows
+            out = rows.rename_columns(_names("o", rows.num_columns))
+            return _append(out, keys)
+
+        return reducer
+
+
+def _first_rows(n: int) -> Callable[[pa.Table], pa.Table]:
+    return lambda table: table.slice(0, n)
+
+
+def _append(table: pa.Table, more: pa.Table) -> pa.Table:
+    for name, column in zip(more.schema.names, more.columns):
+        table = table.append_column(name, column)
+    return table
+
+
+def run_post(post: Sequence[List[Any]], table: pa.Table, width: int) -> pa.Table:
+    """A stage's post pipe over the first *width* columns of *table*, the others (its keys)
+    kept beside the rows it keeps."""
+    extra = table.schema.names[width:]
+    for op in post:
+        rows = table.select(table.schema.names[:width])
+        if op[0] == "filter":
+            table = table.filter(_array(kernel(op[1], rows), rows.num_rows, pa.bool_()))
+        else:
+            cols = [_array(kernel(x, rows), rows.num_rows) for x in op[1]]
+            new = pa.table(cols, names=_names("c", len(cols)))
+            table = _append(new, table.select(extra))
+            width = len(cols)
+    return table
+
+
+def _finish(a: Dict[str, Any], table: pa.Table, j: int) -> Any:
+    """An aggregate's final value per group, as ``Aggregates._finish`` gives it."""
+    f = a["func"]
+    t = from_string(a["type"])
+    if f in ("count_star", "count"):
+        return pc.cast(table.column(f"g{j}"), pa.int64())
+    if f == "avg":
+        total, n = table.column(f"g{j}.s"), table.column(f"g{j}.n")
+        empty = pc.equal(n, 0)
+        if t.kind == "double":
+            q = pc.divide(pc.cast(total, pa.float64()), pc.cast(pc.if_else(empty, 1, n), pa.float64()))
+            return pc.if_else(empty, pa.scalar(None, pa.float64()), q)
+        if t.kind == "int":  # truncated toward zero, as the record form's ROUND_DOWN
+            q = pc.divide(pc.cast(total, pa.int64()), pc.if_else(empty, 1, n))
+            return pc.if_else(empty, pa.scalar(None, pa.int64()), q)
+        # a decimal average is rounded half up at the type's scale: the record form's own code
+        agg = ops.Aggregates([a], "")
+        values = [
+            agg._finish(a, [s, c])
+            for s, c in zip(total.to_pylist(), n.to_pylist())  # noqa: SLF001
+        ]
+        return pa.array(values, arrow_type(t))
+    column = table.column(f"g{j}")
+    if f == "sum" and t.kind == "double":
+        return pc.cast(column, pa.float64())
+    return column
+
+
+def sort_table(table: pa.Table, keys: Sequence[Dict[str, Any]]) -> pa.Table:
+    """*table* (columns ``c0..``) in the order of the sort *keys* (``ops.sort_rows``: stable,
+    NULLs where each key says)."""
+    if not table.num_rows:
+        return table
+    order: List[Tuple[str, str]] = []
+    extra = {}
+    for i, k in enumerate(keys):
+        v = _array(kernel(k["expr"], table), table.num_rows)
+        # a NULL rank column puts NULLs first or last whatever the key's direction
+        extra[f"n{i}"] = pc.cast(pc.is_null(v), pa.int8())
+        extra[f"v{i}"] = v
+        order.append((f"n{i}", "descending" if k["nulls_first"] else "ascending"))
+        order.append((f"v{i}", "descending" if k["desc"] else "ascending"))
+    indices = pc.sort_indices(pa.table(extra), sort_keys=order)
+    return table.take(indices)

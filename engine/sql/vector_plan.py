@@ -1,0 +1,137 @@
+"""Which compiled plans have an Arrow form (``engine.sql.vector``), decided on the JSON plan
+alone: no pyarrow here, so EXPLAIN and the shipped job ask without importing it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Dict, Optional
+
+from engine.sql import expr as E
+from engine.sql.catalog import TableDef
+
+#: Aggregate functions with an Arrow form (none of them DISTINCT).
+AGGREGATES = frozenset(("count_star", "count", "sum", "min", "max", "avg"))
+#: Stage kinds with an Arrow form.
+STAGE_KINDS = frozenset(("aggregate", "sort", "limit"))
+
+
+def why_not(plan: Dict[str, Any]) -> Optional[str]:
+    """``None`` if the JSON *plan* (``engine.sql.stages``) has an Arrow form, else the first
+    construct that has none, in words for EXPLAIN and the driver's log."""
+    stages = plan["stages"]
+    tables = [TableDef.from_json(t) for t in plan["tables"]]
+    for s in stages:
+        where = f"Stage-{s['id'] + 1}"
+        if s["kind"] not in STAGE_KINDS:
+            what = "a query without a shuffle" if s["kind"] == "map" else f"a {s['kind']}"
+            return f"{where} is {what}"
+        if len(s["inputs"]) != 1 or len(s["inputs"][0]["pipes"]) != 1:
+            return f"{where} reads several inputs"
+        pipe = s["inputs"][0]["pipes"][0]
+        source = pipe["source"]
+        if s["id"] == 0:
+            if source[0] != "table":
+                return f"{where} reads no table"
+            reason = _table_why_not(tables[source[1]])
+            if reason:
+                return f"{where}: {reason}"
+        elif source != ["stage", s["id"] - 1]:
+            return f"{where} reads a table or a stage other than the one before it"
+        for op in [*pipe["ops"], *s["post"]]:
+            if op[0] not in ("filter", "project"):
+                return f"{where} has a map-side join"
+            for e in [op[1]] if op[0] == "filter" else op[1]:
+                reason = _expr_why_not(e)
+                if reason:
+                    return f"{where}: {reason}"
+        exprs = list(s["inputs"][0]["keys"])
+        if s["kind"] == "aggregate":
+            for a in s["spec"]["aggs"]:
+                if a["distinct"] or a["func"] not in AGGREGATES:
+                    name = a["func"] + (" DISTINCT" if a["distinct"] else "")
+                    return f"{where} has the aggregate {name}"
+                if a["arg"] is not None:
+                    exprs.append(a["arg"])
+            if s["spec"]["nkeys"] == 0:
+                return f"{where} is an aggregate without GROUP BY"
+        elif s["kind"] == "sort":
+            exprs += [k["expr"] for k in s["spec"]["keys"]]
+        for e in exprs:
+            reason = _expr_why_not(e)
+            if reason:
+                return f"{where}: {reason}"
+    return None
+
+
+def _table_why_not(t: TableDef) -> Optional[str]:
+    if t.format == "regex":
+        return f"table {t.name} is read with the RegexSerDe"
+    if t.format == "delimited" and len(t.delimiter) != 1:
+        return f"table {t.name}'s delimiter {t.delimiter!r} is not one character"
+    if t.ignore_header:
+        return f"table {t.name} skips header lines"
+    return None
+
+
+#: Functions of ``engine.sql.expr`` with an exact kernel here (``_call``).
+FUNCTIONS = frozenset(
+    (
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "and",
+        "or",
+        "not",
+        "is_null",
+        "is_not_null",
+        "add",
+        "sub",
+        "mul",
+        "neg",
+        "div_double",
+        "substr",
+        "like",
+        "coalesce",
+        "in",
+        "length",
+        "concat",
+        "year",
+        "month",
+        "day",
+    )
+)
+
+
+def _expr_why_not(e: E.Expr) -> Optional[str]:
+    kind = e[0]
+    if kind == "lit":
+        v = e[1]
+        if isinstance(v, (float, Decimal, dt.date)) and not isinstance(v, bool):
+            return f"the literal {E.show(e)} has no exact Arrow form yet"
+        return None
+    if kind == "col":
+        return None
+    args = [*e[1], e[2]] if kind == "case" else e[2:]
+    if kind == "fn":
+        name = e[1]
+        if name not in FUNCTIONS:
+            return f"the function {name} has no Arrow form yet"
+        if name == "substr" and not (
+            all(a[0] == "lit" and isinstance(a[1], int) for a in e[3:])
+            and e[3][1] > 0
+            and min([a[1] for a in e[4:]] or [0]) >= 0
+        ):
+            return "substr() with a start or length other than a positive constant has no Arrow form yet"
+        if name == "like" and e[3][0] != "lit":
+            return "LIKE with a pattern that is not a constant has no Arrow form yet"
+        if name == "in" and not all(a[0] == "lit" and a[1] is not None for a in e[3:]):
+            return "IN with values other than non-NULL constants has no Arrow form yet"
+    for a in args:
+        reason = _expr_why_not(a)
+        if reason:
+            return reason
+    return None
