@@ -99,7 +99,7 @@ def build_sql_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parquet_table(name: str, path: str) -> TableDef:
+def parquet_table(name: str, path: str) -> TableDef:
     import pyarrow.parquet as pq
 
     from engine.splits import list_input_files
@@ -166,7 +166,7 @@ def run(argv: List[str], hive: bool) -> int:
             name, _, path = spec.partition("=")
             if not path:
                 raise SystemExit(f"error: --table takes NAME=PATH, got {spec!r}")
-            session.tables[name.lower()] = _parquet_table(name, path)
+            session.tables[name.lower()] = parquet_table(name, path)
         statements = session.parse(text)
         fmt = args.format or results.default_format(sys.stdout)
         for st in statements:
