@@ -173,7 +173,7 @@ class RowReader:
         t = self.table
         if isinstance(value, dict):
             return [
-                None if (v := value.get(name)) is None else conv(v) for name, conv in self._parquet_by_name
+                None if (v := _get(value, name)) is None else conv(v) for name, conv in self._parquet_by_name
             ]
         if self._rx is not None:
             groups = self._rx.match(value)
@@ -213,6 +213,17 @@ class RowReader:
             return conv(g)
         except ValueError:
             return None
+
+
+def _get(row: Dict[str, Any], name: str) -> Any:
+    """Column *name* (lower case, as SQL names it) of a Parquet row, whatever its case in the file
+    (``adRevenue``): SQL's names are case-insensitive."""
+    if name in row:
+        return row[name]
+    for key, value in row.items():
+        if key.lower() == name:
+            return value
+    return None
 
 
 def location_files(table: TableDef) -> List[str]:

@@ -257,7 +257,7 @@ class TableReader:
 
     def parquet(self, batch: pa.RecordBatch, where: str) -> pa.Table:
         """A Parquet batch (columns by name, those it has)."""
-        names = batch.schema.names
+        names = [n.lower() for n in batch.schema.names]  # SQL's names are case-insensitive
         try:
             cols = []
             for (name, _), kind in zip(self.table.columns, self.types):
@@ -401,7 +401,6 @@ class ArrowForm:
             output_keys=keys,
             output_values=None if last else (),
             value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
-            columns=self.table.names if first and self.table.format == "parquet" else None,
             text_reader=self._text_reader if first and self.table.format == "delimited" else None,
             key_bytes=functools.partial(key_bytes, names=names),
         )
