@@ -135,6 +135,11 @@ class EngineRunner(MRJobRunner):
 
         probe = JobPlan(self._script_path or "", "", tuple(self._mr_job_extra_args()), steps, 1, 1)
         job = make_job(probe, 0, "mapper", TaskCounters(), job_class=self._job_class_for_plan)
+        offers = getattr(job, "offers_vector_steps", None)
+        if offers is not None:
+            # a job that builds its twin from its options (SqlJob) says whether it has one, and
+            # its generated declarations need no checking: nothing is built (no pyarrow here)
+            return bool(offers())
         twins = job.vector_steps()
         if twins is None:
             return False
@@ -239,9 +244,12 @@ class EngineRunner(MRJobRunner):
         from engine.history import History
 
         options = {
-            "workers": plan.workers, "reducers": [s.num_reducers for s in plan.steps],
-            "memory_budget": plan.memory_budget, "pipeline": plan.pipeline,
-            "executor": executor, "max_attempts": plan.max_attempts,
+            "workers": plan.workers,
+            "reducers": [s.num_reducers for s in plan.steps],
+            "memory_budget": plan.memory_budget,
+            "pipeline": plan.pipeline,
+            "executor": executor,
+            "max_attempts": plan.max_attempts,
         }
         history = History("", sys.argv, list(self._get_input_paths()), options)
         if self._mrjob_cls is not None and hasattr(self._mrjob_cls, "report_sections"):

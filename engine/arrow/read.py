@@ -110,9 +110,15 @@ def _parquet_batches(
         wanted = None
         if columns:
             # A job reading several tables names the columns it needs from any of
-            # them; each file gives those it has (maybe none: rows without columns).
+            # them; each file gives those it has (maybe none: rows without columns),
+            # found by their exact name, else whatever their case (SQL names them so).
             present = set(pf.schema_arrow.names)
-            wanted = [c for c in columns if c in present]
+            by_lower = {name.lower(): name for name in pf.schema_arrow.names}
+            wanted = [
+                c if c in present else by_lower[c.lower()]
+                for c in columns
+                if c in present or c.lower() in by_lower
+            ]
         for batch in pf.iter_batches(
             row_groups=list(split.row_groups),
             columns=wanted,

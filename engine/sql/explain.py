@@ -189,7 +189,10 @@ def _vectorization(plan: StagePlan) -> str:
 
     reason = why_not(plan.to_json())
     if reason is None:
-        return "enabled: true (-r engine runs every stage on Arrow batches; --no-vectorize: the record form)"
+        return (
+            "enabled: true (-r engine runs every stage on Arrow batches when the tables hold 8 MiB or "
+            "more, --sql-arrow-min-bytes; --no-vectorize: the record form)"
+        )
     return f"enabled: false ({reason}: -r engine runs the record form)"
 
 

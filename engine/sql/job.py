@@ -25,7 +25,7 @@ from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
 from engine.sql import operators as ops
-from engine.sql.catalog import RowReader, TableDef, table_for_path
+from engine.sql.catalog import RowReader, TableDef, local_size, table_for_path
 from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol
 from engine.sql.stages import decode
 from engine.sql.vector_plan import why_not
@@ -34,6 +34,9 @@ from engine.sql.vector_plan import why_not
 CARRY_KEYS = 64
 #: The counter group of the row counts (``Stage-N rows out``, ``TABLE rows read``).
 COUNTER_GROUP = "sql"
+#: Below this many bytes of (local) table files a query runs on the record form even where it has
+#: an Arrow form: the record form starts ~0.4 s sooner (no pyarrow, no NumPy in the process).
+ARROW_MIN_BYTES = 8 * 1024 * 1024
 #: The stream of the record a step sends so that the next step (a global aggregate) has a map task.
 SENTINEL = -1
 
@@ -53,6 +56,14 @@ class SqlJob(EngineMRJob):
             choices=("rows", "hive"),
             help="rows: typed JSON rows (read back by python -m engine sql); hive: "
             "Hive text files (\\x01 between fields, \\N for NULL)",
+        )
+
+        self.add_passthru_arg(
+            "--sql-arrow-min-bytes",
+            type=int,
+            default=ARROW_MIN_BYTES,
+            help="on -r engine, run the query's Arrow form (if it has one) when its tables' files "
+            f"add up to at least this many bytes (default {ARROW_MIN_BYTES}; 0: always)",
         )
 
     def output_protocol(self) -> Any:
@@ -293,6 +304,16 @@ class SqlJob(EngineMRJob):
         return final
 
     # ------------------------------------------------------------------ the Arrow form
+
+    def offers_vector_steps(self) -> bool:
+        """Whether ``-r engine`` should run the Arrow form: the plan has one, and its tables
+        hold at least ``--sql-arrow-min-bytes`` (tables on S3 count as large). Asked by the
+        driver before it builds anything, so the driver imports no pyarrow."""
+        plan = self._plan()
+        if why_not(plan) is not None:
+            return False
+        sizes = [local_size(self._tables[t]) for t in self._table_streams]
+        return any(size is None for size in sizes) or sum(sizes) >= self.options.sql_arrow_min_bytes  # type: ignore[arg-type]
 
     def vector_steps(self) -> Optional[List[Any]]:
         """The plan's Arrow form (``engine.sql.vector``): one ``VectorStep`` per stage, or

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from engine.arrow.step import VectorStep
+from engine.errors import JobDefinitionError
 from engine.sql import expr as E
 from engine.sql import operators as ops
 from engine.sql import protocol
@@ -120,10 +121,17 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         return pc.is_null(_array(args[0], n))
     if name == "is_not_null":
         return pc.is_valid(_array(args[0], n))
-    if name in _ARITH:
-        return _ARITH[name](*args)
-    if name == "neg":
-        return pc.negate_checked(args[0])
+    if name in _ARITH or name == "neg":
+        try:
+            return _ARITH[name](*args) if name != "neg" else pc.negate_checked(args[0])
+        except pa.ArrowInvalid as exc:
+            if "overflow" not in str(exc).lower():
+                raise
+            # the same on every attempt: not retried
+            raise JobDefinitionError(
+                f"{E.show(e)} overflows 64-bit integers on the Arrow form ({exc}); run the query "
+                "with --no-vectorize, where integers have no bound"
+            ) from None
     if name == "div_double":
         a, b = (pc.cast(x, pa.float64()) for x in args)
         zero = pc.equal(b, 0.0)
@@ -195,12 +203,32 @@ class TableReader:
     """One table's blocks (text) or batches (Parquet) as typed columns ``c0..``, exactly as
     ``RowReader`` reads them (step 1 of the module docstring)."""
 
-    def __init__(self, table: TableDef) -> None:
+    def __init__(self, table: TableDef, used: Optional[Sequence[int]] = None) -> None:
         self.table = table
         self.types = [arrow_type(t) for t in table.types]
         self.schema = pa.schema([(n, k) for n, k in zip(_names("c", len(self.types)), self.types)])
         self._rows: Optional[RowReader] = None
         self.by_record_form = 0  # blocks read by RowReader
+        used_set = set(range(len(self.types)) if used is None else used)
+        # The CSV reader converts integers, doubles, decimals and ISO dates itself (the same
+        # parsers as a cast); booleans and formatted times are read as text and converted here.
+        # A string column the query does not read is not converted at all: any text is a string.
+        self._native: Dict[str, pa.DataType] = {}
+        self._as_text: Dict[str, pa.DataType] = {}
+        for i, ((name, _), kind) in enumerate(zip(table.columns, self.types)):
+            if pa.types.is_string(kind):
+                if i in used_set:
+                    self._native[name] = kind
+            elif (
+                pa.types.is_boolean(kind)
+                or pa.types.is_timestamp(kind)
+                or (pa.types.is_date(kind) and table.dateformat != "%Y-%m-%d")
+            ):
+                self._as_text[name] = kind
+            else:
+                self._native[name] = kind
+        nulls = [] if table.null_marker is None else [table.null_marker]
+        self._nulls = nulls + ([""] if table.empty_is_null and "" not in nulls else [])
 
     def text(self, block: bytes, where: str) -> pa.Table:
         """A block of whole lines of *where*."""
@@ -219,28 +247,29 @@ class TableReader:
                     delimiter=t.delimiter, quote_char=False, double_quote=False, ignore_empty_lines=False
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n, _ in t.columns},
-                    null_values=[],
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
+                    include_columns=[n for n, _ in t.columns if n in self._native or n in self._as_text],
+                    column_types={**self._native, **{n: pa.string() for n in self._as_text}},
+                    null_values=self._nulls,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
                 ),
             )
-            return self._typed([self._text_column(c, k) for c, k in zip(raw.columns, self.types)])
+            n = raw.num_rows
+            cols = []
+            for (name, _), kind in zip(t.columns, self.types):
+                if name in self._native:
+                    cols.append(raw.column(name))
+                elif name in self._as_text:
+                    cols.append(self._text_column(raw.column(name), kind))
+                else:
+                    cols.append(pa.nulls(n, kind))  # a string column the query does not read
+            return self._typed(cols)
         except (Refused, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return self._by_rows(_lines(block), where)
 
     def _text_column(self, column: pa.ChunkedArray, kind: pa.DataType) -> Any:
+        """A boolean or formatted time column from its text (NULLs already NULL)."""
         t = self.table
-        null = None
-        if t.null_marker is not None:
-            null = pc.equal(column, t.null_marker)
-        if t.empty_is_null:
-            empty = pc.equal(pc.binary_length(column), 0)
-            null = empty if null is None else pc.or_(null, empty)
-        if null is not None and pc.any(null).as_py():
-            column = pc.if_else(null, pa.scalar(None, pa.string()), column)
-        if pa.types.is_string(kind):
-            return column
         if pa.types.is_boolean(kind):
             if not pc.all(pc.string_is_ascii(column)).as_py():
                 raise Refused("a non-ASCII boolean")
@@ -355,7 +384,7 @@ class ArrowForm:
         self.count = count
         first = self.stages[0]["inputs"][0]["pipes"][0]
         self.table = self.tables[first["source"][1]]
-        self.reader = TableReader(self.table)
+        self.reader = TableReader(self.table, _columns_read(self.stages[0]))
 
     def steps(self) -> List[VectorStep]:
         out = []
@@ -401,9 +430,16 @@ class ArrowForm:
             output_keys=keys,
             output_values=None if last else (),
             value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
+            columns=self._parquet_columns() if first and self.table.format == "parquet" else None,
             text_reader=self._text_reader if first and self.table.format == "delimited" else None,
             key_bytes=functools.partial(key_bytes, names=names),
         )
+
+    def _parquet_columns(self) -> List[str]:
+        """The Parquet columns the first stage reads (projection)."""
+        used = _columns_read(self.stages[0])
+        names = self.table.names
+        return list(names) if used is None else [names[i] for i in used]
 
     def _width(self, s: Dict[str, Any]) -> int:
         """How many columns the stage's rows have after its post pipe."""
@@ -503,6 +539,22 @@ class ArrowForm:
             return _append(out, keys)
 
         return reducer
+
+
+def _columns_read(s: Dict[str, Any]) -> Optional[List[int]]:
+    """The table columns stage *s* (the first) reads: up to its pipe's first projection, or its
+    keys and aggregate arguments; ``None`` (all) when its rows go on whole (a sort, a limit)."""
+    used: set = set()
+    for op in s["inputs"][0]["pipes"][0]["ops"]:
+        for e in [op[1]] if op[0] == "filter" else op[1]:
+            used |= E.columns_used(e)
+        if op[0] == "project":
+            return sorted(used)
+    if s["kind"] != "aggregate":
+        return None
+    for e in [*s["inputs"][0]["keys"], *(a["arg"] for a in s["spec"]["aggs"] if a["arg"] is not None)]:
+        used |= E.columns_used(e)
+    return sorted(used)
 
 
 def _first_rows(n: int) -> Callable[[pa.Table], pa.Table]:

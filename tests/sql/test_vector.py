@@ -71,6 +71,10 @@ def _rows() -> List[tuple]:
     return rows
 
 
+#: Small tables run on the record form by default (it starts sooner): these tests ask for the Arrow form.
+ARROW_ALWAYS = ("--num-cores", "2", "--sql-arrow-min-bytes", "0")
+
+
 class Env(NamedTuple):
     con: duckdb.DuckDBPyConnection
     session: Session
@@ -85,7 +89,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
     path.write_text(table.redshift_text())
     con = duckdb.connect()
     table.load_duckdb(con)
-    session = Session("redshift", runner="engine", job_args=["--num-cores", "2"])
+    session = Session("redshift", runner="engine", job_args=list(ARROW_ALWAYS))
     for statement in session.parse(table.redshift_ddl(path)):
         session.execute(statement)
     return Env(con, session, root)
@@ -104,7 +108,7 @@ def _both_forms(session: Session, sql: str, root: Path, name: str) -> List[bytes
     outputs = []
     for form, extra in (("arrow", []), ("records", ["--no-vectorize"])):
         out = root / f"{name}-{form}"
-        args = ["-r", "engine", "--sql-plan", plan.encode(), "--num-cores", "2", "--executor", "processes"]
+        args = ["-r", "engine", "--sql-plan", plan.encode(), *ARROW_ALWAYS, "--executor", "processes"]
         args += ["--jobconf", "mapreduce.job.reduces=3", "--output-dir", str(out), *extra]
         job = SqlJob([*args, *session.inputs(plan)])
         with job.make_runner() as runner:
@@ -186,13 +190,25 @@ def test_arrow_form_gives_the_record_forms_bytes_and_duckdbs_rows(env: Env, case
     assert_same(got, run_duckdb(env.con, case.duck or duck_sql(case.sql)), case.ordered, case.sql)
 
 
+def test_small_tables_run_on_the_record_form_unless_asked(env: Env, tmp_path: Path) -> None:
+    (statement,) = env.session.parse("SELECT g, count(*) FROM v GROUP BY g")
+    plan = env.session.compile(statement)
+    for extra, pipeline in (([], "records"), (["--sql-arrow-min-bytes", "1000"], "arrow")):
+        out = tmp_path / pipeline
+        args = ["-r", "engine", "--sql-plan", plan.encode(), "--output-dir", str(out), *extra]
+        with SqlJob([*args, *env.session.inputs(plan)]).make_runner() as runner:
+            runner.run()
+        history = json.loads((out / "_logs" / "history.json").read_text())
+        assert history["job"]["options"]["pipeline"] == pipeline
+
+
 # ------------------------------------------------------------------------------- reading
 
 
 def _session_over(root: Path, name: str, text: str, columns: str, copy: str = "delimiter '|'") -> Session:
     path = root / f"{name}.txt"
     path.write_bytes(text.encode())
-    session = Session("redshift", runner="engine", job_args=["--num-cores", "2"])
+    session = Session("redshift", runner="engine", job_args=list(ARROW_ALWAYS))
     for statement in session.parse(f"create table {name} ({columns}); copy {name} from '{path}' {copy};"):
         session.execute(statement)
     return session
@@ -231,7 +247,7 @@ def test_a_bad_line_is_the_record_forms_error(tmp_path: Path) -> None:
     (statement,) = session.parse("SELECT g, sum(n) FROM bad GROUP BY g")
     messages = []
     for extra in ([], ["--no-vectorize"]):
-        session.job_args = ["--num-cores", "2", *extra]
+        session.job_args = [*ARROW_ALWAYS, *extra]
         with pytest.raises(Exception) as caught:
             session.execute(statement)
         messages.append(str(caught.value))
@@ -256,7 +272,7 @@ def test_parquet_table_on_both_forms(tmp_path: Path) -> None:
     )
     path = tmp_path / "p.parquet"
     pq.write_table(table, path, row_group_size=500)
-    session = Session("redshift", runner="engine", job_args=["--num-cores", "2"])
+    session = Session("redshift", runner="engine", job_args=list(ARROW_ALWAYS))
     from engine.sql.cli import parquet_table  # the --table NAME=PATH reading
 
     session.tables["p"] = parquet_table("p", str(path))
@@ -267,6 +283,22 @@ def test_parquet_table_on_both_forms(tmp_path: Path) -> None:
     duck = sql.replace("avg(n)", "CAST(trunc(avg(n)) AS BIGINT)")  # Redshift's integer avg
     want = run_duckdb(con, duck.replace(" p ", f" read_parquet('{path}') AS p "))
     assert_same(run_engine(session, sql), want, False, sql)
+
+
+def test_integer_overflow_says_to_run_on_the_record_form(env: Env) -> None:
+    sql = "SELECT g, sum(x * 4611686018427387904) FROM v WHERE x > 2 GROUP BY g"
+    (statement,) = env.session.parse(sql)
+    with pytest.raises(Exception, match="overflows 64-bit integers on the Arrow form.*--no-vectorize"):
+        env.session.execute(statement)
+    env.session.job_args.append("--no-vectorize")
+    try:
+        rows = dict(run_engine(env.session, sql))
+    finally:
+        env.session.job_args.remove("--no-vectorize")
+    want = dict(
+        run_duckdb(env.con, "SELECT g, sum(x::HUGEINT * 4611686018427387904) FROM v WHERE x > 2 GROUP BY g")
+    )
+    assert rows == {k: int(v) for k, v in want.items()}
 
 
 # ------------------------------------------------------------------------------- the check
