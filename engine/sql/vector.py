@@ -159,15 +159,18 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     raise ValueError(f"no Arrow kernel for {name!r}")  # pragma: no cover - why_not refuses it
 
 
-def run_pipe(pipe_ops: Sequence[List[Any]], table: pa.Table) -> pa.Table:
-    """A pipe's filters and projections over *table* (columns ``c0..``)."""
+def run_pipe(pipe_ops: Sequence[List[Any]], table: pa.Table, tables: Sequence[TableDef] = ()) -> pa.Table:
+    """A pipe's filters, projections and map-side joins over *table* (columns ``c0..``);
+    *tables* are the plan's, for a join's broadcast side."""
     for op in pipe_ops:
         if op[0] == "filter":
             mask = _array(kernel(op[1], table), table.num_rows, pa.bool_())
             table = table.filter(mask)  # a NULL predicate drops the row, as False does
-        else:
+        elif op[0] == "project":
             cols = [_array(kernel(x, table), table.num_rows) for x in op[1]]
             table = pa.table(cols, names=_names("c", len(cols)))
+        else:
+            table, _ = broadcast_join(op[1], tables).probe(table)
     return table
 
 
@@ -477,7 +480,7 @@ class ArrowForm:
                     reader.by_record_form = 0
             else:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-            table = run_pipe(pipe["ops"], table)
+            table = run_pipe(pipe["ops"], table, self.tables)
             n = table.num_rows
             if s["kind"] == "aggregate":
                 cols: Dict[str, Any] = {}
@@ -529,7 +532,7 @@ class ArrowForm:
                 keys = pa.table({"k": pa.nulls(rows.num_rows, pa.int8())})
             if s["post"]:
                 # the keys ride along beside the rows the post pipe keeps
-                both = run_post(s["post"], _append(rows, keys), rows.num_columns)
+                both = run_post(s["post"], _append(rows, keys), rows.num_columns, self.tables)
                 names = both.schema.names
                 rows, keys = both.select(names[: -keys.num_columns]), both.select(keys.schema.names)
             self.count(stage, rows.num_rows)
@@ -546,6 +549,8 @@ def _columns_read(s: Dict[str, Any]) -> Optional[List[int]]:
     keys and aggregate arguments; ``None`` (all) when its rows go on whole (a sort, a limit)."""
     used: set = set()
     for op in s["inputs"][0]["pipes"][0]["ops"]:
+        if op[0] == "broadcast_join":
+            return None  # the joined rows hold every column
         for e in [op[1]] if op[0] == "filter" else op[1]:
             used |= E.columns_used(e)
         if op[0] == "project":
@@ -567,20 +572,150 @@ def _append(table: pa.Table, more: pa.Table) -> pa.Table:
     return table
 
 
-def run_post(post: Sequence[List[Any]], table: pa.Table, width: int) -> pa.Table:
+def run_post(
+    post: Sequence[List[Any]], table: pa.Table, width: int, tables: Sequence[TableDef] = ()
+) -> pa.Table:
     """A stage's post pipe over the first *width* columns of *table*, the others (its keys)
-    kept beside the rows it keeps."""
+    kept beside the rows it keeps (beside each of a joined row's matches)."""
     extra = table.schema.names[width:]
     for op in post:
         rows = table.select(table.schema.names[:width])
         if op[0] == "filter":
             table = table.filter(_array(kernel(op[1], rows), rows.num_rows, pa.bool_()))
-        else:
+            continue
+        if op[0] == "project":
             cols = [_array(kernel(x, rows), rows.num_rows) for x in op[1]]
             new = pa.table(cols, names=_names("c", len(cols)))
-            table = _append(new, table.select(extra))
-            width = len(cols)
+        else:
+            new, taken = broadcast_join(op[1], tables).probe(rows)
+            table = table.take(taken)
+        new = new.rename_columns(_names("c", new.num_columns))
+        table = _append(new, table.select(extra))
+        width = new.num_columns
     return table
+
+
+# ------------------------------------------------------------------------------- map-side joins
+
+_JOINS: Dict[str, BroadcastJoin] = {}
+
+
+def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin:
+    """The task's join of *spec* (its small side loaded once per process, on first use)."""
+    key = protocol.dumps(spec)
+    join = _JOINS.get(key)
+    if join is None:
+        join = _JOINS[key] = BroadcastJoin(spec, tables)
+    return join
+
+
+class BroadcastJoin:
+    """``operators.BroadcastJoin`` on Arrow: the small side read into a table once, each batch of
+    the big side hash-joined with it (Arrow's join), then put in the record form's order -- each
+    big row's matches in the small side's order, a big row without one where the join keeps it."""
+
+    def __init__(self, spec: Dict[str, Any], tables: Sequence[TableDef]) -> None:
+        self.spec = spec
+        self.kind = spec["join"]
+        self.small_left = spec["small"] == "left"
+        self.nl, self.nr = spec["widths"]
+        parts = []
+        for p in spec["pipes"]:
+            table = tables[p["table"]]
+            reader = TableReader(table)
+            for piece in _whole_table(table, reader):
+                parts.append(run_pipe(p["ops"], piece))
+        small = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        keys = [_key_array(k, small) for k in spec["small_keys"]]
+        keep = None
+        for k in keys:  # NULL equals nothing: a small row with a NULL key matches no row
+            keep = pc.is_valid(k) if keep is None else pc.and_(keep, pc.is_valid(k))
+        self.small = small
+        self.small_keys = pa.table(
+            [*keys, pa.array(range(small.num_rows), pa.int64())], names=[*_names("k", len(keys)), "__j"]
+        )
+        if keep is not None:
+            self.small_keys = self.small_keys.filter(keep)
+
+    def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
+        """The joined rows of *big* (columns ``c0..``), and the big row each came from."""
+        n = big.num_rows
+        keys = [_key_array(k, big) for k in self.spec["big_keys"]]
+        small_keys = self.small_keys
+        for j, k in enumerate(keys):  # both sides of a key in one type
+            column = small_keys.column(f"k{j}")
+            if column.type != k.type:
+                small_keys = small_keys.set_column(j, f"k{j}", pc.cast(column, k.type))
+        left = pa.table([*keys, pa.array(range(n), pa.int64())], names=[*_names("k", len(keys)), "__i"])
+        knames = _names("k", len(keys))
+        pairs = left.join(small_keys, knames, knames, join_type="inner", use_threads=False)
+        pairs = pairs.select(["__i", "__j"]).sort_by([("__i", "ascending"), ("__j", "ascending")])
+        i, j = pairs.column("__i"), pairs.column("__j")
+        joined = self._rows(big.take(i), self.small.take(j))
+        if self.spec["residual"] is not None:
+            keep = _array(kernel(self.spec["residual"], joined), joined.num_rows, pa.bool_())
+            keep = pc.fill_null(keep, False)
+            joined, i = joined.filter(keep), i.filter(keep)
+        if self.kind in ("semi", "anti"):
+            hit = pc.is_in(pa.array(range(n), pa.int64()), value_set=i.combine_chunks())
+            taken = pc.indices_nonzero(hit if self.kind == "semi" else pc.invert(hit))
+            return big.take(taken), taken
+        if self.kind in ("left", "right"):  # the big side is the preserved one
+            alone = pc.indices_nonzero(
+                pc.invert(pc.is_in(pa.array(range(n), pa.int64()), value_set=i.combine_chunks()))
+            )
+            if len(alone):
+                padding = pa.table(
+                    [pa.nulls(len(alone), f.type) for f in self.small.schema],
+                    names=self.small.schema.names,
+                )
+                lonely = self._rows(big.take(alone), padding)
+                both = pa.concat_tables([joined, lonely])
+                order = pc.sort_indices(pa.concat_arrays([i.combine_chunks(), alone.cast(pa.int64())]))
+                # stable: a big row's matches keep their order; a row alone has none
+                return both.take(order), pa.concat_arrays([i.combine_chunks(), alone.cast(pa.int64())]).take(
+                    order
+                )
+        return joined, i.combine_chunks() if isinstance(i, pa.ChunkedArray) else i
+
+    def _rows(self, big: pa.Table, small: pa.Table) -> pa.Table:
+        first, second = (small, big) if self.small_left else (big, small)
+        columns = [*first.columns, *second.columns]
+        return pa.table(columns, names=_names("c", len(columns)))
+
+
+def _key_array(e: E.Expr, table: pa.Table) -> Any:
+    v = _array(kernel(e, table), table.num_rows)
+    if isinstance(v, pa.ChunkedArray):
+        v = v.combine_chunks()
+    return pc.add(v, 0.0) if pa.types.is_floating(v.type) else v  # -0.0 is 0.0 (ops.canonical)
+
+
+def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
+    """Every row of a (local) table, typed as ``TableReader`` reads them: the broadcast side."""
+    import bz2
+    import gzip
+
+    import pyarrow.parquet as pq
+
+    from engine.sql.catalog import location_files
+
+    out = []
+    for f in location_files(table):
+        if table.format == "parquet":
+            for batch in pq.ParquetFile(f).iter_batches():
+                out.append(reader.parquet(batch, f))
+            continue
+        opener: Any = gzip.open if f.endswith(".gz") else bz2.open if f.endswith(".bz2") else open
+        with opener(f, "rb") as fh:
+            data = fh.read()
+        for _ in range(table.ignore_header):
+            data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+        if data:
+            out.append(reader.text(data, f))
+    if not out:
+        out.append(reader.schema.empty_table())
+    return out
 
 
 def _finish(a: Dict[str, Any], table: pa.Table, j: int) -> Any:

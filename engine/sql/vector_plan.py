@@ -3,8 +3,6 @@ alone: no pyarrow here, so EXPLAIN and the shipped job ask without importing it.
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Any, Dict, Optional
 
 from engine.sql import expr as E
@@ -38,13 +36,9 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
                 return f"{where}: {reason}"
         elif source != ["stage", s["id"] - 1]:
             return f"{where} reads a table or a stage other than the one before it"
-        for op in [*pipe["ops"], *s["post"]]:
-            if op[0] not in ("filter", "project"):
-                return f"{where} has a map-side join"
-            for e in [op[1]] if op[0] == "filter" else op[1]:
-                reason = _expr_why_not(e)
-                if reason:
-                    return f"{where}: {reason}"
+        reason = _ops_why_not([*pipe["ops"], *s["post"]], tables)
+        if reason:
+            return f"{where}: {reason}"
         exprs = list(s["inputs"][0]["keys"])
         if s["kind"] == "aggregate":
             for a in s["spec"]["aggs"]:
@@ -64,12 +58,37 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _table_why_not(t: TableDef) -> Optional[str]:
+#: Map-side joins with an Arrow form (``engine.sql.vector.BroadcastJoin``).
+JOINS = frozenset(("inner", "left", "semi", "anti", "right"))
+
+
+def _ops_why_not(ops: Any, tables: Any) -> Optional[str]:
+    for op in ops:
+        if op[0] == "broadcast_join":
+            spec = op[1]
+            if spec["join"] not in JOINS:
+                return f"a map-side {spec['join']} join has no Arrow form yet"
+            for p in spec["pipes"]:
+                reason = _table_why_not(tables[p["table"]], header_ok=True) or _ops_why_not(p["ops"], tables)
+                if reason:
+                    return reason
+            exprs = [*spec["big_keys"], *spec["small_keys"]]
+            exprs += [spec["residual"]] if spec["residual"] is not None else []
+        else:
+            exprs = [op[1]] if op[0] == "filter" else op[1]
+        for e in exprs:
+            reason = _expr_why_not(e)
+            if reason:
+                return reason
+    return None
+
+
+def _table_why_not(t: TableDef, header_ok: bool = False) -> Optional[str]:
     if t.format == "regex":
         return f"table {t.name} is read with the RegexSerDe"
     if t.format == "delimited" and len(t.delimiter) != 1:
         return f"table {t.name}'s delimiter {t.delimiter!r} is not one character"
-    if t.ignore_header:
+    if t.ignore_header and not header_ok:  # a broadcast side is read whole, its headers skipped
         return f"table {t.name} skips header lines"
     return None
 
@@ -109,9 +128,6 @@ FUNCTIONS = frozenset(
 def _expr_why_not(e: E.Expr) -> Optional[str]:
     kind = e[0]
     if kind == "lit":
-        v = e[1]
-        if isinstance(v, (float, Decimal, dt.date)) and not isinstance(v, bool):
-            return f"the literal {E.show(e)} has no exact Arrow form yet"
         return None
     if kind == "col":
         return None

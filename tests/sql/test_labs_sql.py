@@ -42,6 +42,8 @@ MODES = [
             "64K",
             "--split-size",
             "64K",
+            "--sql-arrow-min-bytes",  # the queries that have an Arrow form run on it
+            "0",
         ],
         id="procs-3r-spill",
     ),

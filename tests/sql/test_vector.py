@@ -165,6 +165,11 @@ CASES = [
         "SELECT CASE WHEN x > 0 THEN 'pos' WHEN x < 0 THEN 'neg' ELSE 'zero' END AS sign, "
         "sum(x * 2 + k - 1), sum(-x), sum(db * 2 - 1), max(db / 4) FROM v GROUP BY 1",
     ),
+    Case(
+        "decimal_date_and_timestamp_constants",
+        "SELECT k, sum(dc + 0.255), max(dc * 2), count(*) FROM v WHERE dc > 1.5 AND d >= DATE '2008-01-10' "
+        "AND ts < TIMESTAMP '2008-03-01 12:00:00' AND db < 50.25 GROUP BY k",
+    ),
     Case("date_parts", "SELECT extract(year FROM d), extract(month FROM d), count(*) FROM v GROUP BY 1, 2"),
     Case(
         "order_by_with_nulls_and_limit",
@@ -174,6 +179,24 @@ CASES = [
     Case(
         "order_by_nulls_first",
         "SELECT k, sum(dc) AS s FROM v GROUP BY k ORDER BY k NULLS FIRST",
+        ordered=True,
+    ),
+    Case(
+        "map_side_inner_join", "SELECT a.g, count(*), sum(b.x) FROM v a JOIN v b ON a.id = b.k GROUP BY a.g"
+    ),
+    Case(
+        "map_side_left_join_with_a_residual",
+        "SELECT a.g, count(b.id), sum(b.x) FROM v a LEFT JOIN v b ON a.k = b.id AND b.x > a.x GROUP BY a.g",
+    ),
+    Case("semi_join", "SELECT g, count(*) FROM v WHERE k IN (SELECT id FROM v WHERE x > 500) GROUP BY g"),
+    Case(
+        "anti_join",
+        "SELECT g, count(*) FROM v WHERE NOT EXISTS (SELECT 1 FROM v b WHERE b.id = v.k + 3) GROUP BY g",
+    ),
+    Case(
+        "join_after_a_top_k_then_a_sort",
+        "SELECT q.k, q.n, b.g, b.id FROM (SELECT k, count(*) AS n FROM v GROUP BY k ORDER BY n DESC, k "
+        "LIMIT 4) q JOIN v b ON b.x = q.k * 100 ORDER BY q.n DESC, q.k, b.id",
         ordered=True,
     ),
     Case(
@@ -310,7 +333,7 @@ def test_integer_overflow_says_to_run_on_the_record_form(env: Env) -> None:
         ("SELECT g FROM v WHERE k > 1", "Stage-1 is a query without a shuffle"),
         ("SELECT count(*) FROM v", "Stage-1 is an aggregate without GROUP BY"),
         ("SELECT g, count(DISTINCT k) FROM v GROUP BY g", "Stage-1 has the aggregate count DISTINCT"),
-        ("SELECT a.g, count(*) FROM v a JOIN v b ON a.id = b.k GROUP BY a.g", "join"),
+        ("SELECT a.g, count(*) FROM v a FULL JOIN v b ON a.id = b.k GROUP BY a.g", "is a join"),
         ("SELECT g, rank() OVER (ORDER BY k) FROM v", "window"),
         ("SELECT upper(g), count(*) FROM v GROUP BY 1", "the function upper has no Arrow form yet"),
         ("SELECT g, sum(k % 2) FROM v GROUP BY g", "the function mod has no Arrow form yet"),
