@@ -67,15 +67,11 @@ def kernel(e: E.Expr, table: pa.Table) -> Any:
     if kind == "case":
         conds = [_array(kernel(c, table), table.num_rows, pa.bool_()) for c in e[1][::2]]
         values = [kernel(v, table) for v in e[1][1::2]] + [kernel(e[2], table)]
-        kind_ = _common([_type(v) for v in values])
+        kind_ = _common([v.type for v in values])
         values = [_array(v, table.num_rows, kind_) for v in values]
         conds = [pc.fill_null(c, False) for c in conds]
         return pc.case_when(pc.make_struct(*conds, field_names=[str(i) for i in range(len(conds))]), *values)
     return _call(e[1], e, [kernel(a, table) for a in e[2:]], table.num_rows)
-
-
-def _type(v: Any) -> pa.DataType:
-    return v.type
 
 
 def _common(types: Sequence[pa.DataType]) -> pa.DataType:
@@ -90,7 +86,7 @@ def _array(v: Any, n: int, kind: Optional[pa.DataType] = None) -> Any:
     """*v* as an array of *n* values (a scalar repeated), cast to *kind* if given."""
     if isinstance(v, pa.Scalar):
         kind = kind or v.type
-        v = pa.array([v.as_py()] * n, kind) if v.is_valid else pa.nulls(n, kind)
+        v = pa.repeat(v if v.type == kind else v.cast(kind), n)  # no Python list of n values
     elif kind is not None and v.type != kind:
         v = pc.cast(v, kind)
     return v
@@ -144,7 +140,7 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     if name == "like":
         return pc.match_like(_array(args[0], n, pa.string()), e[3][1])
     if name == "coalesce":
-        kind = _common([_type(a) for a in args])
+        kind = _common([a.type for a in args])
         return pc.coalesce(*[_array(a, n, kind) for a in args])
     if name == "in":
         x = _array(args[0], n)
@@ -485,10 +481,7 @@ class ArrowForm:
             if s["kind"] == "aggregate":
                 cols: Dict[str, Any] = {}
                 for j, k in enumerate(inp["keys"]):
-                    v = _array(kernel(k, table), n)
-                    if pa.types.is_floating(v.type):
-                        v = pc.add(v, 0.0)  # -0.0 is 0.0 (ops.canonical): one group, one key
-                    cols[f"k{j}"] = v
+                    cols[f"k{j}"] = _key_array(k, table)
                 for j, a in enumerate(s["spec"]["aggs"]):
                     if a["arg"] is None:
                         continue
@@ -685,6 +678,8 @@ class BroadcastJoin:
 
 
 def _key_array(e: E.Expr, table: pa.Table) -> Any:
+    """Key expression *e* over *table*, canonical as ``ops.canonical`` makes keys: one group, one
+    join key for ``-0.0`` and ``0.0``."""
     v = _array(kernel(e, table), table.num_rows)
     if isinstance(v, pa.ChunkedArray):
         v = v.combine_chunks()
