@@ -32,8 +32,9 @@ What has no Arrow form yet (joins, windows, DISTINCT aggregates, a query without
 RegexSerDe tables, functions without an exact kernel...) leaves the whole plan on the record
 form; EXPLAIN names the first such construct. Integer arithmetic is checked: a result beyond
 64 bits is an error that says to run the query with ``--no-vectorize``, where Python's integers
-have no bound. Sums of doubles add in another order than the record form's (the last bits may
-differ, as between any two SQL engines).
+have no bound; so is an integer ``sum``/``avg`` whose total does not fit (``_check_sum``). Sums
+of doubles add in another order than the record form's (the last bits may differ, as between any
+two SQL engines).
 """
 
 from __future__ import annotations
@@ -412,6 +413,8 @@ class ArrowForm:
                     aggregate[f"g{j}"] = (f"a{j}.n", "sum")
                 else:
                     aggregate[f"g{j}"] = (f"a{j}", a["func"])
+                if _checked_sum(a):
+                    aggregate[f"g{j}.f"] = (f"a{j}.f", "sum")
         combiner = None
         if kind == "sort" and s["spec"]["limit"] is not None:
             combiner = self._top_k(s)
@@ -490,6 +493,8 @@ class ArrowForm:
                         cols[f"a{j}.n"] = pc.cast(pc.is_valid(v), pa.int64())
                     if a["func"] != "count":
                         cols[f"a{j}"] = v
+                    if _checked_sum(a):
+                        cols[f"a{j}.f"] = pc.cast(v, pa.float64(), safe=False)  # rounded: a bound
                 return pa.table(cols)
             # sort / limit: one group (the record form's key []), the rows as they are
             return table.append_column("k", pa.nulls(n, pa.int8()))
@@ -511,7 +516,7 @@ class ArrowForm:
                 nkeys = s["spec"]["nkeys"]
                 cols = [table.column(f"k{j}") for j in range(nkeys)]
                 for j, a in enumerate(s["spec"]["aggs"]):
-                    cols.append(_finish(a, table, j))
+                    cols.append(_finish(a, table, j, f"Stage-{s['id'] + 1}"))
                 rows = pa.table(cols, names=_names("c", len(cols)))
                 keys = table.select(_names("k", nkeys))
             else:
@@ -713,10 +718,42 @@ def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
     return out
 
 
-def _finish(a: Dict[str, Any], table: pa.Table, j: int) -> Any:
+def _checked_sum(a: Dict[str, Any]) -> bool:
+    """Whether aggregate *a* adds 64-bit integers (``sum``, ``avg``), whose Arrow sums wrap."""
+    return a["func"] in ("sum", "avg") and a.get("arg_type") == "int"
+
+
+#: A sum of doubles this large may stand for an integer sum past 2**63 - 1 (the doubles' own
+#: rounding is far below the margin for any number of rows a machine holds).
+_SUM_LIMIT = 0.999 * 2.0**63
+
+
+def _check_sum(a: Dict[str, Any], table: pa.Table, j: int, stage: str) -> None:
+    """Raise if a 64-bit integer sum of aggregate *a* went past 64 bits.
+
+    Arrow's integer sums wrap silently, where the record form's Python integers have no bound.
+    Two's-complement sums wrap modulo 2**64, so the wrapped total is exact whenever the true
+    total fits, whatever its partial sums did; a float64 sum of the same values, added beside
+    it, tells whether it does.
+    """
+    approx = table.column(f"g{j}.f")
+    if not len(approx) or approx.null_count == len(approx):
+        return
+    extremes = pc.min_max(approx)
+    worst = max(abs(extremes["min"].as_py()), abs(extremes["max"].as_py()))
+    if worst >= _SUM_LIMIT:
+        raise JobDefinitionError(
+            f"{stage}: a {a['func']}() of integers goes past 64 bits on the Arrow form (about "
+            f"{worst:.4g}); run the query with --no-vectorize, where integers have no bound"
+        )
+
+
+def _finish(a: Dict[str, Any], table: pa.Table, j: int, stage: str) -> Any:
     """An aggregate's final value per group, as ``Aggregates._finish`` gives it."""
     f = a["func"]
     t = from_string(a["type"])
+    if _checked_sum(a):
+        _check_sum(a, table, j, stage)
     if f in ("count_star", "count"):
         return pc.cast(table.column(f"g{j}"), pa.int64())
     if f == "avg":

@@ -324,6 +324,23 @@ def test_integer_overflow_says_to_run_on_the_record_form(env: Env) -> None:
     assert rows == {k: int(v) for k, v in want.items()}
 
 
+def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exact(tmp_path: Path) -> None:
+    big = 2**62
+    # group a: partial sums pass 2**63 and come back (the true total fits); group b: it does not
+    lines = [f"a|{big}", f"a|{big}", f"a|{-big}", f"a|{-big + 5}", f"b|{big}", f"b|{big}", "b|1"]
+    session = _session_over(tmp_path, "w", "\n".join(lines) + "\n", "g varchar(5), n bigint")
+    fits = "SELECT g, sum(n), avg(n) FROM w WHERE g = 'a' GROUP BY g"
+    _both_forms(session, fits, tmp_path, "wraps")
+    assert run_engine(session, fits) == [("a", 5, 1)]
+    past = "SELECT g, sum(n) FROM w GROUP BY g"
+    (statement,) = session.parse(past)
+    past_64_bits = r"Stage-1: a sum\(\) of integers goes past 64 bits on the Arrow form.*--no-vectorize"
+    with pytest.raises(Exception, match=past_64_bits):
+        session.execute(statement)
+    session.job_args.append("--no-vectorize")
+    assert sorted(run_engine(session, past)) == [("a", 5), ("b", 2 * big + 1)]
+
+
 # ------------------------------------------------------------------------------- the check
 
 
