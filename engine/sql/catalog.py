@@ -205,6 +205,10 @@ class RowReader:
                 ) from None
         return out
 
+    def group_value(self, i: int, group: str) -> Any:
+        """Column *i*'s value of a regex group's text: NULL if its type cannot hold it."""
+        return self._lenient(self._text[i], group)
+
     @staticmethod
     def _lenient(conv: Callable[[str], Any], g: Optional[str]) -> Any:
         if g is None:

@@ -29,7 +29,8 @@ generated logs, edge cases and Hypothesis-generated lines. This module ships wit
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Tuple, Union
 
 #: Java's ``\\s`` (without UNICODE_CHARACTER_CLASS).
 JAVA_SPACE = "[ \\t\\n\\x0B\\f\\r]"
@@ -80,3 +81,154 @@ class LineRegex:
                 return (*parts[:-1], *m.groups()) if m else None
         m = self.full.fullmatch(line)
         return m.groups() if m else None
+
+
+# ------------------------------------------------------------------------------- the RE2 form
+
+#: Java's ``\\S``.
+JAVA_NOT_SPACE = "[^ \\t\\n\\x0B\\f\\r]"
+#: Escapes that mean the same in Java, Python and RE2 on ASCII text.
+_SAME_ESCAPES = frozenset("dDwWbBtnrfAz")
+_HEX = re.compile(r"x[0-9A-Fa-f]{2}")
+#: ``^(?!LITERAL)`` at the start: a prefix that no matching line has (``^(?!#)``).
+_NO_PREFIX = re.compile(r"\^\(\?!((?:[^\\()\[\]{}.*+?|^$]|\\[^A-Za-z0-9])+)\)")
+
+
+@dataclass(frozen=True)
+class Re2Form:
+    """``input.regex`` as RE2 (``pyarrow.compute.extract_regex``'s syntax) giving the record
+    form's groups on ASCII lines: ``pattern`` is anchored at both ends, ``.`` matches any
+    character, ``\\s`` is Java's, group ``i`` is named ``g<i>``; a line starting with
+    ``no_prefix`` (when set) never matches (RE2 has no lookahead)."""
+
+    pattern: str
+    groups: int
+    no_prefix: str = ""
+    #: ``LineRegex``'s fast path in RE2: ``fields`` tab-separated fields, then ``tail``
+    #: (``None``: the regex has no such shape).
+    fields: int = 0
+    tail: Optional[Re2Form] = None
+
+
+def re2_form(regex: str) -> Union[Re2Form, str]:
+    """The ``Re2Form`` of *regex*, or why it has none (what RE2 lacks or reads otherwise: a
+    lookaround past the start, a backreference, a possessive quantifier; a group that may not
+    take part in a match, whose value Java gives as NULL and RE2 as ``""``).
+
+    On non-ASCII lines ``\\d``, ``\\w`` and ``\\b`` are Unicode-aware in the record form's
+    Python regex and ASCII-only in RE2, so such lines go to the record form's ``LineRegex``.
+    """
+    out: List[str] = []
+    no_prefix = ""
+    i = 0
+    m = _NO_PREFIX.match(regex)
+    if m:
+        no_prefix = re.sub(r"\\(.)", r"\1", m.group(1))
+        out.append("^")
+        i = m.end()
+    groups = 0
+    open_groups: List[bool] = []  # per open group: whether it holds a capturing group
+    n = len(regex)
+    while i < n:
+        c = regex[i]
+        if c == "\\":
+            esc, i = _escape(regex, i, in_class=False)
+            if esc is None:
+                return f"the escape {regex[i - 2 : i]!r} has no RE2 form here"
+            out.append(esc)
+            continue
+        if c == "[":
+            cls, i = _char_class(regex, i)
+            if cls is None:
+                return "a character class with a nested class, an intersection or an escape RE2 lacks"
+            out.append(cls)
+            continue
+        if c == "(":
+            if regex.startswith("(?:", i):
+                open_groups.append(False)
+                out.append("(?:")
+                i += 3
+            elif regex.startswith("(?", i):
+                return f"the group {regex[i : i + 3]!r}... (RE2 has no lookaround, flags are left to Java)"
+            else:
+                open_groups.append(True)
+                out.append(f"(?P<g{groups}>")
+                groups += 1
+                i += 1
+            continue
+        if c == ")":
+            if not open_groups:
+                return "an unbalanced ')'"
+            captures = open_groups.pop()
+            if open_groups and captures:
+                open_groups[-1] = True
+            out.append(")")
+            i += 1
+            if captures and i < n and regex[i] in "?*{":
+                return "a capturing group that may not take part in a match (under ?, * or {...})"
+            continue
+        if c == "|":
+            if groups or open_groups:
+                return "an alternation (|) beside a capturing group"  # its groups may not take part
+            out.append(c)
+            i += 1
+            continue
+        if c in "*+?}" and regex[i + 1 : i + 2] == "+":
+            return "a possessive quantifier"
+        out.append(c)
+        i += 1
+    if open_groups:
+        return "an unbalanced '('"
+    if "|" in out and groups:
+        return "an alternation (|) beside a capturing group"
+    fields, tail = 0, None
+    shape = _SHAPE.fullmatch(regex)
+    if shape is not None and not _LOOKS_BACK.search(shape.group(3)):
+        tail_form = re2_form(shape.group(3))
+        if isinstance(tail_form, Re2Form):
+            fields, tail = shape.group(2).count(_FIELD), tail_form
+    return Re2Form("(?s)^(?:" + "".join(out) + ")$", groups, no_prefix, fields, tail)
+
+
+def _escape(regex: str, i: int, in_class: bool) -> Tuple[Optional[str], int]:
+    """The RE2 form of the escape at *i* (``\\x``), and the index after it."""
+    d = regex[i + 1 : i + 2]
+    if d == "s":
+        return (JAVA_SPACE[1:-1] if in_class else JAVA_SPACE), i + 2
+    if d == "S" and not in_class:
+        return JAVA_NOT_SPACE, i + 2
+    if d in _SAME_ESCAPES and d and not (in_class and d in "bBAz"):
+        return "\\" + d, i + 2
+    if _HEX.match(regex, i + 1):
+        return regex[i : i + 4], i + 4
+    if d and d.isascii() and not d.isalnum():
+        return "\\" + d, i + 2
+    return None, i + 2
+
+
+def _char_class(regex: str, i: int) -> Tuple[Optional[str], int]:
+    """The RE2 form of the character class at *i* (``[...]``), and the index after it."""
+    out = ["["]
+    j = i + 1
+    if regex[j : j + 1] == "^":
+        out.append("^")
+        j += 1
+    if regex[j : j + 1] == "]":
+        out.append("\\]")
+        j += 1
+    while j < len(regex):
+        c = regex[j]
+        if c == "]":
+            out.append("]")
+            return "".join(out), j + 1
+        if c == "[" or regex.startswith("&&", j):
+            return None, j  # Java's union and intersection
+        if c == "\\":
+            esc, j = _escape(regex, j, in_class=True)
+            if esc is None:
+                return None, j
+            out.append(esc)
+            continue
+        out.append(c)
+        j += 1
+    return None, j

@@ -17,7 +17,11 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
    ``decimal(8,2)``), a line with another number of fields, a ``\\r`` or an empty line -- that
    block is read by ``RowReader`` itself, line by line: its values, or its error naming the
    file and the line. Parquet batches are cast the same way, ``RowReader`` on a refusal.
-   The blocks read so are counted (``TABLE blocks read by the record form``).
+   The blocks read so are counted (``TABLE blocks read by the record form``). A RegexSerDe
+   table's lines are matched by RE2 (``regex_serde.re2_form``: the same groups as the record
+   form's regex on ASCII lines), the tutorial's shape split on tabs first as ``LineRegex``
+   does; non-ASCII lines go to ``LineRegex`` itself; groups are cast leniently (NULL where a
+   type cannot hold the text, Hive's rule).
 2. **Map.** The stage's pipe (filters, projections) runs as kernels over the batch's columns
    ``c0..cN`` (``kernel``); an aggregate stage adds its key columns ``k0..`` and its aggregate
    inputs, and Arrow's partial hash aggregation runs map-side (the combiner); a sort with LIMIT
@@ -28,8 +32,8 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
    pipe; a sort stage sorts the partition with its NULL placement per key. The last stage's
    rows are written through the job's own output protocol, ordered by their key bytes.
 
-What has no Arrow form yet (joins, windows, DISTINCT aggregates, a query without a shuffle,
-RegexSerDe tables, functions without an exact kernel...) leaves the whole plan on the record
+What has no Arrow form yet (shuffled joins, windows, DISTINCT aggregates, a query without a
+shuffle, a regex RE2 lacks or reads otherwise, functions without an exact kernel...) leaves the whole plan on the record
 form; EXPLAIN names the first such construct. Integer arithmetic is checked: a result beyond
 64 bits is an error that says to run the query with ``--no-vectorize``, where Python's integers
 have no bound; so is an integer ``sum``/``avg`` whose total does not fit (``_check_sum``). Sums
@@ -52,6 +56,7 @@ from engine.sql import expr as E
 from engine.sql import operators as ops
 from engine.sql import protocol
 from engine.sql.catalog import RowReader, TableDef
+from engine.sql.regex_serde import LineRegex, Re2Form, re2_form
 from engine.sql.types import SqlType, from_string
 
 # ------------------------------------------------------------------------------- kernels
@@ -191,6 +196,12 @@ def arrow_type(t: SqlType) -> pa.DataType:
     }.get(t.kind) or pa.decimal128(t.precision, t.scale)
 
 
+#: Text that Arrow's cast reads as ``RowReader`` does (``int()``, ``float()``, an ISO date).
+_PLAIN = {
+    "int64": "^-?[0-9]{1,18}$",
+    "double": "^-?[0-9]{1,15}(\\.[0-9]{1,15})?$",
+    "date32[day]": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+}
 _TRUE = pa.array(["true", "t", "1", "y", "yes", "on"])
 _FALSE = pa.array(["false", "f", "0", "n", "no", "off"])
 
@@ -208,6 +219,7 @@ class TableReader:
         self.types = [arrow_type(t) for t in table.types]
         self.schema = pa.schema([(n, k) for n, k in zip(_names("c", len(self.types)), self.types)])
         self._rows: Optional[RowReader] = None
+        self._line_regex: Optional[LineRegex] = None
         self.by_record_form = 0  # blocks read by RowReader
         used_set = set(range(len(self.types)) if used is None else used)
         # The CSV reader converts integers, doubles, decimals and ISO dates itself (the same
@@ -229,10 +241,19 @@ class TableReader:
                 self._native[name] = kind
         nulls = [] if table.null_marker is None else [table.null_marker]
         self._nulls = nulls + ([""] if table.empty_is_null and "" not in nulls else [])
+        self._used = used_set
+        self._re2: Optional[Re2Form] = None
+        if table.format == "regex":
+            form = re2_form(table.regex)
+            if isinstance(form, str):  # pragma: no cover - why_not refuses such tables
+                raise ValueError(f"table {table.name}: {form}")
+            self._re2 = form
 
     def text(self, block: bytes, where: str) -> pa.Table:
         """A block of whole lines of *where*."""
         t = self.table
+        if self._re2 is not None:
+            return self._regex_text(block, where)
         try:
             if b"\r" in block or b"\n\n" in block or block.startswith(b"\n"):
                 raise Refused("a \\r or an empty line")  # the CSV reader reads them otherwise
@@ -266,6 +287,120 @@ class TableReader:
             return self._typed(cols)
         except (Refused, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return self._by_rows(_lines(block), where)
+
+    def _regex_text(self, block: bytes, where: str) -> pa.Table:
+        """A block of a RegexSerDe table: each line's groups (``_regex_groups``), each cast
+        leniently to its column's type (a value the type cannot hold is NULL, Hive's rule)."""
+        if b"\r" in block:  # the record form's lines lose a final \r: read as it reads them
+            return self._by_rows(_lines(block), where)
+        lines = pc.list_flatten(pc.split_pattern(pa.array([block], pa.binary()), b"\n"))
+        if block.endswith(b"\n") or not block:
+            lines = lines.slice(0, len(lines) - 1)
+        try:
+            text = pc.cast(lines, pa.string())
+        except pa.ArrowInvalid:  # not UTF-8: the record form's error
+            return self._by_rows(_lines(block), where)
+        groups = self._regex_groups(text)
+        cols = []
+        for i, kind in enumerate(self.types):
+            if i not in self._used or i >= len(groups):
+                cols.append(pa.nulls(len(text), kind))
+            else:
+                cols.append(self._lenient(groups[i], kind, i))
+        return self._typed(cols)
+
+    def _regex_groups(self, text: pa.Array) -> List[Any]:
+        """The groups of the table's regex matched against each line (NULL where it does not
+        match), as ``LineRegex.match`` gives them: only the columns the query reads.
+
+        RE2's submatch extraction costs ~50 us a line on the tutorial's regex, so the lines
+        ``LineRegex`` splits on tabs (its fast path: tabs and printable ASCII but space, the
+        regex's number of tabs, no empty field) are split so here too and only their tail goes
+        through RE2; the other ASCII lines take the full regex in RE2, and the non-ASCII ones
+        ``LineRegex`` itself (RE2's ``\\w``, ``\\d``, ``\\b`` are ASCII-only, Python's not).
+        """
+        form = self._re2
+        assert form is not None
+        n = len(text)
+        wanted = [i for i in range(form.groups) if i in self._used]
+        out: List[Any] = [None] * form.groups
+        if not n or not wanted:
+            return [pa.nulls(n, pa.string()) for _ in range(form.groups)]
+        rest = pc.is_valid(text)  # every line, until the fast path takes some
+        if form.tail is not None:
+            k = form.fields
+            fast = pc.and_(
+                pc.match_substring_regex(text, "^[\t!-~]*$"), pc.equal(pc.count_substring(text, "\t"), k)
+            )
+            empty_field = pc.or_(pc.starts_with(text, "\t"), pc.match_substring(text, "\t\t"))
+            fast = pc.and_(fast, pc.invert(empty_field))
+            if form.no_prefix:
+                fast = pc.and_(fast, pc.invert(pc.starts_with(text, form.no_prefix)))
+            rest = pc.invert(fast)
+            split = pc.if_else(fast, text, "\t" * k)  # k tabs: every line splits into k + 1 parts
+            # whether the tail matches decides the whole row, whichever groups are read
+            ends = pc.list_element(pc.split_pattern(split, "\t", max_splits=1, reverse=True), 1)
+            tail = pc.extract_regex(ends, form.tail.pattern)
+            tail_ok = pc.and_(fast, pc.is_valid(tail))
+            parts = pc.split_pattern(split, "\t", max_splits=k) if any(i < k for i in wanted) else None
+            for i in wanted:
+                v = pc.list_element(parts, i) if i < k else pc.struct_field(tail, f"g{i - k}")
+                out[i] = pc.if_else(tail_ok, v, pa.scalar(None, pa.string()))
+        else:
+            for i in wanted:
+                out[i] = pa.nulls(n, pa.string())
+        if pc.any(rest).as_py():
+            self._regex_rest(text, rest, wanted, out)
+        return [pa.nulls(n, pa.string()) if v is None else v for v in out]
+
+    def _regex_rest(self, text: pa.Array, rest: Any, wanted: List[int], out: List[Any]) -> None:
+        """The groups of the lines *rest* marks (off the fast path), put into *out* in place."""
+        form = self._re2
+        assert form is not None
+        lines = pc.filter(text, rest)
+        ascii_lines = pc.string_is_ascii(lines)
+        found = pc.extract_regex(pc.if_else(ascii_lines, lines, ""), form.pattern)
+        if form.no_prefix:
+            found = pc.if_else(pc.starts_with(lines, form.no_prefix), pa.scalar(None, found.type), found)
+        values = {i: pc.struct_field(found, f"g{i}") for i in wanted}
+        matched = pc.is_valid(found)
+        if not pc.all(ascii_lines).as_py():  # RE2 reads non-ASCII text otherwise: LineRegex
+            if self._line_regex is None:
+                self._line_regex = LineRegex(self.table.regex)
+            others = pc.invert(ascii_lines)
+            by_python = [self._line_regex.match(x) for x in pc.filter(lines, others).to_pylist()]
+            matched = pc.replace_with_mask(matched, others, pa.array([g is not None for g in by_python]))
+            for i in wanted:
+                got = pa.array([None if g is None else g[i] for g in by_python], pa.string())
+                values[i] = pc.replace_with_mask(values[i], others, got)
+        for i in wanted:
+            v = pc.if_else(matched, values[i], pa.scalar(None, pa.string()))
+            out[i] = pc.replace_with_mask(out[i], rest, v)
+
+    def _lenient(self, strings: Any, kind: pa.DataType, i: int) -> Any:
+        """Group strings as column *i*'s values, ``RowReader``'s lenient cast: Arrow's cast
+        where the text is plain (digits, an ISO date), ``RowReader`` for the rest."""
+        if pa.types.is_string(kind):
+            return strings
+        plain = _PLAIN.get(str(kind))
+        if plain is not None and not (pa.types.is_date(kind) and self.table.dateformat != "%Y-%m-%d"):
+            simple = pc.fill_null(pc.match_substring_regex(strings, plain), False)
+            odd = pc.and_(pc.is_valid(strings), pc.invert(simple))
+            try:
+                values = pc.cast(pc.if_else(simple, strings, pa.scalar(None, pa.string())), kind)
+            except pa.ArrowInvalid:  # e.g. 2014-02-30: every value through RowReader
+                values = None
+            if values is not None:
+                if not pc.any(odd).as_py():
+                    return values
+                return pc.replace_with_mask(values, odd, self._by_value(pc.filter(strings, odd), i, kind))
+        return self._by_value(strings, i, kind)
+
+    def _by_value(self, strings: Any, i: int, kind: pa.DataType) -> pa.Array:
+        if self._rows is None:
+            self._rows = RowReader(self.table)
+        rows = self._rows
+        return pa.array([None if g is None else rows.group_value(i, g) for g in strings.to_pylist()], kind)
 
     def _text_column(self, column: pa.ChunkedArray, kind: pa.DataType) -> Any:
         """A boolean or formatted time column from its text (NULLs already NULL)."""
@@ -433,7 +568,7 @@ class ArrowForm:
             output_values=None if last else (),
             value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
             columns=self._parquet_columns() if first and self.table.format == "parquet" else None,
-            text_reader=self._text_reader if first and self.table.format == "delimited" else None,
+            text_reader=self._text_reader if first and self.table.format != "parquet" else None,
             key_bytes=functools.partial(key_bytes, names=names),
         )
 

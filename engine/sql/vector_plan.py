@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional
 
 from engine.sql import expr as E
 from engine.sql.catalog import TableDef
+from engine.sql.regex_serde import re2_form
 
 #: Aggregate functions with an Arrow form (none of them DISTINCT).
 AGGREGATES = frozenset(("count_star", "count", "sum", "min", "max", "avg"))
@@ -85,7 +86,9 @@ def _ops_why_not(ops: Any, tables: Any) -> Optional[str]:
 
 def _table_why_not(t: TableDef, header_ok: bool = False) -> Optional[str]:
     if t.format == "regex":
-        return f"table {t.name} is read with the RegexSerDe"
+        form = re2_form(t.regex)
+        if isinstance(form, str):
+            return f"table {t.name}'s input.regex has no RE2 form: {form}"
     if t.format == "delimited" and len(t.delimiter) != 1:
         return f"table {t.name}'s delimiter {t.delimiter!r} is not one character"
     if t.ignore_header and not header_ok:  # a broadcast side is read whole, its headers skipped

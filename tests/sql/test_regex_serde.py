@@ -104,3 +104,84 @@ def test_edge_cases(regex, line):
 @given(st.text(alphabet="\t #ab1(;%20/x\n", max_size=30), st.sampled_from(SHAPED))
 def test_random_lines(line, regex):
     assert LineRegex(regex).match(line) == _reference(regex, line)
+
+
+# ------------------------------------------------------------------------------- the RE2 form
+#
+# The Arrow form reads a RegexSerDe table with RE2 (engine.sql.vector.TableReader): its rows
+# must be the record form's RowReader rows, line for line, on both of its paths (the tab split
+# with RE2 on the tail, the full regex in RE2) and for the non-ASCII lines it leaves to LineRegex.
+
+#: Regexes without the fast path's shape (the full regex in RE2 only).
+UNSHAPED = [r"^(\S+)\s+(.*)$", r"(\d+)-(\w+)\b.*", r"x*([a-z]{2,3})[0-9]+(.)", r"^(?:ab)+(\w*)\s(\d)$"]
+
+
+def _arrow_rows(regex: str, lines, types=None):
+    from engine.sql.catalog import RowReader, TableDef
+    from engine.sql.regex_serde import Re2Form, re2_form
+    from engine.sql.vector import TableReader
+
+    form = re2_form(regex)
+    assert isinstance(form, Re2Form), form
+    cols = types or ["string"] * form.groups
+    columns = tuple((f"c{i}", t) for i, t in enumerate(cols))
+    table = TableDef("t", columns, format="regex", regex=regex, lenient=True)
+    block = "".join(line + "\n" for line in lines).encode()
+    got = TableReader(table).text(block, "t.log").to_pylist()
+    rows = RowReader(table)
+    want = [rows.read(line, "t.log") for line in lines]
+    return [tuple(r.values()) for r in got], [tuple(r) for r in want]
+
+
+def test_the_tutorials_regex_has_an_re2_form_with_the_fast_path():
+    from engine.sql.regex_serde import re2_form
+
+    form = re2_form(TUTORIAL_REGEX)
+    assert (form.groups, form.no_prefix, form.fields, form.tail.groups) == (13, "#", 10, 3)
+
+
+@pytest.mark.parametrize(
+    ("regex", "reason"),
+    [
+        (r"^([^ ]+)\s+(\1)$", "escape"),
+        (r"^([^ ]+)\s+(?<=\t)(.*)$", "lookaround"),
+        (r"^(a)?b$", "may not take part"),
+        (r"^(a)|(b)$", "alternation"),
+        (r"^a++(b)$", "possessive"),
+        (r"^\p{Alpha}(b)$", "escape"),
+        (r"^[a-z&&[^b]](c)$", "character class"),
+        (r"^(?i)(a)$", "the group"),
+    ],
+)
+def test_regexes_without_an_re2_form_say_why(regex, reason):
+    from engine.sql.regex_serde import re2_form
+
+    got = re2_form(regex)
+    assert isinstance(got, str) and reason in got, got
+
+
+@pytest.mark.parametrize("regex", SHAPED + UNSHAPED)
+def test_arrow_reads_the_edge_cases_as_the_record_form(regex):
+    got, want = _arrow_rows(regex, [*EDGES, "ab123-x y", "abab\t5", "٣-x", "12-é", "#x\ty\tz", "#x\ty\t12"])
+    assert got == want
+
+
+def test_arrow_reads_generated_logs_as_the_record_form(tmp_path):
+    cloudfront.generate(tmp_path, rows=3000, seed=8, files=1)  # header and malformed lines included
+    lines = [ln for p in sorted(tmp_path.glob("*.log")) for ln in p.read_text().splitlines()]
+    lines += ["2014-07-05\tx\tLAX1\t٣\t1\tGET\th\t/u\t200\t-\tMozilla/5.0%20(Linux;%20x)%20Chrome/1"]
+    types = ["date", "string", "string", "int", *["string"] * 4, "int", *["string"] * 4]
+    got, want = _arrow_rows(TUTORIAL_REGEX, lines, types)
+    assert got == want
+    assert sum(r[0] is None for r in want) >= 3  # unmatched lines were read too
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(alphabet="\t #ab1(;%20/xé٣\x0b", max_size=30), min_size=1, max_size=8),
+    st.sampled_from(SHAPED + UNSHAPED),
+)
+def test_arrow_reads_random_lines_as_the_record_form(lines, regex):
+    lines = [ln.replace("\n", "") for ln in lines]
+    got, want = _arrow_rows(regex, lines)
+    assert got == want

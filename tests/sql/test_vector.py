@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import List, NamedTuple
@@ -24,6 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from data import cloudfront, duckdb_sql
 from engine.sql import operators as ops
 from engine.sql import protocol
 from engine.sql.errors import SqlError
@@ -33,6 +35,7 @@ from engine.sql.vector import key_bytes
 from engine.sql.vector_plan import why_not
 from tests.sql.oracle import Table, assert_same, duck_sql, run_duckdb, run_engine
 
+ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = (
     ("id", "integer", "INTEGER"),
     ("g", "varchar(20)", "VARCHAR"),
@@ -322,6 +325,61 @@ def test_integer_overflow_says_to_run_on_the_record_form(env: Env) -> None:
         run_duckdb(env.con, "SELECT g, sum(x::HUGEINT * 4611686018427387904) FROM v WHERE x > 2 GROUP BY g")
     )
     assert rows == {k: int(v) for k, v in want.items()}
+
+
+def _hive_logs(root: Path, name: str, location: Path) -> Session:
+    ddl = (ROOT / "emr" / "Hive_CloudFront.q").read_text().split(";\n")[0]
+    ddl = ddl.replace("cloudfront_logs", name).replace("'${INPUT}/cloudfront/data'", f"'{location}'")
+    session = Session("hive", runner="engine", job_args=list(ARROW_ALWAYS))
+    session.execute(session.parse(ddl)[0])
+    return session
+
+
+def test_regexserde_table_on_both_forms_and_duckdb(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    cloudfront.generate(logs, rows=3000, seed=11, files=2)  # headers and malformed lines included
+    (logs / "parquet").exists() and shutil.rmtree(logs / "parquet")
+    session = _hive_logs(tmp_path, "cloudfront_logs", logs)
+    sql = (
+        "SELECT os, browser, status, count(*), sum(bytes), min(dateobject), max(time) FROM cloudfront_logs "
+        "WHERE dateobject BETWEEN '2014-07-05' AND '2014-08-05' GROUP BY os, browser, status"
+    )
+    _both_forms(session, sql, tmp_path, "cloudfront")
+    con = duckdb.connect()
+    duckdb_sql.load_cloudfront(con, logs)
+    assert_same(run_engine(session, sql), run_duckdb(con, sql), False, sql)
+
+
+def test_regexserde_lines_off_the_fast_path_on_both_forms(tmp_path: Path) -> None:
+    ua = "Mozilla/5.0%20(Linux;%20x)%20Chrome/1"
+    fields = ["2014-07-05", "01:02:03", "LAX1", "120", "1.2.3.4", "GET", "h", "/u", "200", "-"]
+    lines = [
+        "\t".join(fields + [ua]),
+        "\t".join(fields[:3] + ["٣"] + fields[4:] + [ua]),  # Python's int() reads Arabic-Indic digits
+        "\t".join(fields[:3] + ["12x"] + fields[4:] + [ua]),  # not an INT: NULL
+        "\t".join(fields + ["Mozilla/5.0%20(Linüx;%20x)%20Chrome/2"]),  # non-ASCII: LineRegex
+        " ".join(fields + [ua]),  # spaces: the full regex in RE2
+        "\t".join(["2014-02-30", *fields[1:], ua]),  # not a date: NULL
+        "#" + "\t".join(fields + [ua]),
+        "\t".join(["", *fields[1:], ua]),  # an empty first field: no match
+    ]
+    logs = tmp_path / "odd"
+    logs.mkdir()
+    (logs / "odd.log").write_text("\n".join(lines) + "\n")
+    session = _hive_logs(tmp_path, "odd_logs", logs)
+    sql = "SELECT os, dateobject, bytes, count(*) FROM odd_logs GROUP BY os, dateobject, bytes"
+    _both_forms(session, sql, tmp_path, "odd")
+    assert sorted(run_engine(session, sql), key=repr) == sorted(
+        [
+            ("Linux", dt.date(2014, 7, 5), 120, 2),
+            ("Linux", dt.date(2014, 7, 5), 3, 1),
+            ("Linux", dt.date(2014, 7, 5), None, 1),
+            ("Linüx", dt.date(2014, 7, 5), 120, 1),
+            ("Linux", None, 120, 1),
+            (None, None, None, 2),
+        ],
+        key=repr,
+    )
 
 
 def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exact(tmp_path: Path) -> None:
