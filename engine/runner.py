@@ -107,7 +107,8 @@ class EngineRunner(MRJobRunner):
         )
 
     def _can_vectorize(self, script: str, class_name: str, steps: tuple[StepPlan, ...]) -> bool:
-        """True if the job offers a vectorized twin the engine can run (every step reduces)."""
+        """True if the job offers a vectorized twin the engine can run (every step reduces,
+        or the job is one map-only step)."""
         from engine.mrjob_bridge import load_job_class
         from engine.plan import has_vector_twin
 
@@ -115,9 +116,11 @@ class EngineRunner(MRJobRunner):
         self._job_class_for_plan = job_class
         if not has_vector_twin(job_class):
             return False
-        if not all(step.has_reducer for step in steps) or steps[0].mapper_raw:
+        map_only = len(steps) == 1 and not steps[0].has_reducer and not steps[0].has_combiner
+        if not (map_only or all(step.has_reducer for step in steps)) or steps[0].mapper_raw:
             log.info(
-                "the job's vectorized twin is ignored: the engine runs twins of jobs whose steps all reduce"
+                "the job's vectorized twin is ignored: the engine runs twins of jobs whose steps "
+                "all reduce, or of one map-only step"
             )
             return False
         if not self._check_twin(steps):

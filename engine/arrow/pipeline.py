@@ -4,7 +4,8 @@ A map task reads its split as record batches (``engine.arrow.read``), maps them 
 0's twin and shuffles them into IPC runs (``engine.arrow.shuffle``); a reduce task reduces
 its partition with step *s*'s twin, in slices within the budget, then either writes the
 output part (``engine.arrow.output``) or maps the result with step *s+1*'s twin into the
-next shuffle (every step of a twin has a reducer). The twins were checked when the job
+next shuffle. A map-only job (one step, no reducer) writes its map tasks' rows to the parts
+in the mapper's order (``_map_output``). The twins were checked when the job
 was planned (``EngineRunner``): here they are only run.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Iterator
 
+from engine.arrow.keys import row_keys, row_values
+from engine.arrow.output import write_lines
 from engine.arrow.read import block_bytes, input_batches
 from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batches
 from engine.commit import part_path
@@ -53,6 +56,8 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
             budget = max(1, budget // 2)
         reducer = PartitionReduce(twins[wave.reduce_step], task.runs, budget)
     try:
+        if reducer is None and wave.shuffle_step is None:
+            return _map_output(job, plan, twins[0], task, batches, attempt_dir)
         if reducer is not None and wave.shuffle_step is None:
             assert wave.reduce_step is not None
             path = part_path(attempt_dir, task.index)
@@ -87,6 +92,27 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
         spilled_bytes=stats.spilled_bytes,
     )
     return TaskOutput(counts, runs=runs, run_bytes=dict(stats.run_bytes))
+
+
+def _map_output(
+    job: Any, plan: JobPlan, twin: Any, task: Task, batches: Iterable[Any], attempt_dir: str
+) -> TaskOutput:
+    """A map-only job's map task: each batch mapped, its rows written to the task's part in
+    the mapper's order, as the record path's map-only task writes its mapper's output."""
+    write = protocol_write(job, 0, "mapper")
+    path = part_path(attempt_dir, task.index)
+    writer = TextPartWriter(path)
+    records_in = 0
+    try:
+        for batch in batches:
+            records_in += batch.num_rows
+            table = twin.mapper(batch) if twin.mapper is not None else batch
+            keys = row_keys(table, list(twin.output_keys or twin.keys))
+            write_lines(writer, [write(k, v) for k, v in zip(keys, row_values(table, twin))])
+    finally:
+        writer.close()
+    counts = TaskCounts(records_in=records_in, records_out=writer.records, bytes_out=writer.bytes)
+    return TaskOutput(counts, output_file=path)
 
 
 def _input_batches(split: InputSplit, twin: Any, block: int) -> Iterator[Any]:

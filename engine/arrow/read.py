@@ -74,6 +74,11 @@ def _split_batches(
         return
     blocks = SplitReader(split).blocks(block_bytes)
     line_no = 0
+    if text_reader is not None:
+        # A split without a line still gets a (empty) batch: a mapper sees every map task,
+        # as an mrjob mapper_final runs on each (a SQL aggregate without GROUP BY has a row
+        # over no rows, engine.sql.vector._with_empty_row).
+        blocks = _at_least_one(blocks)
     for block in blocks:
         try:
             if text_reader is not None:
@@ -81,6 +86,8 @@ def _split_batches(
                 table = text_reader(block)
                 if table is not None:
                     line_no += table.num_rows
+                    if not table.num_rows:
+                        yield pa.RecordBatch.from_pylist([], schema=table.schema)
                     yield from table.combine_chunks().to_batches()
                     continue
             lines = arrow_text.lines(block)
@@ -96,6 +103,16 @@ def _split_batches(
             ) from exc
         line_no += len(lines)
         yield pa.RecordBatch.from_arrays([lines], names=["line"])
+
+
+def _at_least_one(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """*blocks*, or one empty block if there are none."""
+    empty = True
+    for block in blocks:
+        empty = False
+        yield block
+    if empty:
+        yield b""
 
 
 def _parquet_batches(

@@ -32,8 +32,13 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
    pipe; a sort stage sorts the partition with its NULL placement per key. The last stage's
    rows are written through the job's own output protocol, ordered by their key bytes.
 
-What has no Arrow form yet (shuffled joins, windows, DISTINCT aggregates, a query without a
-shuffle, a regex RE2 lacks or reads otherwise, functions without an exact kernel...) leaves the whole plan on the record
+A query without a shuffle is one map-only step: each map task writes its rows, in its split's
+order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
+to each batch so that it has its one row over no rows (``_with_empty_row``).
+
+What has no Arrow form yet (shuffled joins, windows, DISTINCT aggregates, a global aggregate
+over an earlier stage, a regex RE2 lacks or reads otherwise, functions without an exact
+kernel...) leaves the whole plan on the record
 form; EXPLAIN names the first such construct. Integer arithmetic is checked: a result beyond
 64 bits is an error that says to run the query with ``--no-vectorize``, where Python's integers
 have no bound; so is an integer ``sum``/``avg`` whose total does not fit (``_check_sum``). Sums
@@ -540,7 +545,8 @@ class ArrowForm:
         if kind == "aggregate":
             for j, a in enumerate(s["spec"]["aggs"]):
                 if a["func"] == "count_star":
-                    aggregate[f"g{j}"] = (keys[0], "count")
+                    # a global aggregate's batches each add an empty row (``_mapper``): not counted
+                    aggregate[f"g{j}"] = (keys[0], "count") if nkeys else ("one", "sum")
                 elif a["func"] == "avg":
                     aggregate[f"g{j}.s"] = (f"a{j}", "sum")
                     aggregate[f"g{j}.n"] = (f"a{j}.n", "sum")
@@ -563,7 +569,7 @@ class ArrowForm:
             aggregate=aggregate,
             mapper=self._mapper(s, first),
             combiner=combiner,
-            reducer=self._reducer(s, last),
+            reducer=None if kind == "map" else self._reducer(s, last),
             output_keys=keys,
             output_values=None if last else (),
             value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
@@ -616,6 +622,10 @@ class ArrowForm:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
             table = run_pipe(pipe["ops"], table, self.tables)
             n = table.num_rows
+            if s["kind"] == "map":  # a query without a shuffle: its rows are the output
+                self.count(f"Stage-{s['id'] + 1} rows out", n)
+                out = table.rename_columns(_names("o", table.num_columns))
+                return out.append_column("k", pa.nulls(n, pa.int8()))
             if s["kind"] == "aggregate":
                 cols: Dict[str, Any] = {}
                 for j, k in enumerate(inp["keys"]):
@@ -630,6 +640,8 @@ class ArrowForm:
                         cols[f"a{j}"] = v
                     if _checked_sum(a):
                         cols[f"a{j}.f"] = pc.cast(v, pa.float64(), safe=False)  # rounded: a bound
+                if not inp["keys"]:
+                    return _with_empty_row(cols, n)
                 return pa.table(cols)
             # sort / limit: one group (the record form's key []), the rows as they are
             return table.append_column("k", pa.nulls(n, pa.int8()))
@@ -653,7 +665,7 @@ class ArrowForm:
                 for j, a in enumerate(s["spec"]["aggs"]):
                     cols.append(_finish(a, table, j, f"Stage-{s['id'] + 1}"))
                 rows = pa.table(cols, names=_names("c", len(cols)))
-                keys = table.select(_names("k", nkeys))
+                keys = table.select(_names("k", nkeys) if nkeys else ["k"])
             else:
                 rows = table.drop_columns(["k"])
                 if kind == "sort":
@@ -675,6 +687,22 @@ class ArrowForm:
             return _append(out, keys)
 
         return reducer
+
+
+def _with_empty_row(cols: Dict[str, Any], n: int) -> pa.Table:
+    """A global aggregate's map output: its *n* rows, all in one group (the record form's key
+    ``[]``), then a row that adds nothing to any aggregate (no value, counts of 0).
+
+    SQL gives an aggregate without GROUP BY one row even over no rows; the record form's map
+    tasks each send an empty partial for it (``SqlJob._mapper_final``). Here every batch sends
+    one, so a query whose filter keeps no row still has its group; ``count(*)`` is the sum of
+    ``one``, which is 0 on the added row."""
+    cols = {"k": pa.nulls(n, pa.int8()), "one": pa.repeat(pa.scalar(1, pa.int64()), n), **cols}
+    empty = {
+        name: pa.array([0], pa.int64()) if name == "one" or name.endswith(".n") else pa.nulls(1, col.type)
+        for name, col in cols.items()
+    }
+    return pa.concat_tables([pa.table(cols), pa.table(empty)])
 
 
 def _columns_read(s: Dict[str, Any]) -> Optional[List[int]]:
