@@ -91,6 +91,7 @@ JAVA_NOT_SPACE = "[^ \\t\\n\\x0B\\f\\r]"
 _SAME_ESCAPES = frozenset("dDwWbBtnrfAz")
 _HEX = re.compile(r"x[0-9A-Fa-f]{2}")
 #: ``^(?!LITERAL)`` at the start: a prefix that no matching line has (``^(?!#)``).
+_COUNTS = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 _NO_PREFIX = re.compile(r"\^\(\?!((?:[^\\()\[\]{}.*+?|^$]|\\[^A-Za-z0-9])+)\)")
 
 
@@ -175,6 +176,10 @@ def re2_form(regex: str) -> Union[Re2Form, str]:
             continue
         if c in "*+?}" and regex[i + 1 : i + 2] == "+":
             return "a possessive quantifier"
+        if c == "{":
+            counts = _COUNTS.match(regex, i)
+            if counts and max(int(x) for x in counts.groups() if x) > 1000:
+                return "a repetition count past 1000 (RE2's limit)"
         out.append(c)
         i += 1
     if open_groups:

@@ -151,6 +151,7 @@ def test_the_tutorials_regex_has_an_re2_form_with_the_fast_path():
         (r"^\p{Alpha}(b)$", "escape"),
         (r"^[a-z&&[^b]](c)$", "character class"),
         (r"^(?i)(a)$", "the group"),
+        (r"^(a{2,1001})$", "past 1000"),
     ],
 )
 def test_regexes_without_an_re2_form_say_why(regex, reason):
