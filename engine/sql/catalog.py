@@ -6,9 +6,11 @@ them (tables are always read in place; nothing is copied or moved):
 
 ``delimited``  text, fields split on one delimiter (Hive's default ``\\x01``, ``FIELDS TERMINATED
                BY``, ``COPY ... DELIMITER``); NULL is ``\\N`` in Hive, an empty field in Redshift.
-               A line with another number of fields, or a value its column's type cannot hold, is
-               an error naming the file and the record (``COPY`` refuses such a file; so does the
-               engine for both dialects -- a silent NULL would hide a wrong DDL).
+               A line with another number of fields, or a value that a column the query reads
+               cannot hold, is an error naming the file and the record (``COPY`` refuses such a
+               file; so does the engine for both dialects -- a silent NULL would hide a wrong
+               DDL). Columns the query does not read are not converted (``RowReader``'s *used*;
+               DuckDB, reading a file in place, does the same).
 ``regex``      Hive's ``RegexSerDe``: the whole line must match ``input.regex`` (Java semantics:
                ``\\s`` is ASCII whitespace); group ``i`` feeds column ``i``, cast leniently; a line
                that does not match is a row of NULLs (Hive's rule, not an error).
@@ -137,6 +139,11 @@ def _converter(t: SqlType, table: TableDef) -> Callable[[str], Any]:
     raise ValueError(f"no reader for type {t}")
 
 
+def _unread(value: Any) -> None:
+    """The value of a column the query does not read."""
+    return None
+
+
 def _from_parquet(t: SqlType) -> Callable[[Any], Any]:
     k = t.kind
     if k == "decimal":
@@ -158,11 +165,17 @@ def _from_parquet(t: SqlType) -> Callable[[Any], Any]:
 class RowReader:
     """Turns one input record of a table into a tuple of typed values (all columns, in order)."""
 
-    def __init__(self, table: TableDef) -> None:
+    def __init__(self, table: TableDef, used: Optional[Sequence[int]] = None) -> None:
+        """*used*: the columns the query reads (``stages.pipe_columns``); the others are NULL,
+        their text not converted (``None``: every column)."""
         self.table = table
         types = table.types
-        self._text = [_converter(t, table) for t in types]
-        self._parquet_by_name = list(zip(table.names, [_from_parquet(t) for t in types]))
+        keep = set(range(len(types)) if used is None else used)
+        self._text = [_converter(t, table) if i in keep else _unread for i, t in enumerate(types)]
+        self._parquet_by_name = [
+            (name, _from_parquet(t) if i in keep else _unread)
+            for i, (name, t) in enumerate(zip(table.names, types))
+        ]
         self._n = len(types)
         self._rx: Optional[LineRegex] = None
         if table.format == "regex":

@@ -27,7 +27,7 @@ from engine.job import EngineMRJob
 from engine.sql import operators as ops
 from engine.sql.catalog import RowReader, TableDef, local_size, table_for_path
 from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol
-from engine.sql.stages import decode
+from engine.sql.stages import decode, stream_columns
 from engine.sql.vector_plan import why_not
 
 #: How many carry keys spread carried rows over a step's reducers.
@@ -133,6 +133,7 @@ class SqlJob(EngineMRJob):
             self._carried = 0
             self._readers: Dict[str, List[Tuple[int, RowReader]]] = {}
             self._reader_of: Dict[int, RowReader] = {}
+            self._columns_of = stream_columns(plan)  # only the columns the query reads are converted
             self._keys = [ops.key_function(inp["keys"]) for inp in s["inputs"]]
             self._dialect = plan["dialect"]
             self._aggs = (
@@ -159,7 +160,7 @@ class SqlJob(EngineMRJob):
             hit = []
             for t in idx:
                 if t not in self._reader_of:
-                    self._reader_of[t] = RowReader(self._tables[t])
+                    self._reader_of[t] = RowReader(self._tables[t], self._columns_of.get(t))
                 hit.append((t, self._reader_of[t]))
             self._readers[path] = hit
         return hit

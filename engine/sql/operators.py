@@ -93,12 +93,13 @@ class BroadcastJoin:
 
     def _load(self) -> Dict[tuple, List[Row]]:
         from engine.sql.catalog import RowReader, read_records
+        from engine.sql.stages import pipe_columns
 
         out: Dict[tuple, List[Row]] = {}
         small_key = key_function(self.spec["small_keys"])
         for p in self.spec["pipes"]:
             table = self.tables[p["table"]]
-            reader = RowReader(table)
+            reader = RowReader(table, pipe_columns(p["ops"]))
             run = pipe_function(p["ops"])
             for where, value in read_records(table):
                 for row in run(reader.read(value, where)):

@@ -352,3 +352,47 @@ def input_tables(plan: StagePlan) -> List[int]:
     return sorted(
         {p.source[1] for s in plan.stages for i in s.inputs for p in i.pipes if p.source[0] == "table"}
     )
+
+
+def pipe_columns(ops: List[List[Any]], stage: Optional[Dict[str, Any]] = None) -> Optional[List[int]]:
+    """The table columns a pipe of the JSON plan reads: those its filters use up to its first
+    projection, and that projection's (``prune`` puts one right after each scan); without one,
+    the keys and aggregate arguments of *stage* (an aggregate it feeds); ``None``: every column
+    (its rows go on whole, or through a map-side join first).
+
+    Only these columns are converted from the table's text (``RowReader``, and
+    ``engine.sql.vector.TableReader``): a value that a column the query does not read cannot
+    hold is no error, as in DuckDB, which converts only the columns a query reads.
+    """
+    used: set = set()
+    for op in ops:
+        if op[0] == "broadcast_join":
+            return None  # the joined rows hold every column
+        for e in [op[1]] if op[0] == "filter" else op[1]:
+            used |= E.columns_used(e)
+        if op[0] == "project":
+            return sorted(used)
+    if stage is None or stage["kind"] != "aggregate" or len(stage["inputs"]) != 1:
+        return None
+    spec = stage["spec"]
+    for e in [*stage["inputs"][0]["keys"], *(a["arg"] for a in spec["aggs"] if a["arg"] is not None)]:
+        used |= E.columns_used(e)
+    return sorted(used)
+
+
+def stream_columns(plan: Dict[str, Any]) -> Dict[int, Optional[List[int]]]:
+    """For each table the mappers read (by index in ``plan["tables"]``), the columns its pipes
+    read (``pipe_columns``, all pipes together); ``None``: every column."""
+    out: Dict[int, Optional[List[int]]] = {}
+    for s in plan["stages"]:
+        for inp in s["inputs"]:
+            for p in inp["pipes"]:
+                if p["source"][0] != "table":
+                    continue
+                t = p["source"][1]
+                cols = pipe_columns(p["ops"], s)
+                if t in out and (out[t] is None or cols is None):
+                    out[t] = None
+                else:
+                    out[t] = sorted(set(out.get(t) or ()) | set(cols or ())) if cols is not None else None
+    return out

@@ -62,6 +62,7 @@ from engine.sql import operators as ops
 from engine.sql import protocol
 from engine.sql.catalog import RowReader, TableDef
 from engine.sql.regex_serde import LineRegex, Re2Form, re2_form
+from engine.sql.stages import pipe_columns
 from engine.sql.types import SqlType, from_string
 
 # ------------------------------------------------------------------------------- kernels
@@ -226,16 +227,18 @@ class TableReader:
         self._rows: Optional[RowReader] = None
         self._line_regex: Optional[LineRegex] = None
         self.by_record_form = 0  # blocks read by RowReader
+        self.used = None if used is None else sorted(used)
         used_set = set(range(len(self.types)) if used is None else used)
         # The CSV reader converts integers, doubles, decimals and ISO dates itself (the same
         # parsers as a cast); booleans and formatted times are read as text and converted here.
-        # A string column the query does not read is not converted at all: any text is a string.
+        # A column the query does not read is not converted at all (``stages.pipe_columns``).
         self._native: Dict[str, pa.DataType] = {}
         self._as_text: Dict[str, pa.DataType] = {}
         for i, ((name, _), kind) in enumerate(zip(table.columns, self.types)):
+            if i not in used_set:
+                continue
             if pa.types.is_string(kind):
-                if i in used_set:
-                    self._native[name] = kind
+                self._native[name] = kind
             elif (
                 pa.types.is_boolean(kind)
                 or pa.types.is_timestamp(kind)
@@ -273,7 +276,9 @@ class TableReader:
                     delimiter=t.delimiter, quote_char=False, double_quote=False, ignore_empty_lines=False
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=[n for n, _ in t.columns if n in self._native or n in self._as_text],
+                    # none read (count(*)): the first, as text, for the number of rows
+                    include_columns=[n for n, _ in t.columns if n in self._native or n in self._as_text]
+                    or [t.columns[0][0]],
                     column_types={**self._native, **{n: pa.string() for n in self._as_text}},
                     null_values=self._nulls,
                     strings_can_be_null=True,
@@ -288,7 +293,7 @@ class TableReader:
                 elif name in self._as_text:
                     cols.append(self._text_column(raw.column(name), kind))
                 else:
-                    cols.append(pa.nulls(n, kind))  # a string column the query does not read
+                    cols.append(pa.nulls(n, kind))  # a column the query does not read
             return self._typed(cols)
         except (Refused, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return self._by_rows(_lines(block), where)
@@ -403,7 +408,7 @@ class TableReader:
 
     def _by_value(self, strings: Any, i: int, kind: pa.DataType) -> pa.Array:
         if self._rows is None:
-            self._rows = RowReader(self.table)
+            self._rows = RowReader(self.table, self.used)
         rows = self._rows
         return pa.array([None if g is None else rows.group_value(i, g) for g in strings.to_pylist()], kind)
 
@@ -447,7 +452,7 @@ class TableReader:
     def _by_rows(self, values: Sequence[Any], where: str) -> pa.Table:
         """Values read by ``RowReader``: its rows, or its error naming *where* and the record."""
         if self._rows is None:
-            self._rows = RowReader(self.table)
+            self._rows = RowReader(self.table, self.used)
         self.by_record_form += 1
         rows = [self._rows.read(v, where) for v in values]
         return pa.Table.from_arrays(
@@ -524,7 +529,7 @@ class ArrowForm:
         self.count = count
         first = self.stages[0]["inputs"][0]["pipes"][0]
         self.table = self.tables[first["source"][1]]
-        self.reader = TableReader(self.table, _columns_read(self.stages[0]))
+        self.reader = TableReader(self.table, pipe_columns(first["ops"], self.stages[0]))
 
     def steps(self) -> List[VectorStep]:
         out = []
@@ -580,7 +585,7 @@ class ArrowForm:
 
     def _parquet_columns(self) -> List[str]:
         """The Parquet columns the first stage reads (projection)."""
-        used = _columns_read(self.stages[0])
+        used = self.reader.used
         names = self.table.names
         return list(names) if used is None else [names[i] for i in used]
 
@@ -705,24 +710,6 @@ def _with_empty_row(cols: Dict[str, Any], n: int) -> pa.Table:
     return pa.concat_tables([pa.table(cols), pa.table(empty)])
 
 
-def _columns_read(s: Dict[str, Any]) -> Optional[List[int]]:
-    """The table columns stage *s* (the first) reads: up to its pipe's first projection, or its
-    keys and aggregate arguments; ``None`` (all) when its rows go on whole (a sort, a limit)."""
-    used: set = set()
-    for op in s["inputs"][0]["pipes"][0]["ops"]:
-        if op[0] == "broadcast_join":
-            return None  # the joined rows hold every column
-        for e in [op[1]] if op[0] == "filter" else op[1]:
-            used |= E.columns_used(e)
-        if op[0] == "project":
-            return sorted(used)
-    if s["kind"] != "aggregate":
-        return None
-    for e in [*s["inputs"][0]["keys"], *(a["arg"] for a in s["spec"]["aggs"] if a["arg"] is not None)]:
-        used |= E.columns_used(e)
-    return sorted(used)
-
-
 def _first_rows(n: int) -> Callable[[pa.Table], pa.Table]:
     return lambda table: table.slice(0, n)
 
@@ -783,7 +770,7 @@ class BroadcastJoin:
         parts = []
         for p in spec["pipes"]:
             table = tables[p["table"]]
-            reader = TableReader(table)
+            reader = TableReader(table, pipe_columns(p["ops"]))
             for piece in _whole_table(table, reader):
                 parts.append(run_pipe(p["ops"], piece))
         small = pa.concat_tables(parts) if len(parts) > 1 else parts[0]

@@ -9,7 +9,7 @@ import pytest
 
 from engine.sql import expr as E
 from engine.sql.session import Session
-from engine.sql.stages import StagePlan, decode
+from engine.sql.stages import StagePlan, decode, pipe_columns, stream_columns
 
 
 @pytest.fixture
@@ -145,3 +145,16 @@ def test_negative_zero_keys_group_and_join_with_zero(tmp_path):
         (Decimal("1.50"), 1),
     ]
     assert sorted(s.execute(s.parse("select f, count(*) from t group by f")[0]).rows) == [(0.0, 2), (1.5, 1)]
+
+
+def test_the_columns_each_table_is_read_for(session):
+    # the mappers convert only these (stages.stream_columns); a broadcast side's pipe its own
+    plan = plan_of(session, "select name, sum(v) from t where id > 0 group by name").to_json()
+    assert stream_columns(plan) == {0: [0, 1, 2]}
+    plan = plan_of(session, "select t.name, u.w from t join u on t.id = u.id").to_json()
+    assert stream_columns(plan) == {0: [0, 1], 1: [0, 2]}
+    session.broadcast_limit = None
+    plan = plan_of(session, "select t.name, count(*) from t join u on t.id = u.id group by t.name").to_json()
+    (join,) = [op for op in plan["stages"][0]["inputs"][0]["pipes"][0]["ops"] if op[0] == "broadcast_join"]
+    assert stream_columns(plan) == {0: [0, 1]}
+    assert [pipe_columns(p["ops"]) for p in join[1]["pipes"]] == [[0]]

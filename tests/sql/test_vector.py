@@ -295,6 +295,27 @@ def test_timestamps_in_the_copys_format(tmp_path: Path) -> None:
     assert b"2008-01-01T00:00:07" in b"".join(parts)
 
 
+def test_only_the_columns_a_query_reads_are_converted(tmp_path: Path) -> None:
+    # 'oops' cannot be an integer: an error where the query reads m, nothing where it does not,
+    # on both forms, as in DuckDB (which converts only the columns a query reads)
+    text = "a|1|oops|2008-01-01\nb|2|3|not a date\na|4|5|2008-01-02\n"
+    session = _session_over(tmp_path, "r", text, "g varchar(5), n integer, m integer, d date")
+    sql = "SELECT g, sum(n), count(*) FROM r GROUP BY g"
+    _both_forms(session, sql, tmp_path, "unread")
+    assert sorted(run_engine(session, sql)) == [("a", 5, 2), ("b", 2, 1)]
+    path = tmp_path / "r.txt"
+    con = duckdb.connect()
+    columns = "{'g': 'VARCHAR', 'n': 'INTEGER', 'm': 'INTEGER', 'd': 'DATE'}"
+    source = f"read_csv('{path}', delim='|', header=false, columns={columns})"
+    duck = f"SELECT g, sum(n), count(*) FROM {source} GROUP BY g"
+    assert sorted(run_duckdb(con, duck)) == [("a", 5, 2), ("b", 2, 1)]
+    (statement,) = session.parse("SELECT g, sum(m) FROM r GROUP BY g")
+    for extra in ([], ["--no-vectorize"]):
+        session.job_args = [*ARROW_ALWAYS, *extra]
+        with pytest.raises(Exception, match="column m \\(int\\) cannot hold 'oops'"):
+            session.execute(statement)
+
+
 def test_a_global_aggregate_of_an_empty_file_has_its_row(tmp_path: Path) -> None:
     session = _session_over(tmp_path, "e", "", "g varchar(5), n integer")
     sql = "SELECT count(*), sum(n), max(g) FROM e"
