@@ -120,8 +120,6 @@ def _parquet_batches(
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
-    if not split.row_groups:
-        return
     try:
         pf = pq.ParquetFile(split.path)
         wanted = None
@@ -136,12 +134,18 @@ def _parquet_batches(
                 for c in columns
                 if c in present or c.lower() in by_lower
             ]
+        empty = True
         for batch in pf.iter_batches(
             row_groups=list(split.row_groups),
             columns=wanted,
             batch_size=max(1024, min(PARQUET_BATCH_ROWS, block_bytes // 100)),
         ):
+            empty = False
             yield _dictionaries_decoded(batch)
+        if empty:  # no rows: one empty batch, as a text split without lines gets one
+            schema = pf.schema_arrow
+            fields = [schema.field(n) for n in (wanted if wanted is not None else schema.names)]
+            yield _dictionaries_decoded(pa.RecordBatch.from_pylist([], schema=pa.schema(fields)))
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"cannot read Parquet {split.describe()}: {exc}") from exc
 

@@ -295,6 +295,18 @@ def test_timestamps_in_the_copys_format(tmp_path: Path) -> None:
     assert b"2008-01-01T00:00:07" in b"".join(parts)
 
 
+def test_a_global_aggregate_of_an_empty_parquet_file_has_its_row(tmp_path: Path) -> None:
+    from engine.sql.cli import parquet_table
+
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"g": pa.array([], pa.string()), "n": pa.array([], pa.int64())}), path)
+    session = Session("redshift", runner="engine", job_args=list(ARROW_ALWAYS))
+    session.tables["e"] = parquet_table("e", str(path))
+    sql = "SELECT count(*), sum(n) FROM e"
+    _both_forms(session, sql, tmp_path, "empty-parquet")
+    assert run_engine(session, sql) == [(0, None)]
+
+
 def test_only_the_columns_a_query_reads_are_converted(tmp_path: Path) -> None:
     # 'oops' cannot be an integer: an error where the query reads m, nothing where it does not,
     # on both forms, as in DuckDB (which converts only the columns a query reads)
