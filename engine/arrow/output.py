@@ -132,18 +132,24 @@ def sorted_output(
         return pa.array([], pa.binary()), []
     group_keys = step_keys(table, step, key_write)
     order = pc.sort_indices(group_keys)  # stable, byte order
-    group_keys = group_keys.take(order)
-    table = table.take(order)
+    return group_keys.take(order), output_lines(step, table.take(order), write)
+
+
+def output_lines(
+    step: VectorStep, table: pa.Table, write: Callable[[Any, Any], bytes]
+) -> pa.Array | list[bytes]:
+    """*table*'s rows, in its order, encoded as the last step's (output key, output value)
+    lines: a binary array for the standard JSON protocol, else a list of lines."""
     out_keys = list(step.output_keys or step.keys)
     out_values = list(step.output_values or step.aggregate)
     if step.value is None and writes_standard_json(write):
         key_bytes = arrow_keys.json_key_bytes([table.column(k) for k in out_keys])
         value_bytes = arrow_keys.json_key_bytes([table.column(v) for v in out_values])
         if key_bytes is not None and value_bytes is not None:
-            return group_keys, pc.binary_join_element_wise(key_bytes, value_bytes, b"\t")
+            return pc.binary_join_element_wise(key_bytes, value_bytes, b"\t")
     keys = row_keys(table, out_keys)
     values = row_values(table, step)
-    return group_keys, [write(k, v) for k, v in zip(keys, values)]
+    return [write(k, v) for k, v in zip(keys, values)]
 
 
 _NEWLINE = pa.scalar(b"\n", pa.binary())

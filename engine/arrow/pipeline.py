@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Iterator
 
-from engine.arrow.keys import row_keys, row_values
-from engine.arrow.output import write_lines
+import pyarrow as pa
+
+from engine.arrow.output import output_lines, write_lines
 from engine.arrow.read import block_bytes, input_batches
 from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batches
 from engine.commit import part_path
@@ -106,9 +107,8 @@ def _map_output(
     try:
         for batch in batches:
             records_in += batch.num_rows
-            table = twin.mapper(batch) if twin.mapper is not None else batch
-            keys = row_keys(table, list(twin.output_keys or twin.keys))
-            write_lines(writer, [write(k, v) for k, v in zip(keys, row_values(table, twin))])
+            table = twin.mapper(batch) if twin.mapper is not None else pa.Table.from_batches([batch])
+            write_lines(writer, output_lines(twin, table, write))
     finally:
         writer.close()
     counts = TaskCounts(records_in=records_in, records_out=writer.records, bytes_out=writer.bytes)

@@ -168,12 +168,6 @@ def re2_form(regex: str) -> Union[Re2Form, str]:
             if captures and i < n and regex[i] in "?*{":
                 return "a capturing group that may not take part in a match (under ?, * or {...})"
             continue
-        if c == "|":
-            if groups or open_groups:
-                return "an alternation (|) beside a capturing group"  # its groups may not take part
-            out.append(c)
-            i += 1
-            continue
         if c in "*+?}" and regex[i + 1 : i + 2] == "+":
             return "a possessive quantifier"
         if c == "{":
@@ -184,7 +178,7 @@ def re2_form(regex: str) -> Union[Re2Form, str]:
         i += 1
     if open_groups:
         return "an unbalanced '('"
-    if "|" in out and groups:
+    if "|" in out and groups:  # a group in one branch may not take part
         return "an alternation (|) beside a capturing group"
     fields, tail = 0, None
     shape = _SHAPE.fullmatch(regex)

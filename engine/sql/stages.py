@@ -391,8 +391,8 @@ def stream_columns(plan: Dict[str, Any]) -> Dict[int, Optional[List[int]]]:
                     continue
                 t = p["source"][1]
                 cols = pipe_columns(p["ops"], s)
-                if t in out and (out[t] is None or cols is None):
+                if cols is None or (t in out and out[t] is None):
                     out[t] = None
                 else:
-                    out[t] = sorted(set(out.get(t) or ()) | set(cols or ())) if cols is not None else None
+                    out[t] = sorted({*(out.get(t) or ()), *cols})
     return out

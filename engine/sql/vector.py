@@ -227,15 +227,15 @@ class TableReader:
         self._rows: Optional[RowReader] = None
         self._line_regex: Optional[LineRegex] = None
         self.by_record_form = 0  # blocks read by RowReader
-        self.used = None if used is None else sorted(used)
-        used_set = set(range(len(self.types)) if used is None else used)
+        self.used = None if used is None else sorted(used)  # for RowReader and Parquet's projection
+        self._used = set(range(len(self.types)) if used is None else used)
         # The CSV reader converts integers, doubles, decimals and ISO dates itself (the same
         # parsers as a cast); booleans and formatted times are read as text and converted here.
         # A column the query does not read is not converted at all (``stages.pipe_columns``).
         self._native: Dict[str, pa.DataType] = {}
         self._as_text: Dict[str, pa.DataType] = {}
         for i, ((name, _), kind) in enumerate(zip(table.columns, self.types)):
-            if i not in used_set:
+            if i not in self._used:
                 continue
             if pa.types.is_string(kind):
                 self._native[name] = kind
@@ -249,7 +249,6 @@ class TableReader:
                 self._native[name] = kind
         nulls = [] if table.null_marker is None else [table.null_marker]
         self._nulls = nulls + ([""] if table.empty_is_null and "" not in nulls else [])
-        self._used = used_set
         self._re2: Optional[Re2Form] = None
         if table.format == "regex":
             form = re2_form(table.regex)
@@ -406,10 +405,14 @@ class TableReader:
                 return pc.replace_with_mask(values, odd, self._by_value(pc.filter(strings, odd), i, kind))
         return self._by_value(strings, i, kind)
 
-    def _by_value(self, strings: Any, i: int, kind: pa.DataType) -> pa.Array:
+    def _row_reader(self) -> RowReader:
+        """The record form's reader of the table (the same columns), made on first use."""
         if self._rows is None:
             self._rows = RowReader(self.table, self.used)
-        rows = self._rows
+        return self._rows
+
+    def _by_value(self, strings: Any, i: int, kind: pa.DataType) -> pa.Array:
+        rows = self._row_reader()
         return pa.array([None if g is None else rows.group_value(i, g) for g in strings.to_pylist()], kind)
 
     def _text_column(self, column: pa.ChunkedArray, kind: pa.DataType) -> Any:
@@ -451,10 +454,9 @@ class TableReader:
 
     def _by_rows(self, values: Sequence[Any], where: str) -> pa.Table:
         """Values read by ``RowReader``: its rows, or its error naming *where* and the record."""
-        if self._rows is None:
-            self._rows = RowReader(self.table, self.used)
+        reader = self._row_reader()
         self.by_record_form += 1
-        rows = [self._rows.read(v, where) for v in values]
+        rows = [reader.read(v, where) for v in values]
         return pa.Table.from_arrays(
             [pa.array([r[i] for r in rows], k) for i, k in enumerate(self.types)], schema=self.schema
         )
