@@ -25,25 +25,26 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
 2. **Map.** The stage's pipe (filters, projections) runs as kernels over the batch's columns
    ``c0..cN`` (``kernel``); an aggregate stage adds its key columns ``k0..`` and its aggregate
    inputs, and Arrow's partial hash aggregation runs map-side (the combiner); a sort with LIMIT
-   keeps its top k map-side.
+   keeps its top k map-side. A join stage reads both its sides' tables (a file's table found by
+   its location) and tags each row with its side (``ShuffledJoin``).
 3. **Shuffle.** Rows are partitioned by the crc32 of their key's record-form bytes
    (``key_bytes``), as the record form's shuffle partitions them.
 4. **Reduce.** The final aggregation, then ``count``/``avg``'s finishing, then the stage's post
-   pipe; a sort stage sorts the partition with its NULL placement per key. The last stage's
+   pipe; a sort stage sorts the partition with its NULL placement per key; a join stage
+   hash-joins each slice's sides and puts the rows in the record form's order. The last stage's
    rows are written through the job's own output protocol, ordered by their key bytes.
 
 A query without a shuffle is one map-only step: each map task writes its rows, in its split's
 order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
 to each batch so that it has its one row over no rows (``_with_empty_row``).
 
-What has no Arrow form yet (shuffled joins, windows, DISTINCT aggregates, a global aggregate
-over an earlier stage, a regex RE2 lacks or reads otherwise, functions without an exact
-kernel...) leaves the whole plan on the record
-form; EXPLAIN names the first such construct. Integer arithmetic is checked: a result beyond
-64 bits is an error that says to run the query with ``--no-vectorize``, where Python's integers
-have no bound; so is an integer ``sum``/``avg`` whose total does not fit (``_check_sum``). Sums
-of doubles add in another order than the record form's (the last bits may differ, as between any
-two SQL engines).
+What has no Arrow form yet (windows, DISTINCT aggregates, a join or a global aggregate over an
+earlier stage, a regex RE2 lacks or reads otherwise, functions without an exact kernel...)
+leaves the whole plan on the record form; EXPLAIN names the first such construct. Integer
+arithmetic is checked: a result beyond 64 bits is an error that says to run the query with
+``--no-vectorize``, where Python's integers have no bound; so is an integer ``sum``/``avg``
+whose total does not fit (``_check_sum``). Sums of doubles add in another order than the record
+form's (the last bits may differ, as between any two SQL engines).
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ from engine.errors import JobDefinitionError
 from engine.sql import expr as E
 from engine.sql import operators as ops
 from engine.sql import protocol
-from engine.sql.catalog import RowReader, TableDef
+from engine.sql.catalog import RowReader, TableDef, table_for_path
 from engine.sql.regex_serde import LineRegex, Re2Form, re2_form
-from engine.sql.stages import pipe_columns
+from engine.sql.stages import pipe_columns, stream_columns
 from engine.sql.types import SqlType, from_string
 
 # ------------------------------------------------------------------------------- kernels
@@ -529,9 +530,13 @@ class ArrowForm:
         self.stages = plan["stages"]
         self.tables = [TableDef.from_json(t) for t in plan["tables"]]
         self.count = count
-        first = self.stages[0]["inputs"][0]["pipes"][0]
-        self.table = self.tables[first["source"][1]]
-        self.reader = TableReader(self.table, pipe_columns(first["ops"], self.stages[0]))
+        # the tables stage 1 reads (several for a shuffled join), each with its reader
+        first = [p for inp in self.stages[0]["inputs"] for p in inp["pipes"]]
+        self.first_tables = sorted({p["source"][1] for p in first})
+        columns = stream_columns(plan)
+        self.readers = {t: TableReader(self.tables[t], columns.get(t)) for t in self.first_tables}
+        self._path_table: Dict[str, int] = {}
+        self._joins: Dict[int, ShuffledJoin] = {}
 
     def steps(self) -> List[VectorStep]:
         out = []
@@ -571,6 +576,7 @@ class ArrowForm:
             combiner = _first_rows(n)
         names = keys if nkeys else ()
         width = self._width(s)
+        formats = {self.tables[t].format for t in self.first_tables}
         return VectorStep(
             keys=keys,
             aggregate=aggregate,
@@ -580,16 +586,21 @@ class ArrowForm:
             output_keys=keys,
             output_values=None if last else (),
             value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
-            columns=self._parquet_columns() if first and self.table.format == "parquet" else None,
-            text_reader=self._text_reader if first and self.table.format != "parquet" else None,
-            key_bytes=functools.partial(key_bytes, names=names),
+            columns=self._parquet_columns() if first and "parquet" in formats else None,
+            text_reader=self._text_reader if first and formats - {"parquet"} else None,
+            key_bytes=_join_key_bytes if kind == "join" else functools.partial(key_bytes, names=names),
         )
 
     def _parquet_columns(self) -> List[str]:
-        """The Parquet columns the first stage reads (projection)."""
-        used = self.reader.used
-        names = self.table.names
-        return list(names) if used is None else [names[i] for i in used]
+        """The Parquet columns the first stage reads (projection), of all its Parquet tables:
+        each file gives those it has."""
+        out: List[str] = []
+        for t in self.first_tables:
+            table, used = self.tables[t], self.readers[t].used
+            if table.format == "parquet":
+                names = table.names if used is None else [table.names[i] for i in used]
+                out += [n for n in names if n not in out]
+        return out
 
     def _width(self, s: Dict[str, Any]) -> int:
         """How many columns the stage's rows have after its post pipe."""
@@ -602,29 +613,41 @@ class ArrowForm:
     # ------------------------------------------------------------------ map side
 
     def _text_reader(self, block: bytes) -> pa.Table:
-        import os
+        where = _input_file()
+        return self.readers[self._table_of(where)].text(block, where or "stdin")
 
-        where = os.environ.get("mapreduce_map_input_file") or os.environ.get("map_input_file") or "stdin"
-        return self.reader.text(block, where)
+    def _table_of(self, path: str) -> int:
+        """The table of stage 1 whose location holds the input file *path* (found once a file)."""
+        if len(self.first_tables) == 1:
+            return self.first_tables[0]
+        t = self._path_table.get(path)
+        if t is None:
+            hits = [i for i in table_for_path(self.tables, path) if i in self.first_tables]
+            if len(hits) != 1:  # why_not refuses tables that share files
+                names = ", ".join(self.tables[i].name for i in self.first_tables)
+                raise ValueError(f"input file {path!r} is in no one table's location: {names}")
+            t = self._path_table[path] = hits[0]
+        return t
 
     def _mapper(self, s: Dict[str, Any], first: bool) -> Callable[[Any], pa.Table]:
         pipe = s["inputs"][0]["pipes"][0]
         inp = s["inputs"][0]
-        reader = self.reader
-        table_name = self.table.name
 
         def mapper(batch: Any) -> pa.Table:
             if first:
+                where = _input_file()
+                t = self._table_of(where)
+                reader = self.readers[t]
                 if batch.schema != reader.schema:  # Parquet (text comes typed from _text_reader)
-                    import os
-
-                    where = os.environ.get("mapreduce_map_input_file", "")
                     batch = reader.parquet(batch, where)
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-                self.count(f"{table_name} rows read", table.num_rows)
+                name = self.tables[t].name
+                self.count(f"{name} rows read", table.num_rows)
                 if reader.by_record_form:
-                    self.count(f"{table_name} blocks read by the record form", reader.by_record_form)
+                    self.count(f"{name} blocks read by the record form", reader.by_record_form)
                     reader.by_record_form = 0
+                if s["kind"] == "join":
+                    return self._join(s).map_side(t, table)
             else:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
             table = run_pipe(pipe["ops"], table, self.tables)
@@ -659,6 +682,12 @@ class ArrowForm:
         keys, limit = s["spec"]["keys"], s["spec"]["limit"]
         return lambda t: sort_table(t, keys).slice(0, limit)
 
+    def _join(self, s: Dict[str, Any]) -> ShuffledJoin:
+        join = self._joins.get(s["id"])
+        if join is None:
+            join = self._joins[s["id"]] = ShuffledJoin(s, self.tables, self.readers)
+        return join
+
     # ------------------------------------------------------------------ reduce side
 
     def _reducer(self, s: Dict[str, Any], last: bool) -> Callable[[pa.Table], pa.Table]:
@@ -673,6 +702,9 @@ class ArrowForm:
                     cols.append(_finish(a, table, j, f"Stage-{s['id'] + 1}"))
                 rows = pa.table(cols, names=_names("c", len(cols)))
                 keys = table.select(_names("k", nkeys) if nkeys else ["k"])
+            elif kind == "join":
+                rows, kb = self._join(s).reduce_side(table)
+                keys = pa.table({"kb": kb, "k": pa.nulls(rows.num_rows, pa.int8())})
             else:
                 rows = table.drop_columns(["k"])
                 if kind == "sort":
@@ -743,6 +775,169 @@ def run_post(
         table = _append(new, table.select(extra))
         width = new.num_columns
     return table
+
+
+def _input_file() -> str:
+    """The map task's input file, as the record form's mapper reads it ("": none known)."""
+    import os
+
+    return os.environ.get("mapreduce_map_input_file") or os.environ.get("map_input_file") or ""
+
+
+def _join_key_bytes(table: pa.Table) -> pa.Array:
+    """A shuffled join's key bytes: made map-side (``ShuffledJoin.map_side``), carried in ``kb``."""
+    return table.column("kb")
+
+
+# ------------------------------------------------------------------------------- shuffled joins
+
+
+class ShuffledJoin:
+    """``operators.join_rows`` on Arrow: a join stage whose sides both come from tables.
+
+    Map side (``map_side``): each side's pipe over a table's batch, its key's record-form bytes
+    (``kb``, which partition and order it as the record form's shuffle does), whether the key
+    holds a NULL (``kn``), the side (``s``: 0 left, 1 right) and the row, as the columns of both
+    sides (``l0..``, ``r0..``; the other side's NULL), so that every map output has one schema.
+
+    Reduce side (``reduce_side``), over a slice of whole key groups:
+
+    1. The slice is sorted stably by ``kb``: each key's rows are together, each side's rows in
+       the order the record form's reducer sees them (map task, then row).
+    2. Left and right rows whose key holds no NULL are hash-joined on ``kb`` (Arrow's join);
+       the residual condition, if any, drops pairs (NULL drops, as False).
+    3. The rows the join kind keeps alone are added: a left row without a pair (LEFT, FULL;
+       every left row of a NULL key), a right one (RIGHT, FULL); SEMI and ANTI keep left rows
+       with and without a pair.
+    4. Everything is put in ``join_rows``' order: by key group, then the left rows in order,
+       each with its pairs in the right side's order (or alone), then the right rows alone.
+    """
+
+    def __init__(
+        self, s: Dict[str, Any], tables: Sequence[TableDef], readers: Dict[int, TableReader]
+    ) -> None:
+        self.spec = s["spec"]
+        self.kind = self.spec["join"]
+        self.inputs = s["inputs"]
+        self.tables = tables
+        self.readers = readers
+        self.widths = self.spec["widths"]
+        self._schema: Optional[pa.Schema] = None
+
+    def schema(self) -> pa.Schema:
+        """The map output's schema: each side's columns as its pipes give them."""
+        if self._schema is None:
+            fields = [("kb", pa.binary()), ("kn", pa.bool_()), ("s", pa.int8())]
+            for k, prefix in enumerate("lr"):
+                types: List[pa.DataType] = [pa.null()] * self.widths[k]
+                for p in self.inputs[k]["pipes"]:  # a UNION ALL: the first type that is not NULL's
+                    t = p["source"][1]
+                    empty = run_pipe(p["ops"], self.readers[t].schema.empty_table(), self.tables)
+                    types = [x if not pa.types.is_null(x) else y for x, y in zip(types, empty.schema.types)]
+                fields += [(f"{prefix}{c}", kind) for c, kind in enumerate(types)]
+            self._schema = pa.schema(fields)
+        return self._schema
+
+    def map_side(self, t: int, table: pa.Table) -> pa.Table:
+        """The map output of a batch of table *t* (typed columns ``c0..``)."""
+        schema = self.schema()
+        out = []
+        for k, inp in enumerate(self.inputs):
+            for p in inp["pipes"]:
+                if p["source"][1] != t:
+                    continue
+                rows = run_pipe(p["ops"], table, self.tables)
+                n = rows.num_rows
+                keys = [_key_array(e, rows) for e in inp["keys"]]
+                names = _names("k", len(keys))
+                kn = pa.repeat(pa.scalar(False), n)
+                for key in keys:
+                    kn = pc.or_(kn, pc.is_null(key))
+                cols = [
+                    key_bytes(pa.table(keys, names=names), names),
+                    kn,
+                    pa.repeat(pa.scalar(k, pa.int8()), n),
+                ]
+                for j in (0, 1):
+                    for c in range(self.widths[j]):
+                        kind = schema.field(3 + j * self.widths[0] + c).type
+                        if j != k:
+                            cols.append(pa.nulls(n, kind))
+                            continue
+                        v = rows.column(c)
+                        cols.append(v if v.type == kind else pc.cast(v, kind))
+                out.append(pa.Table.from_arrays(cols, schema=schema))
+        return pa.concat_tables(out) if len(out) != 1 else out[0]
+
+    def reduce_side(self, table: pa.Table) -> Tuple[pa.Table, pa.Array]:
+        """The joined rows of a slice of whole key groups (columns ``c0..``), in the record
+        form's order, and each row's key bytes."""
+        import numpy as np
+
+        table = table.take(pc.sort_indices(table.column("kb")))  # stable: step 1
+        n = table.num_rows
+        kb = table.column("kb").combine_chunks()
+        group = np.zeros(n, np.int64)
+        if n > 1:
+            group[1:] = np.cumsum(
+                pc.not_equal(kb.slice(1), kb.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+            )
+        side = table.column("s").to_numpy()
+        joinable = ~table.column("kn").to_numpy(zero_copy_only=False)
+        positions = np.arange(n, dtype=np.int64)
+        left = positions[(side == 0) & joinable]
+        right = positions[(side == 1) & joinable]
+        nl, nr = self.widths
+        lcols = table.select(_names("l", nl))
+        rcols = table.select(_names("r", nr))
+        # step 2: the pairs of equal keys
+        pairs = pa.table({"kb": kb.take(pa.array(left)), "i": pa.array(left)}).join(
+            pa.table({"kb": kb.take(pa.array(right)), "j": pa.array(right)}),
+            "kb",
+            join_type="inner",
+            use_threads=False,
+        )
+        i = pairs.column("i").to_numpy()
+        j = pairs.column("j").to_numpy()
+        if self.spec["residual"] is not None and len(i):
+            joined = self._rows(lcols, rcols, pa.array(i), pa.array(j))
+            keep = pc.fill_null(_array(kernel(self.spec["residual"], joined), len(i), pa.bool_()), False)
+            mask = keep.to_numpy(zero_copy_only=False)
+            i, j = i[mask], j[mask]
+        # step 3: the rows kept alone
+        lefts = positions[side == 0]
+        paired = np.isin(lefts, i)
+        if self.kind in ("semi", "anti"):
+            li = lefts[paired] if self.kind == "semi" else lefts[~paired]
+            rows = lcols.take(pa.array(li)).rename_columns(_names("c", nl))
+            return rows, kb.take(pa.array(li))
+        entries = [(i, j, 0)]  # (left row, right row, phase): -1 for a side's NULLs
+        if self.kind in ("left", "full"):
+            alone = lefts[~paired]
+            entries.append((alone, np.full(len(alone), -1), 0))
+        if self.kind in ("right", "full"):
+            rights = positions[side == 1]
+            alone = rights[~np.isin(rights, j)]
+            entries.append((np.full(len(alone), -1), alone, 1))
+        li = np.concatenate([e[0] for e in entries]).astype(np.int64)
+        ri = np.concatenate([e[1] for e in entries]).astype(np.int64)
+        phase = np.concatenate([np.full(len(e[0]), e[2], np.int8) for e in entries])
+        # step 4: join_rows' order (a right row alone comes after its key's left rows)
+        placed_by = np.where(phase == 0, li, ri)
+        order = np.lexsort((ri, placed_by, phase, group[placed_by]))
+        li, ri = li[order], ri[order]
+        rows = self._rows(lcols, rcols, _nullable(li), _nullable(ri))
+        return rows, kb.take(pa.array(placed_by[order]))
+
+    def _rows(self, lcols: pa.Table, rcols: pa.Table, li: pa.Array, ri: pa.Array) -> pa.Table:
+        """The joined rows of left rows *li* and right rows *ri* (a NULL index: that side's NULLs)."""
+        columns = [*lcols.take(li).columns, *rcols.take(ri).columns]
+        return pa.table(columns, names=_names("c", len(columns)))
+
+
+def _nullable(positions: Any) -> pa.Array:
+    """Row positions as take's indices, -1 as NULL (the row of NULLs of a side alone)."""
+    return pa.array(positions, pa.int64(), mask=positions < 0)
 
 
 # ------------------------------------------------------------------------------- map-side joins

@@ -3,16 +3,16 @@ alone: no pyarrow here, so EXPLAIN and the shipped job ask without importing it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from engine.sql import expr as E
-from engine.sql.catalog import TableDef
+from engine.sql.catalog import TableDef, normalize_location
 from engine.sql.regex_serde import re2_form
 
 #: Aggregate functions with an Arrow form (none of them DISTINCT).
 AGGREGATES = frozenset(("count_star", "count", "sum", "min", "max", "avg"))
 #: Stage kinds with an Arrow form (``map``: a query without a shuffle, one stage alone).
-STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map"))
+STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map", "join"))
 
 
 def why_not(plan: Dict[str, Any]) -> Optional[str]:
@@ -26,6 +26,11 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
             return f"{where} is a {s['kind']}"
         if s["kind"] == "map" and len(stages) > 1:  # pragma: no cover - the compiler plans none
             return f"{where} is a stage without a shuffle among others"
+        if s["kind"] == "join":
+            reason = _join_why_not(s, tables)
+            if reason:
+                return f"{where}{reason}"
+            continue
         if len(s["inputs"]) != 1 or len(s["inputs"][0]["pipes"]) != 1:
             return f"{where} reads several inputs"
         pipe = s["inputs"][0]["pipes"][0]
@@ -59,6 +64,53 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
             if reason:
                 return f"{where}: {reason}"
     return None
+
+
+def _join_why_not(s: Dict[str, Any], tables: List[TableDef]) -> Optional[str]:
+    """Why shuffled join stage *s* has no Arrow form (``engine.sql.vector.ShuffledJoin``), as the
+    rest of a sentence after its stage's name; ``None`` if it has one."""
+    if s["id"] != 0:
+        return " is a join over a stage's rows"
+    read: List[int] = []
+    for inp in s["inputs"]:
+        sources = [p["source"] for p in inp["pipes"]]
+        if any(src[0] != "table" for src in sources):
+            return " is a join over a stage's rows"
+        if len({src[1] for src in sources}) != len(sources):
+            # the record form interleaves such pipes' rows, row by row
+            return " joins a UNION ALL that reads one table twice"
+        read += [src[1] for src in sources]
+    for t in sorted(set(read)):
+        reason = _table_why_not(tables[t])
+        if reason:
+            return f": {reason}"
+    for a in sorted(set(read)):
+        for b in sorted(set(read)):
+            if a < b and _share_files(tables[a], tables[b]):
+                return f" joins tables {tables[a].name} and {tables[b].name}, which share files"
+    exprs = [k for inp in s["inputs"] for k in inp["keys"]]
+    exprs += [s["spec"]["residual"]] if s["spec"]["residual"] is not None else []
+    for e in exprs:
+        reason = _expr_why_not(e)
+        if reason:
+            return f": {reason}"
+    for inp in s["inputs"]:
+        for p in inp["pipes"]:
+            reason = _ops_why_not([*p["ops"]], tables)
+            if reason:
+                return f": {reason}"
+    reason = _ops_why_not(s["post"], tables)
+    return f": {reason}" if reason else None
+
+
+def _share_files(a: TableDef, b: TableDef) -> bool:
+    """Whether a file may be in both tables' locations (one location holds the other)."""
+    for x in a.locations:
+        for y in b.locations:
+            x_, y_ = normalize_location(x).rstrip("/") + "/", normalize_location(y).rstrip("/") + "/"
+            if x_.startswith(y_) or y_.startswith(x_):
+                return True
+    return False
 
 
 #: Map-side joins with an Arrow form (``engine.sql.vector.BroadcastJoin``).
