@@ -120,7 +120,11 @@ class Session:
             for item in statement.expressions:
                 eq = item.this
                 if isinstance(eq, exp.EQ):
-                    self.settings[eq.this.sql(dialect=self.dialect).lower()] = eq.expression.name
+                    value = eq.expression  # a literal's text; else as written (false: a Boolean)
+                    text = value.name if isinstance(value, exp.Literal) else value.sql(dialect=self.dialect)
+                    name = eq.this  # its parts' names: a keyword part (join) is not quoted
+                    key = ".".join(p.name for p in name.parts) if isinstance(name, exp.Column) else name.name
+                    self.settings[key.lower()] = text
             return Result(status="")
         if isinstance(statement, exp.Use) or (
             isinstance(statement, exp.Command) and statement.name.upper() in ("SET", "USE", "ADD")

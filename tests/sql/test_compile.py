@@ -113,9 +113,11 @@ def test_a_small_side_is_broadcast_map_side_as_hive_auto_convert_join(session):
     (pipe,) = stage.inputs[0].pipes
     (join,) = [op for op in pipe.ops if op[0] == "broadcast_join"]
     assert join[1]["small"] == "right" and join[1]["tables"] == ["u"]
-    session.settings["hive.auto.convert.join"] = "false"
-    assert [s.kind for s in plan_of(session, sql).stages] == ["join"]
-    del session.settings["hive.auto.convert.join"]
+    for setting in ("SET hive.auto.convert.join=false", "SET hive.mapjoin.smalltable.filesize=3"):
+        (statement,) = session.parse(setting)
+        session.execute(statement)
+        assert [s.kind for s in plan_of(session, sql).stages] == ["join"], setting
+        session.settings.clear()
     session.broadcast_limit = 3  # both files are 6 bytes: too big
     assert [s.kind for s in plan_of(session, sql).stages] == ["join"]
 
