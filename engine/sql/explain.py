@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from engine.sql import expr as E
+from engine.sql.catalog import TableDef
 from engine.sql.stages import Pipe, Stage, StagePlan
 
 
@@ -53,11 +54,13 @@ def _pipe_lines(plan: StagePlan, p: Pipe, indent: int) -> Tuple[List[str], List[
         src = plan.stages[p.source[1]]
         names = _names(src.out_columns)
         lines = [f"{pad}Input from Stage-{src.id + 1}", f"{pad}  columns: {', '.join(names)}"]
-    more, names, depth = _ops_lines(p.ops, indent + 2, names)
+    more, names, depth = _ops_lines(p.ops, indent + 2, names, plan.tables)
     return lines + more, names, depth
 
 
-def _ops_lines(ops: Sequence[List[Any]], depth: int, names: List[str]) -> Tuple[List[str], List[str], int]:
+def _ops_lines(
+    ops: Sequence[List[Any]], depth: int, names: List[str], tables: Sequence[TableDef]
+) -> Tuple[List[str], List[str], int]:
     """Row operations (a pipe's, or folded into a reducer), each nested one level deeper than the
     one before: their lines, the names of the columns after them, and the indent after them."""
     lines: List[str] = []
@@ -67,6 +70,11 @@ def _ops_lines(ops: Sequence[List[Any]], depth: int, names: List[str]) -> Tuple[
             lines += [f"{pad}Filter Operator", f"{pad}  predicate: {E.show(op[1], names)}"]
         elif op[0] == "broadcast_join":
             lines += _map_join_lines(op[1], pad, names)
+            # the joined rows: the left side's columns, then the right side's
+            small = tables[op[1]["pipes"][0]["table"]]
+            small_names = _ops_lines(op[1]["pipes"][0]["ops"], 0, list(small.names), tables)[1]
+            if op[1]["join"] not in ("semi", "anti"):
+                names = small_names + names if op[1]["small"] == "left" else names + small_names
         else:
             shown = [E.show(e, names) for e in op[1]]
             lines += [f"{pad}Select Operator", f"{pad}  expressions: {', '.join(shown)}"]
@@ -178,7 +186,7 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
             out += [f"{pad}  Limit", f"{pad}    Number of rows: {s.spec['limit']}"]
     elif s.kind == "limit":
         out += [f"{pad}Limit (one reducer)", f"{pad}  Number of rows: {s.spec['n']}"]
-    lines, _, depth = _ops_lines(s.post, len(pad) + 2, cols)
+    lines, _, depth = _ops_lines(s.post, len(pad) + 2, cols, plan.tables)
     out += lines + [f"{' ' * depth}File Output Operator"]
     return out
 
