@@ -1,14 +1,18 @@
-"""Compiled SQL on its Arrow form beside DuckDB: AMPLab query 2 over text and Parquet.
+"""Compiled SQL on its Arrow form beside DuckDB: AMPLab queries 1-3 over text and Parquet.
 
     python -m bench.sql_vector --uservisits 10000000 --repeat 3 --record-max-rows 1000000
+    python -m bench.sql_vector --queries 1A,2A,2C,3A,3C
 
 Each system is its own process, timed from start to exit, the runs interleaved (this machine is
 shared and noisy): DuckDB (``bench.duckrun``, ``--workers`` threads, the query over the same
 files), ``python -m engine sql`` on the query's Arrow form (``engine.sql.vector``), and, up to
 ``--record-max-rows``, the same compiled query with ``--no-vectorize`` (the record form). Text is
-the AMPLab generator's comma-separated part files read as a Hive table (``data.amplab.hive_ddl``);
-Parquet is the same rows written by DuckDB (one file, row groups of 1M rows), read with ``--table``.
-Every engine answer is checked against DuckDB's (group count, and each group's sum within 1e-9).
+the AMPLab generator's comma-separated part files read as Hive tables (``data.amplab.hive_ddl``;
+rankings has a tenth of uservisits' rows); Parquet is the same rows written by DuckDB (a file a
+table, row groups of 1M rows), read with ``--table``. The join of query 3 is broadcast where
+rankings' files are at most Hive's 25 MB, else shuffled (``engine.sql.vector.ShuffledJoin``).
+Every engine answer is checked against DuckDB's (the same rows by their first column, each number
+within 1e-9).
 Prints a Markdown table of medians and ratios to DuckDB, and the peak memory of each process tree.
 """
 
@@ -27,39 +31,40 @@ from typing import Dict, List, Sequence, Tuple
 from bench.measure import run_measured
 from data import amplab
 
-QUERIES = {v: amplab.VARIANTS[v] for v in ("2A", "2C")}
+TABLES = ("rankings", "uservisits")
 
 
 def _prepare(base: Path, rows: int, files: int) -> Path:
-    """The text tables (generated once per row count) and the uservisits Parquet file."""
+    """The text tables (generated once per row count) and a Parquet file of each, beside them."""
     if not (base / "uservisits").is_dir():
         amplab.generate(base, rankings=max(1000, rows // 10), uservisits=rows, seed=0, files=files)
-    parquet = base / "uservisits.parquet"
-    if not parquet.exists():
-        import duckdb
+    for table in TABLES:
+        parquet = base / f"{table}.parquet"
+        if not parquet.exists():
+            import duckdb
 
-        con = duckdb.connect()
-        source = amplab.duckdb_read_sql(amplab.part_files(base, "uservisits"), "uservisits")
-        tmp = parquet.with_suffix(".tmp")
-        con.execute(f"COPY (SELECT * FROM {source}) TO '{tmp}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)")
-        os.replace(tmp, parquet)
-    return parquet
+            con = duckdb.connect()
+            source = amplab.duckdb_read_sql(amplab.part_files(base, table), table)
+            tmp = parquet.with_suffix(".tmp")
+            con.execute(f"COPY (SELECT * FROM {source}) TO '{tmp}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)")
+            os.replace(tmp, parquet)
+    return base
 
 
-def _commands(
-    base: Path, parquet: Path, fmt: str, sql: str, workers: int, scratch: Path
-) -> Dict[str, List[str]]:
+def _commands(base: Path, fmt: str, sql: str, workers: int, scratch: Path) -> Dict[str, List[str]]:
     py = sys.executable
     if fmt == "text":
-        source = amplab.duckdb_read_sql(amplab.part_files(base, "uservisits"), "uservisits")
+        sources = {t: amplab.duckdb_read_sql(amplab.part_files(base, t), t) for t in TABLES}
         script = scratch / "query.sql"
         script.write_text(amplab.hive_ddl(base) + "\n" + sql + ";\n")
         engine = [py, "-m", "engine", "sql", "--dialect", "hive", "-f", str(script)]
     else:
-        source = f"read_parquet('{parquet}')"
-        engine = [py, "-m", "engine", "sql", "-c", sql, "--table", f"uservisits={parquet}"]
+        sources = {t: f"read_parquet('{base / f'{t}.parquet'}')" for t in TABLES}
+        engine = [py, "-m", "engine", "sql", "-c", sql]
+        for t in TABLES:
+            engine += ["--table", f"{t}={base / f'{t}.parquet'}"]
     spec = scratch / f"duck-{fmt}.json"
-    spec.write_text(json.dumps([f"CREATE VIEW uservisits AS SELECT * FROM {source}", sql]))
+    spec.write_text(json.dumps([*(f"CREATE VIEW {t} AS SELECT * FROM {s}" for t, s in sources.items()), sql]))
     engine += ["--format", "tsv", "--quiet", "--num-cores", str(workers)]
     return {
         "duckdb": [py, "-m", "bench.duckrun", str(workers), str(spec)],
@@ -68,22 +73,23 @@ def _commands(
     }
 
 
-def _answer(system: str, stdout: bytes) -> Dict[str, float]:
+def _answer(system: str, stdout: bytes) -> Dict[str, List[float]]:
+    """Each row's numbers by its first column (a URL, an IP or its prefix: unique in each answer)."""
     if system == "duckdb":
-        return {k: float(v) for k, v in json.loads(stdout)["rows"]}
-    out = {}
-    for line in stdout.decode().splitlines():
-        key, value = line.split("\t")
-        out[key] = float(value)
-    return out
+        rows = [[str(r[0]), *r[1:]] for r in json.loads(stdout)["rows"]]
+    else:
+        rows = [line.split("\t") for line in stdout.decode().splitlines()]
+    return {r[0]: [float(v) for v in r[1:]] for r in rows}
 
 
-def _check(got: Dict[str, float], want: Dict[str, float], what: str) -> None:
+def _check(got: Dict[str, List[float]], want: Dict[str, List[float]], what: str) -> None:
     if got.keys() != want.keys():
-        raise SystemExit(f"{what}: {len(got)} groups, DuckDB has {len(want)}")
+        raise SystemExit(f"{what}: {len(got)} rows, DuckDB has {len(want)}")
     for k, v in want.items():
-        if not math.isclose(got[k], v, rel_tol=1e-9, abs_tol=1e-9):
-            raise SystemExit(f"{what}: group {k!r} sums to {got[k]!r}, DuckDB says {v!r}")
+        if len(got[k]) != len(v) or not all(
+            math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(got[k], v)
+        ):
+            raise SystemExit(f"{what}: row {k!r} is {got[k]!r}, DuckDB says {v!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,22 +99,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--formats", default="text,parquet")
+    ap.add_argument("--queries", default="1A,2A,2C,3A", help="AMPLab variants (data.amplab.VARIANTS)")
     ap.add_argument("--record-max-rows", type=int, default=1_000_000)
     ap.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "bench-amplab"))
     args = ap.parse_args(argv)
     base = Path(args.data_dir) / f"uv{args.uservisits}"
-    parquet = _prepare(base, args.uservisits, args.files)
+    _prepare(base, args.uservisits, args.files)
+    queries = {v: amplab.VARIANTS[v] for v in args.queries.split(",")}
     results: List[Tuple[str, str, str, float, float, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         for fmt in args.formats.split(","):
-            for name, sql in QUERIES.items():
-                commands = _commands(base, parquet, fmt, sql, args.workers, scratch)
+            for name, sql in queries.items():
+                commands = _commands(base, fmt, sql, args.workers, scratch)
                 if args.uservisits > args.record_max_rows:
                     commands.pop("engine-sql --no-vectorize")
                 times: Dict[str, List[float]] = {s: [] for s in commands}
                 peaks: Dict[str, int] = {}
-                want: Dict[str, float] = {}
+                want: Dict[str, List[float]] = {}
                 for round_ in range(args.repeat + 1):  # round 0: memory sampled, answers checked
                     for system, argv_ in commands.items():
                         m = run_measured(argv_, sample_memory=round_ == 0, timeout=3600)

@@ -357,6 +357,27 @@ def test_small_tables_run_on_the_record_form_unless_asked(env: Env, tmp_path: Pa
         assert history["job"]["options"]["pipeline"] == pipeline
 
 
+def test_a_parquet_file_counts_as_the_text_it_holds(tmp_path: Path) -> None:
+    from engine.sql.cli import parquet_table
+    from engine.sql.job import PARQUET_TEXT_FACTOR
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"g": [i % 7 for i in range(5000)]}), path)
+    session = Session("redshift", runner="engine")
+    session.tables["p"] = parquet_table("p", str(path))
+    (statement,) = session.parse("SELECT g, count(*) FROM p GROUP BY g")
+    plan = session.compile(statement)
+    size = path.stat().st_size
+    for limit, pipeline in ((size * PARQUET_TEXT_FACTOR + 1, "records"), (size + 1, "arrow")):
+        out = tmp_path / pipeline
+        args = ["-r", "engine", "--sql-plan", plan.encode(), "--output-dir", str(out)]
+        args += ["--sql-arrow-min-bytes", str(limit)]
+        with SqlJob([*args, *session.inputs(plan)]).make_runner() as runner:
+            runner.run()
+        history = json.loads((out / "_logs" / "history.json").read_text())
+        assert history["job"]["options"]["pipeline"] == pipeline
+
+
 # ------------------------------------------------------------------------------- reading
 
 
