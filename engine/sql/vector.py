@@ -721,6 +721,10 @@ class ArrowForm:
                 rows, keys = both.select(names[: -keys.num_columns]), both.select(keys.schema.names)
             self.count(stage, rows.num_rows)
             if not last:
+                if kind == "aggregate" and s["spec"]["nkeys"] and rows.num_rows > 1:
+                    # in key-byte order, as the record form's reducer emits its groups: the next
+                    # stage sees ties in the record form's order (a join's rows are in it already)
+                    rows = rows.take(pc.sort_indices(key_bytes(keys, keys.schema.names)))
                 return rows
             out = rows.rename_columns(_names("o", rows.num_columns))
             return _append(out, keys)

@@ -222,6 +222,11 @@ CASES = [
         "SELECT a.id, b.g, a.x + b.x FROM v a JOIN v b ON a.k = b.id WHERE a.x > 0",
     ),
     Case(
+        # every row ties: the sort keeps the order the groups reach it in, the record form's
+        "order_by_ties_after_a_group_by",
+        "SELECT g, k, max(1) AS n FROM v GROUP BY g, k ORDER BY n",
+    ),
+    Case(
         "group_by_of_a_group_by",
         "SELECT n, count(*) FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q GROUP BY n",
     ),
