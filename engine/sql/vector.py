@@ -131,16 +131,7 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     if name == "is_not_null":
         return pc.is_valid(_array(args[0], n))
     if name in _ARITH or name == "neg":
-        try:
-            return _ARITH[name](*args) if name != "neg" else pc.negate_checked(args[0])
-        except pa.ArrowInvalid as exc:
-            if "overflow" not in str(exc).lower():
-                raise
-            # the same on every attempt: not retried
-            raise JobDefinitionError(
-                f"{E.show(e)} overflows 64-bit integers on the Arrow form ({exc}); run the query "
-                "with --no-vectorize, where integers have no bound"
-            ) from None
+        return _checked(e, lambda: _ARITH[name](*args) if name != "neg" else pc.negate_checked(args[0]))
     if name == "div_double":
         a, b = (pc.cast(x, pa.float64()) for x in args)
         zero = pc.equal(b, 0.0)
@@ -163,9 +154,77 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         return pc.cast(pc.utf8_length(args[0]), pa.int64())
     if name == "concat":
         return pc.binary_join_element_wise(*args, "")
+    if name == "mod":
+        return _mod(args[0], args[1], n)
+    if name == "abs":
+        return _checked(e, lambda: pc.abs_checked(args[0]))
+    if name in ("upper", "lower"):
+        return _case(_array(args[0], n, pa.string()), name)
+    if name in _TRIMS:
+        return _TRIMS[name](args[0], " ")  # spaces only, as the record form's strip(" ")
+    if name == "nullif":
+        x = _array(args[0], n)
+        same = pc.fill_null(pc.equal(x, args[1]), False)
+        return pc.if_else(same, pa.scalar(None, x.type), x)
     if name in _PARTS:
         return pc.cast(_PARTS[name](args[0]), pa.int64())
     raise ValueError(f"no Arrow kernel for {name!r}")  # pragma: no cover - why_not refuses it
+
+
+def _checked(e: E.Expr, compute: Callable[[], Any]) -> Any:
+    """*compute*'s result, or the error of an integer result past 64 bits (the record form's
+    Python integers have no bound)."""
+    try:
+        return compute()
+    except pa.ArrowInvalid as exc:
+        if "overflow" not in str(exc).lower():
+            raise
+        # the same on every attempt: not retried
+        raise JobDefinitionError(
+            f"{E.show(e)} overflows 64-bit integers on the Arrow form ({exc}); run the query "
+            "with --no-vectorize, where integers have no bound"
+        ) from None
+
+
+_TRIMS = {"trim": pc.utf8_trim, "ltrim": pc.utf8_ltrim, "rtrim": pc.utf8_rtrim}
+
+
+def _mod(a: Any, b: Any, n: int) -> Any:
+    """``a % b`` as the record form's ``expr._mod``: the sign of the dividend (Java's, SQL's), NULL
+    for a divisor of 0; C's fmod for doubles; Python's Decimal for decimals."""
+    import numpy as np
+
+    a, b = _array(a, n), _array(b, n)
+    kinds = (a.type, b.type)
+    zero = pc.fill_null(pc.equal(b, 0), False)
+    if all(pa.types.is_integer(k) for k in kinds):
+        # x % -1 is x % 1, 0 (and -2**63 / -1 would overflow); the divisor 1 where it is 0 too
+        b1 = pc.if_else(pc.fill_null(pc.is_in(b, value_set=pa.array([0, -1], b.type)), False), 1, b)
+        r = pc.subtract(a, pc.multiply(b1, pc.divide(a, b1)))  # |r| < |b|: no overflow
+        return pc.if_else(zero, pa.scalar(None, r.type), r)
+    if any(pa.types.is_decimal(k) for k in kinds) and not any(pa.types.is_floating(k) for k in kinds):
+        f = E.FUNCTIONS["mod"]
+        out = [f(x, y) for x, y in zip(a.to_pylist(), b.to_pylist())]
+        return pa.array(out, pa.decimal128(38, max(k.scale for k in kinds if pa.types.is_decimal(k))))
+    x, y = (pc.cast(v, pa.float64()) for v in (a, b))
+    valid = pc.and_(pc.is_valid(x), pc.invert(pc.fill_null(pc.equal(y, 0.0), True)))
+    xs = pc.if_else(valid, x, 0.0).to_numpy(zero_copy_only=False)
+    r = np.fmod(xs, pc.if_else(valid, y, 1.0).to_numpy(zero_copy_only=False))
+    return pc.if_else(valid, pa.array(r, pa.float64()), pa.scalar(None, pa.float64()))
+
+
+def _case(s: Any, name: str) -> Any:
+    """``upper``/``lower`` as Python's: ASCII text by Arrow's kernel, other text by ``str``'s
+    own rule (Unicode's full case mapping: ``ß`` upper is ``SS``, which Arrow's is not)."""
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    out = pc.ascii_upper(s) if name == "upper" else pc.ascii_lower(s)
+    other = pc.invert(pc.fill_null(pc.string_is_ascii(s), True))
+    if pc.any(other).as_py():
+        f = str.upper if name == "upper" else str.lower
+        values = [f(v) for v in pc.filter(s, other).to_pylist()]
+        out = pc.replace_with_mask(out, other, pa.array(values, pa.string()))
+    return out
 
 
 def run_pipe(pipe_ops: Sequence[List[Any]], table: pa.Table, tables: Sequence[TableDef] = ()) -> pa.Table:

@@ -178,6 +178,14 @@ FUNCTIONS = frozenset(
         "year",
         "month",
         "day",
+        "mod",
+        "abs",
+        "upper",
+        "lower",
+        "trim",
+        "ltrim",
+        "rtrim",
+        "nullif",
     )
 )
 
