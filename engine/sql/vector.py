@@ -31,20 +31,21 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
    (``key_bytes``), as the record form's shuffle partitions them.
 4. **Reduce.** The final aggregation, then ``count``/``avg``'s finishing, then the stage's post
    pipe; a sort stage sorts the partition with its NULL placement per key; a join stage
-   hash-joins each slice's sides and puts the rows in the record form's order. The last stage's
+   hash-joins each slice's sides and puts the rows in the record form's order; a window stage
+   sorts each partition and numbers its rows (``window_table``). The last stage's
    rows are written through the job's own output protocol, ordered by their key bytes.
 
 A query without a shuffle is one map-only step: each map task writes its rows, in its split's
 order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
 to each batch so that it has its one row over no rows (``_with_empty_row``).
 
-What has no Arrow form yet (windows, DISTINCT aggregates, a join or a global aggregate over an
-earlier stage, a regex RE2 lacks or reads otherwise, functions without an exact kernel...)
-leaves the whole plan on the record form; EXPLAIN names the first such construct. Integer
-arithmetic is checked: a result beyond 64 bits is an error that says to run the query with
-``--no-vectorize``, where Python's integers have no bound; so is an integer ``sum``/``avg``
-whose total does not fit (``_check_sum``). Sums of doubles add in another order than the record
-form's (the last bits may differ, as between any two SQL engines).
+What has no Arrow form yet (aggregates over windows, DISTINCT aggregates, a join or a global
+aggregate over an earlier stage, a regex RE2 lacks or reads otherwise, functions without an
+exact kernel...) leaves the whole plan on the record form; EXPLAIN names the first such
+construct. Integer arithmetic is checked: a result beyond 64 bits is an error that says to run
+the query with ``--no-vectorize``, where Python's integers have no bound; so is an integer
+``sum``/``avg`` whose total does not fit (``_check_sum``). Sums of doubles add in another order
+than the record form's (the last bits may differ, as between any two SQL engines).
 """
 
 from __future__ import annotations
@@ -610,7 +611,7 @@ class ArrowForm:
         i = s["id"]
         first = i == 0
         kind = s["kind"]
-        nkeys = len(s["inputs"][0]["keys"]) if kind == "aggregate" else 0
+        nkeys = len(s["inputs"][0]["keys"]) if kind in ("aggregate", "window") else 0
         keys = tuple(_names("k", nkeys)) if nkeys else ("k",)
         aggregate: Dict[str, Tuple[str, str]] = {}
         if kind == "aggregate":
@@ -732,7 +733,12 @@ class ArrowForm:
                 if not inp["keys"]:
                     return _with_empty_row(cols, n)
                 return pa.table(cols)
-            # sort / limit: one group (the record form's key []), the rows as they are
+            if s["kind"] == "window" and inp["keys"]:  # the rows, keyed by their partition
+                for j, k in enumerate(inp["keys"]):
+                    table = table.append_column(f"k{j}", _key_array(k, table))
+                return table
+            # sort / limit / a window without PARTITION BY: one group (the record form's key []),
+            # the rows as they are
             return table.append_column("k", pa.nulls(n, pa.int8()))
 
         return mapper
@@ -761,6 +767,10 @@ class ArrowForm:
                     cols.append(_finish(a, table, j, f"Stage-{s['id'] + 1}"))
                 rows = pa.table(cols, names=_names("c", len(cols)))
                 keys = table.select(_names("k", nkeys) if nkeys else ["k"])
+            elif kind == "window":
+                nk = len(s["inputs"][0]["keys"])
+                knames = _names("k", nk) if nk else ["k"]
+                rows, keys = window_table(s["spec"], table.drop_columns(knames), table.select(knames), nk)
             elif kind == "join":
                 rows, kb = self._join(s).reduce_side(table)
                 keys = pa.table({"kb": kb, "k": pa.nulls(rows.num_rows, pa.int8())})
@@ -780,7 +790,7 @@ class ArrowForm:
                 rows, keys = both.select(names[: -keys.num_columns]), both.select(keys.schema.names)
             self.count(stage, rows.num_rows)
             if not last:
-                if kind == "aggregate" and s["spec"]["nkeys"] and rows.num_rows > 1:
+                if kind == "aggregate" and s["spec"]["nkeys"] and rows.num_rows > 1:  # (a window's are)
                     # in key-byte order, as the record form's reducer emits its groups: the next
                     # stage sees ties in the record form's order (a join's rows are in it already)
                     rows = rows.take(pc.sort_indices(key_bytes(keys, keys.schema.names)))
@@ -1193,14 +1203,96 @@ def sort_table(table: pa.Table, keys: Sequence[Dict[str, Any]]) -> pa.Table:
     NULLs where each key says)."""
     if not table.num_rows:
         return table
+    return table.take(_sort_order(table, keys)[0])
+
+
+def _sort_order(
+    table: pa.Table, keys: Sequence[Dict[str, Any]], lead: Optional[pa.Array] = None
+) -> Tuple[pa.Array, List[Any]]:
+    """The indices that sort *table* stably by *lead* (if given), then by the sort *keys*; and
+    each key's values (for peers)."""
     order: List[Tuple[str, str]] = []
-    extra = {}
+    extra: Dict[str, Any] = {}
+    if lead is not None:
+        extra["lead"] = lead
+        order.append(("lead", "ascending"))
+    values = []
     for i, k in enumerate(keys):
         v = _array(kernel(k["expr"], table), table.num_rows)
         # a NULL rank column puts NULLs first or last whatever the key's direction
         extra[f"n{i}"] = pc.cast(pc.is_null(v), pa.int8())
         extra[f"v{i}"] = v
+        values.append(v)
         order.append((f"n{i}", "descending" if k["nulls_first"] else "ascending"))
         order.append((f"v{i}", "descending" if k["desc"] else "ascending"))
-    indices = pc.sort_indices(pa.table(extra), sort_keys=order)
-    return table.take(indices)
+    if not order:
+        return pa.array(range(table.num_rows), pa.int64()), values
+    return pc.sort_indices(pa.table(extra), sort_keys=order), values
+
+
+def window_table(
+    spec: Dict[str, Any], rows: pa.Table, keys: pa.Table, nkeys: int
+) -> Tuple[pa.Table, pa.Table]:
+    """``operators.window_rows`` over a slice of whole partitions: the rows (columns ``c0..``)
+    sorted by partition (its key bytes: the record form's reducer order), then stably by the
+    window's ORDER BY, each with its functions' values appended; and their partition keys.
+
+    Positions are numbered within each partition (``start``: its first row); peers (equal
+    ORDER BY values, NULL equal to NULL) share a rank, as ``window_rows``' peer groups do.
+    """
+    import numpy as np
+
+    n = rows.num_rows
+    kb = key_bytes(keys, keys.schema.names[:nkeys])
+    indices, values = _sort_order(rows, spec["order"], kb)
+    rows, keys, kb = rows.take(indices), keys.take(indices), kb.take(indices)
+    values = [v.take(indices) for v in values]
+    new_part = _changes([kb])
+    new_peer = new_part | _changes(values)
+    pos = np.arange(n, dtype=np.int64)
+    start = np.maximum.accumulate(np.where(new_part, pos, 0))
+    peer_start = np.maximum.accumulate(np.where(new_peer, pos, 0))
+    part = np.cumsum(new_part) - 1
+    size = np.bincount(part)[part]  # the rows of each row's partition
+    m = pos - start
+    for f in spec["funcs"]:
+        name = f["func"]
+        if name == "row_number":
+            out = m + 1
+        elif name == "rank":
+            out = peer_start - start + 1
+        elif name == "dense_rank":
+            peers = np.cumsum(new_peer)
+            out = peers - peers[start] + 1
+        else:  # ntile: the first `extra` buckets of a partition hold one row more
+            buckets = f["arg"][1]
+            whole, extra = (size // buckets, size % buckets) if buckets > 0 else (size, np.zeros_like(size))
+            cut = extra * (whole + 1)
+            out = np.where(
+                m < cut,
+                m // (whole + 1) + 1,
+                np.where(whole > 0, (m - cut) // np.maximum(whole, 1) + extra + 1, m + 1),
+            )
+        rows = rows.append_column(f"c{rows.num_columns}", pa.array(out, pa.int64()))
+    return rows, keys
+
+
+def _changes(columns: Sequence[Any]) -> Any:
+    """Where a row's values differ from the row before's (NULL equal to NULL), as a boolean
+    NumPy array; the first row always differs."""
+    import numpy as np
+
+    n = len(columns[0]) if columns else 0
+    out = np.zeros(n, dtype=bool)
+    if n:
+        out[0] = True
+    for v in columns:
+        if isinstance(v, pa.ChunkedArray):
+            v = v.combine_chunks()
+        if n < 2:
+            break
+        a, b = v.slice(1), v.slice(0, n - 1)
+        differ = pc.fill_null(pc.not_equal(a, b), True)
+        both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+        out[1:] |= pc.and_(differ, pc.invert(both_null)).to_numpy(zero_copy_only=False)
+    return out

@@ -12,7 +12,9 @@ from engine.sql.regex_serde import re2_form
 #: Aggregate functions with an Arrow form (none of them DISTINCT).
 AGGREGATES = frozenset(("count_star", "count", "sum", "min", "max", "avg"))
 #: Stage kinds with an Arrow form (``map``: a query without a shuffle, one stage alone).
-STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map", "join"))
+STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map", "join", "window"))
+#: Window functions with an Arrow form (``engine.sql.vector.window_table``).
+WINDOW_FUNCTIONS = frozenset(("row_number", "rank", "dense_rank", "ntile"))
 
 
 def why_not(plan: Dict[str, Any]) -> Optional[str]:
@@ -59,6 +61,13 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
                 return f"{where} is an aggregate without GROUP BY over a stage's rows"
         elif s["kind"] == "sort":
             exprs += [k["expr"] for k in s["spec"]["keys"]]
+        elif s["kind"] == "window":
+            for f in s["spec"]["funcs"]:
+                if f["func"] not in WINDOW_FUNCTIONS:
+                    return f"{where} has the window function {f['func']} (its Arrow form is to come)"
+                if f["func"] == "ntile" and not (f["arg"][0] == "lit" and isinstance(f["arg"][1], int)):
+                    return f"{where} has ntile() of a bucket count that is not a constant"
+            exprs += [k["expr"] for k in s["spec"]["order"]]
         for e in exprs:
             reason = _expr_why_not(e)
             if reason:

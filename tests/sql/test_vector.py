@@ -236,6 +236,22 @@ CASES = [
         "SELECT g, k, max(1) AS n FROM v GROUP BY g, k ORDER BY n",
     ),
     Case(
+        "ranking_windows_per_partition",
+        "SELECT g, k, x, row_number() OVER (PARTITION BY g ORDER BY x, id) AS rn, "
+        "rank() OVER (PARTITION BY g ORDER BY k DESC) AS r, dense_rank() OVER (PARTITION BY g ORDER BY k "
+        "NULLS FIRST) AS dr, ntile(7) OVER (PARTITION BY g ORDER BY x, id) AS t FROM v",
+    ),
+    Case(
+        "ntile_over_everything_then_a_filter_and_a_group_by",
+        "SELECT t, count(*) FROM (SELECT ntile(1000) OVER (ORDER BY dc DESC NULLS FIRST, id) AS t, "
+        "rank() OVER (ORDER BY d NULLS LAST) AS r FROM v) q WHERE t < 40 OR r = 1 GROUP BY t",
+    ),
+    Case(
+        "top_three_per_two_key_partition",
+        "SELECT g, count(*) FROM (SELECT g, row_number() OVER (PARTITION BY g, b ORDER BY db, id) AS rn "
+        "FROM v) q WHERE rn <= 3 GROUP BY g",
+    ),
+    Case(
         "group_by_of_a_group_by",
         "SELECT n, count(*) FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q GROUP BY n",
     ),
@@ -611,7 +627,7 @@ def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exa
     [
         ("SELECT count(*) FROM (SELECT g FROM v GROUP BY g) q", "Stage-2 is an aggregate without GROUP BY"),
         ("SELECT g, count(DISTINCT k) FROM v GROUP BY g", "Stage-1 has the aggregate count DISTINCT"),
-        ("SELECT g, rank() OVER (ORDER BY k) FROM v", "window"),
+        ("SELECT g, sum(x) OVER (PARTITION BY g) FROM v", "Stage-1 has the window function sum"),
         (
             "SELECT extract(quarter FROM d), count(*) FROM v GROUP BY 1",
             "the function quarter has no Arrow form yet",
