@@ -155,6 +155,8 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         return pc.cast(pc.utf8_length(args[0]), pa.int64())
     if name == "concat":
         return pc.binary_join_element_wise(*args, "")
+    if name == "cast":
+        return _cast(_array(args[0], n), e[3][1], bool(e[4][1]))
     if name == "mod":
         return _mod(args[0], args[1], n)
     if name == "abs":
@@ -188,6 +190,30 @@ def _checked(e: E.Expr, compute: Callable[[], Any]) -> Any:
 
 
 _TRIMS = {"trim": pc.utf8_trim, "ltrim": pc.utf8_ltrim, "rtrim": pc.utf8_rtrim}
+
+
+def _cast(v: Any, target: str, strict: bool) -> Any:
+    """``CAST(v AS target)`` as the record form's ``expr.cast_function``: Arrow's cast where it
+    gives the same values (an integer to a double, a decimal or text; a date to text or a
+    timestamp; a boolean to an integer), the record form's own cast on each value otherwise
+    (exact, and its error for a value a strict cast refuses)."""
+    t = from_string(target)
+    kind = pa.decimal128(38, t.scale) if t.kind == "decimal" else arrow_type(t)  # no bound, as Decimal
+    src = v.type
+    if src == kind or pa.types.is_null(src):
+        return v if src == kind else pa.nulls(len(v), kind)
+    fast = (
+        (
+            pa.types.is_integer(src)
+            and (t.kind in ("double", "string") or (t.kind == "decimal" and t.scale <= 18))
+        )
+        or (pa.types.is_date(src) and t.kind in ("string", "timestamp"))
+        or (pa.types.is_boolean(src) and t.kind == "int")
+    )
+    if fast:
+        return pc.cast(v, kind, safe=False)  # int64 to float64: the nearest double, as float()
+    f = E.cast_function(target, strict)
+    return pa.array([f(x) for x in v.to_pylist()], kind)
 
 
 def _mod(a: Any, b: Any, n: int) -> Any:

@@ -195,6 +195,7 @@ FUNCTIONS = frozenset(
         "ltrim",
         "rtrim",
         "nullif",
+        "cast",
     )
 )
 

@@ -182,6 +182,13 @@ CASES = [
         "sum(abs(dc)), sum(dc % 3), sum(dc % 0.7), sum(db % 2.5), max(TRY(x % 0)), count(nullif(k, 0)) "
         "FROM v GROUP BY 1, 2, 3",
     ),
+    Case(
+        "casts_explicit_and_implicit",
+        "SELECT CAST(k AS double precision), CAST(x AS decimal(12,3)), CAST(d AS varchar), "
+        "CAST(dc AS integer), "
+        "CAST(db AS decimal(10,1)), CAST(b AS integer), CAST(d AS timestamp), count(*) FROM v "
+        "WHERE db > dc OR dc IS NULL GROUP BY 1, 2, 3, 4, 5, 6, 7",
+    ),
     Case("date_parts", "SELECT extract(year FROM d), extract(month FROM d), count(*) FROM v GROUP BY 1, 2"),
     Case(
         "order_by_with_nulls_and_limit",
