@@ -24,7 +24,8 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
    type cannot hold the text, Hive's rule).
 2. **Map.** The stage's pipe (filters, projections) runs as kernels over the batch's columns
    ``c0..cN`` (``kernel``); an aggregate stage adds its key columns ``k0..`` and its aggregate
-   inputs, and Arrow's partial hash aggregation runs map-side (the combiner); a sort with LIMIT
+   inputs, and Arrow's partial hash aggregation runs map-side (the combiner; ``count(DISTINCT
+   x)`` collects each group's values, deduplicated, ``_distinct_lists``); a sort with LIMIT
    keeps its top k map-side. A join stage reads both its sides' tables (a file's table found by
    its location) and tags each row with its side (``ShuffledJoin``).
 3. **Shuffle.** Rows are partitioned by the crc32 of their key's record-form bytes
@@ -39,7 +40,7 @@ A query without a shuffle is one map-only step: each map task writes its rows, i
 order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
 to each batch so that it has its one row over no rows (``_with_empty_row``).
 
-What has no Arrow form yet (aggregates over windows, DISTINCT aggregates, a join or a global
+What has no Arrow form yet (aggregates over windows, sum/avg DISTINCT, a join or a global
 aggregate over an earlier stage, a regex RE2 lacks or reads otherwise, functions without an
 exact kernel...) leaves the whole plan on the record form; EXPLAIN names the first such
 construct. Integer arithmetic is checked: a result beyond 64 bits is an error that says to run
@@ -648,14 +649,19 @@ class ArrowForm:
                 elif a["func"] == "avg":
                     aggregate[f"g{j}.s"] = (f"a{j}", "sum")
                     aggregate[f"g{j}.n"] = (f"a{j}.n", "sum")
+                elif a["func"] == "count" and a["distinct"]:
+                    aggregate[f"g{j}"] = (f"a{j}", "collect")  # the values, deduplicated (_distinct)
                 elif a["func"] == "count":
                     aggregate[f"g{j}"] = (f"a{j}.n", "sum")
                 else:
                     aggregate[f"g{j}"] = (f"a{j}", a["func"])
                 if _checked_sum(a):
                     aggregate[f"g{j}.f"] = (f"a{j}.f", "sum")
-        combiner = None
-        if kind == "sort" and s["spec"]["limit"] is not None:
+        combiner: Optional[Callable[[pa.Table], pa.Table]] = None
+        distinct = [f"g{j}.list" for j, a in enumerate(s["spec"].get("aggs", ())) if _counts_distinct(a)]
+        if distinct:
+            combiner = functools.partial(_distinct_lists, columns=distinct)
+        elif kind == "sort" and s["spec"]["limit"] is not None:
             combiner = self._top_k(s)
         elif kind == "limit":
             n = s["spec"]["n"]
@@ -750,6 +756,9 @@ class ArrowForm:
                     if a["arg"] is None:
                         continue
                     v = _array(kernel(a["arg"], table), n)
+                    if _counts_distinct(a):
+                        cols[f"a{j}"] = pc.add(v, 0.0) if pa.types.is_floating(v.type) else v  # -0.0 is 0.0
+                        continue
                     if a["func"] in ("avg", "count"):
                         cols[f"a{j}.n"] = pc.cast(pc.is_valid(v), pa.int64())
                     if a["func"] != "count":
@@ -1164,6 +1173,60 @@ def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
     return out
 
 
+def _counts_distinct(a: Dict[str, Any]) -> bool:
+    """Whether aggregate *a* is ``count(DISTINCT x)``: each group's values are collected and
+    deduplicated (``min``/``max`` of the distinct values are the plain ones)."""
+    return a["func"] == "count" and bool(a["distinct"])
+
+
+def _exploded(lists: Any) -> pa.Table:
+    """A list column's elements beside the row (``parent``) each came from; NULLs dropped."""
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    values = pc.list_flatten(lists)
+    if pa.types.is_null(values.type):  # NULLs only (a NULL constant): no value
+        values = pa.array([], pa.int64())
+        return pa.table({"parent": pa.array([], pa.int64()), "value": values})
+    out = pa.table({"parent": pc.list_parent_indices(lists), "value": values})
+    return out.filter(pc.is_valid(values)) if values.null_count else out
+
+
+def _distinct_lists(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """The map side's partial aggregates with each list in *columns* deduplicated (the record
+    form's combiner merges them as sets): its distinct values, or one NULL if it has none (a
+    partial list is never empty, ``engine.arrow.aggregate._collected``)."""
+    import numpy as np
+
+    for name in columns:
+        n = table.num_rows
+        pairs = _exploded(table.column(name)).group_by(["parent", "value"], use_threads=False).aggregate([])
+        pairs = pairs.sort_by("parent")
+        parent = pairs.column("parent").to_numpy()
+        counts = np.bincount(parent, minlength=n) if len(parent) else np.zeros(n, np.int64)
+        empty = counts == 0
+        values = pairs.column("value").combine_chunks()
+        if empty.any():  # a NULL for each list without a value, placed at its parent
+            parent = np.concatenate([parent, np.flatnonzero(empty)])
+            values = pa.concat_arrays([values, pa.nulls(int(empty.sum()), values.type)])
+            order = np.argsort(parent, kind="stable")
+            values = values.take(pa.array(order))
+            counts = np.maximum(counts, 1)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        lists = pa.ListArray.from_arrays(offsets, values)
+        table = table.set_column(table.schema.get_field_index(name), name, lists)
+    return table
+
+
+def _distinct_counts(lists: Any) -> pa.Array:
+    """The number of distinct non-NULL values in each list."""
+    import numpy as np
+
+    n = len(lists)
+    pairs = _exploded(lists).group_by(["parent", "value"], use_threads=False).aggregate([])
+    parent = pairs.column("parent").to_numpy()
+    return pa.array(np.bincount(parent, minlength=n) if len(parent) else np.zeros(n, np.int64), pa.int64())
+
+
 def _checked_sum(a: Dict[str, Any]) -> bool:
     """Whether aggregate *a* adds 64-bit integers (``sum``, ``avg``), whose Arrow sums wrap."""
     return a["func"] in ("sum", "avg") and a.get("arg_type") == "int"
@@ -1200,6 +1263,8 @@ def _finish(a: Dict[str, Any], table: pa.Table, j: int, stage: str) -> Any:
     t = from_string(a["type"])
     if _checked_sum(a):
         _check_sum(a, table, j, stage)
+    if _counts_distinct(a):
+        return _distinct_counts(table.column(f"g{j}"))
     if f in ("count_star", "count"):
         return pc.cast(table.column(f"g{j}"), pa.int64())
     if f == "avg":

@@ -9,8 +9,10 @@ from engine.sql import expr as E
 from engine.sql.catalog import TableDef, normalize_location
 from engine.sql.regex_serde import re2_form
 
-#: Aggregate functions with an Arrow form (none of them DISTINCT).
+#: Aggregate functions with an Arrow form.
 AGGREGATES = frozenset(("count_star", "count", "sum", "min", "max", "avg"))
+#: DISTINCT aggregates with an Arrow form (min and max of the distinct values are the plain ones).
+DISTINCT_AGGREGATES = frozenset(("count", "min", "max"))
 #: Stage kinds with an Arrow form (``map``: a query without a shuffle, one stage alone).
 STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map", "join", "window"))
 #: Window functions with an Arrow form (``engine.sql.vector.window_table``).
@@ -51,7 +53,7 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
         exprs = list(s["inputs"][0]["keys"])
         if s["kind"] == "aggregate":
             for a in s["spec"]["aggs"]:
-                if a["distinct"] or a["func"] not in AGGREGATES:
+                if a["func"] not in AGGREGATES or (a["distinct"] and a["func"] not in DISTINCT_AGGREGATES):
                     name = a["func"] + (" DISTINCT" if a["distinct"] else "")
                     return f"{where} has the aggregate {name}"
                 if a["arg"] is not None:

@@ -225,6 +225,17 @@ CASES = [
         "sum(db) FROM v WHERE b",
     ),
     Case(
+        "distinct_counts_per_group",
+        "SELECT g, count(DISTINCT k), count(DISTINCT db), count(DISTINCT d), count(DISTINCT g), "
+        "min(DISTINCT x), max(DISTINCT dc), count(*), sum(x) FROM v GROUP BY g",
+    ),
+    Case(
+        "distinct_counts_without_group_by_over_some_rows_and_none",
+        "SELECT count(DISTINCT g), count(DISTINCT dc), count(DISTINCT CASE WHEN k > 100 THEN x END), "
+        "count(*) "
+        "FROM v WHERE k > 0",
+    ),
+    Case(
         "global_aggregate_of_no_rows",
         "SELECT count(*), count(k), sum(x), avg(db), min(d), max(g) FROM v WHERE k > 100",
     ),
@@ -633,7 +644,7 @@ def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exa
     ("sql", "reason"),
     [
         ("SELECT count(*) FROM (SELECT g FROM v GROUP BY g) q", "Stage-2 is an aggregate without GROUP BY"),
-        ("SELECT g, count(DISTINCT k) FROM v GROUP BY g", "Stage-1 has the aggregate count DISTINCT"),
+        ("SELECT g, sum(DISTINCT k) FROM v GROUP BY g", "Stage-1 has the aggregate sum DISTINCT"),
         ("SELECT g, sum(x) OVER (PARTITION BY g) FROM v", "Stage-1 has the window function sum"),
         (
             "SELECT extract(quarter FROM d), count(*) FROM v GROUP BY 1",
