@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from bench.measure import run_measured
+from bench.measure import compile_bytecode, run_measured
 from data import amplab
 
 TABLES = ("rankings", "uservisits")
@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--record-max-rows", type=int, default=1_000_000)
     ap.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "bench-amplab"))
     args = ap.parse_args(argv)
+    compile_bytecode()
     base = Path(args.data_dir) / f"uv{args.uservisits}"
     _prepare(base, args.uservisits, args.files)
     queries = {v: amplab.VARIANTS[v] for v in args.queries.split(",")}

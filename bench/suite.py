@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import datasets, queries
-from bench.measure import Measurement, run_measured
+from bench.measure import Measurement, compile_bytecode, run_measured
 from bench.queries import Query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -667,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         args.mrjob_runners = "inline"
         args.memory_budget, args.memory_size_mb = "1M", args.memory_size_mb or 8
     parse_systems(args.systems)  # an unknown system fails before any data is generated
+    compile_bytecode()
     workers = sorted({int(w) for w in (args.workers or default_workers()).split(",")})
     if not workers or workers[0] < 1:
         raise SystemExit("--workers: positive integers, e.g. 1,2")

@@ -706,3 +706,10 @@ def test_key_bytes_of_other_types_go_through_the_protocol() -> None:
     ]
     assert got == want
     assert got[0] == b'[{"$n":"0.00"},0.0,{"$d":"0008-01-05"}]'
+
+
+@given(st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"\n")))
+def test_empty_line_check_is_the_byte_search(block: bytes) -> None:
+    from engine.sql.vector import _has_empty_line
+
+    assert _has_empty_line(block) == (b"\n\n" in block)
