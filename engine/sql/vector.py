@@ -158,6 +158,19 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         return pc.binary_join_element_wise(*args, "")
     if name == "cast":
         return _cast(_array(args[0], n), e[3][1], bool(e[4][1]))
+    if name == "div_int":
+        a, b = _array(args[0], n), _array(args[1], n)
+        zero = pc.fill_null(pc.equal(b, 0), False)
+        # truncated toward zero, as Java and the record form; -2**63 DIV -1 overflows (checked)
+        q = _checked(e, lambda: pc.divide_checked(a, pc.if_else(zero, 1, b)))
+        return pc.if_else(zero, pa.scalar(None, q.type), q)
+    if name in ("is_true", "is_false"):
+        x = _array(args[0], n, pa.bool_())
+        return pc.fill_null(x if name == "is_true" else pc.invert(x), False)
+    if name in _MORE_PARTS:
+        return _date_part(name, _array(args[0], n))
+    if name in _BY_VALUE:
+        return _by_value(name, e, args, n)
     if name == "mod":
         return _mod(args[0], args[1], n)
     if name == "abs":
@@ -215,6 +228,49 @@ def _cast(v: Any, target: str, strict: bool) -> Any:
         return pc.cast(v, kind, safe=False)  # int64 to float64: the nearest double, as float()
     f = E.cast_function(target, strict)
     return pa.array([f(x) for x in v.to_pylist()], kind)
+
+
+_MORE_PARTS = ("quarter", "dow", "doy", "hour", "minute", "second")
+
+
+def _date_part(name: str, v: Any) -> Any:
+    """EXTRACT's other parts, as ``expr._date_part``: Sunday is day 0 of the week; a date's
+    hour, minute and second are 0."""
+    if name in ("hour", "minute", "second") and pa.types.is_date(v.type):
+        return pc.if_else(pc.is_valid(v), 0, pa.scalar(None, pa.int64()))
+    if name == "quarter":
+        out = pc.quarter(v)
+    elif name == "dow":
+        out = pc.day_of_week(v, count_from_zero=True, week_start=7)
+    elif name == "doy":
+        out = pc.day_of_year(v)
+    else:
+        out = {"hour": pc.hour, "minute": pc.minute, "second": pc.second}[name](v)
+    return pc.cast(out, pa.int64())
+
+
+#: Functions computed value by value by the record form's own code (``expr``): exact where
+#: Arrow's kernels round, match or fold case otherwise (``round``'s half-up on the decimal
+#: text, Python's regexes, Unicode's lower case). The plan stays on Arrow around them.
+_BY_VALUE = ("round", "div_decimal", "to_date", "ilike", "regexp_extract")
+
+
+def _by_value(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
+    """Function *name* of *e* on each row's argument values (*args*), typed as it returns them."""
+    values = [_array(a, n).to_pylist() for a in args]
+    first = _array(args[0], n).type
+    if name == "round":
+        digits = e[3][1] if len(e) > 3 else 0
+        f = E.evaluator(["fn", "round", E.col(0), *e[3:]])
+        kind = pa.decimal128(38, max(digits, 0)) if pa.types.is_decimal(first) and digits >= 0 else first
+        return pa.array([f([v]) for v in values[0]], kind)
+    if name == "div_decimal":
+        f = E.evaluator(["fn", "div_decimal", E.col(0), E.col(1), *e[4:]])
+        kind = pa.decimal128(38, e[4][1])
+        return pa.array([f(list(row)) for row in zip(values[0], values[1])], kind)
+    g = E.FUNCTIONS[name]
+    kind = {"to_date": pa.date32(), "ilike": pa.bool_(), "regexp_extract": pa.string()}[name]
+    return pa.array([g(*row) for row in zip(*values)], kind)
 
 
 def _mod(a: Any, b: Any, n: int) -> Any:

@@ -198,6 +198,20 @@ FUNCTIONS = frozenset(
         "rtrim",
         "nullif",
         "cast",
+        "div_int",
+        "is_true",
+        "is_false",
+        "quarter",
+        "dow",
+        "doy",
+        "hour",
+        "minute",
+        "second",
+        "round",
+        "div_decimal",
+        "to_date",
+        "ilike",
+        "regexp_extract",
     )
 )
 

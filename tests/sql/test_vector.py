@@ -189,6 +189,19 @@ CASES = [
         "CAST(db AS decimal(10,1)), CAST(b AS integer), CAST(d AS timestamp), count(*) FROM v "
         "WHERE db > dc OR dc IS NULL GROUP BY 1, 2, 3, 4, 5, 6, 7",
     ),
+    Case(
+        "division_rounding_and_more_date_parts",
+        "SELECT x / 7, k / -3, x / 0, round(db, 1), round(dc, 1), round(dc), extract(quarter FROM d), "
+        "extract(dow FROM d), extract(doy FROM d), extract(hour FROM ts), extract(minute FROM ts), "
+        "extract(second FROM ts), extract(hour FROM d), g ILIKE 'A%', b IS TRUE, b IS NOT FALSE, count(*) "
+        "FROM v GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16",
+        # Redshift's integer division truncates toward zero (x / 0: NULL here, an error there)
+        duck="SELECT CAST(trunc(x / 7) AS BIGINT), CAST(trunc(k / -3) AS BIGINT), CAST(NULL AS BIGINT), "
+        "round(db, 1), round(dc, 1), round(dc), extract(quarter FROM d), extract(dow FROM d), "
+        "extract(doy FROM d), extract(hour FROM ts), extract(minute FROM ts), extract(second FROM ts), "
+        "CASE WHEN d IS NOT NULL THEN 0 END, g ILIKE 'A%', b IS TRUE, b IS NOT FALSE, count(*) "
+        "FROM v GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16",
+    ),
     Case("date_parts", "SELECT extract(year FROM d), extract(month FROM d), count(*) FROM v GROUP BY 1, 2"),
     Case(
         "order_by_with_nulls_and_limit",
