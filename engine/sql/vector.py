@@ -33,20 +33,21 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
 4. **Reduce.** The final aggregation, then ``count``/``avg``'s finishing, then the stage's post
    pipe; a sort stage sorts the partition with its NULL placement per key; a join stage
    hash-joins each slice's sides and puts the rows in the record form's order; a window stage
-   sorts each partition and numbers its rows (``window_table``). The last stage's
+   sorts each partition, numbers its rows and folds its aggregates over each row's frame
+   (``window_table``). The last stage's
    rows are written through the job's own output protocol, ordered by their key bytes.
 
 A query without a shuffle is one map-only step: each map task writes its rows, in its split's
 order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
 to each batch so that it has its one row over no rows (``_with_empty_row``).
 
-What has no Arrow form yet (aggregates over windows, sum/avg DISTINCT, a join or a global
-aggregate over an earlier stage, a regex RE2 lacks or reads otherwise, functions without an
-exact kernel...) leaves the whole plan on the record form; EXPLAIN names the first such
-construct. Integer arithmetic is checked: a result beyond 64 bits is an error that says to run
-the query with ``--no-vectorize``, where Python's integers have no bound; so is an integer
-``sum``/``avg`` whose total does not fit (``_check_sum``). Sums of doubles add in another order
-than the record form's (the last bits may differ, as between any two SQL engines).
+What has no Arrow form yet (sum/avg DISTINCT, a join or a global aggregate over an earlier
+stage, a regex RE2 lacks or reads otherwise, functions without an exact kernel...) leaves the
+whole plan on the record form; EXPLAIN names the first such construct. Integer arithmetic is
+checked: a result beyond 64 bits is an error that says to run the query with ``--no-vectorize``,
+where Python's integers have no bound; so is an integer ``sum``/``avg`` whose total does not fit
+(``_check_sum``). Sums of doubles add in another order than the record form's (the last bits may
+differ, as between any two SQL engines).
 """
 
 from __future__ import annotations
@@ -1405,16 +1406,23 @@ def window_table(
     indices, values = _sort_order(rows, spec["order"], kb)
     rows, keys, kb = rows.take(indices), keys.take(indices), kb.take(indices)
     values = [v.take(indices) for v in values]
-    new_part = _changes([kb])
-    new_peer = new_part | _changes(values)
+    new_part = _changes([kb], n)
+    new_peer = new_part | _changes(values, n)
     pos = np.arange(n, dtype=np.int64)
     start = np.maximum.accumulate(np.where(new_part, pos, 0))
     peer_start = np.maximum.accumulate(np.where(new_peer, pos, 0))
     part = np.cumsum(new_part) - 1
     size = np.bincount(part)[part]  # the rows of each row's partition
     m = pos - start
+    # an aggregate's frame ends at the row's last peer (with ORDER BY), else its partition's end
+    bounds = np.flatnonzero(np.append(new_peer[1:] if spec["order"] else new_part[1:], True))
+    frame_end = bounds[np.cumsum(new_peer if spec["order"] else new_part) - 1]
     for f in spec["funcs"]:
         name = f["func"]
+        if name not in WINDOW_RANKS:
+            column = _window_aggregate(f, rows, start, frame_end, new_part)
+            rows = rows.append_column(f"c{rows.num_columns}", column)
+            continue
         if name == "row_number":
             out = m + 1
         elif name == "rank":
@@ -1435,12 +1443,123 @@ def window_table(
     return rows, keys
 
 
-def _changes(columns: Sequence[Any]) -> Any:
-    """Where a row's values differ from the row before's (NULL equal to NULL), as a boolean
-    NumPy array; the first row always differs."""
+#: The window functions that number rows (``window_table``); the others are aggregates.
+WINDOW_RANKS = frozenset(("row_number", "rank", "dense_rank", "ntile"))
+
+
+def _window_aggregate(f: Dict[str, Any], rows: pa.Table, start: Any, end: Any, new_part: Any) -> Any:
+    """Aggregate *f* over each row's frame, rows ``start`` to ``end`` (inclusive) of the sorted
+    slice, as ``window_rows`` folds ``Aggregates`` over them.
+
+    Counts, and sums, averages, minima and maxima of integers (and dates: min/max), come from
+    running totals: a running total minus its value before the partition (exact in 64-bit
+    wrapping arithmetic; a total whose values' magnitudes could pass 64 bits is refused). Sums
+    and averages of doubles add each partition's values in order (``np.cumsum``: the record
+    form's additions, in its order). The rest (decimals, text, doubles' min/max, -0.0's sign)
+    go through the record form's own ``window_rows``, partition by partition.
+    """
     import numpy as np
 
-    n = len(columns[0]) if columns else 0
+    n = rows.num_rows
+    name, t = f["func"], from_string(f["type"])
+    before = start - 1  # the running total before each row's partition (-1: none)
+
+    def frame(running: Any) -> Any:
+        return running[end] - np.where(before >= 0, running[np.maximum(before, 0)], 0)
+
+    if name == "count_star":
+        return pa.array(end - start + 1, pa.int64())
+    v = _array(kernel(f["arg"], rows), n)
+    if isinstance(v, pa.ChunkedArray):
+        v = v.combine_chunks()
+    valid = pc.is_valid(v).to_numpy(zero_copy_only=False)
+    count = frame(np.cumsum(valid.astype(np.int64)))
+    if name == "count":
+        return pa.array(count, pa.int64())
+    none = count == 0  # no value in the frame yet: NULL
+    if pa.types.is_integer(v.type) and (
+        name in ("sum", "avg") and t.kind in ("int", "double") or name in ("min", "max")
+    ):
+        x = pc.fill_null(v, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if name in ("min", "max"):
+            return _running_extreme(name, x, valid, new_part, end, none, pa.int64())
+        if frame(np.cumsum(np.abs(x.astype(np.float64)))).max(initial=0.0) >= _SUM_LIMIT:
+            raise JobDefinitionError(
+                f"a window {name}() of integers goes past 64 bits on the Arrow form; run the query "
+                "with --no-vectorize, where integers have no bound"
+            )
+        total = frame(np.cumsum(x))  # wraps as the true total does mod 2**64: exact when it fits
+        if name == "sum":
+            return pa.array(total, pa.int64() if t.kind == "int" else pa.float64(), mask=none)
+        safe = np.maximum(count, 1)
+        if t.kind == "double":
+            return pa.array(total.astype(np.float64) / safe, pa.float64(), mask=none)
+        q = np.abs(total) // safe  # truncated toward zero, as the record form's ROUND_DOWN
+        return pa.array(np.where(total < 0, -q, q), pa.int64(), mask=none)
+    if pa.types.is_date(v.type) and name in ("min", "max"):
+        x = pc.fill_null(pc.cast(v, pa.int32()), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        out = _running_extreme(name, x, valid, new_part, end, none, pa.int64())
+        return pc.cast(pc.cast(out, pa.int32()), pa.date32())
+    if pa.types.is_floating(v.type) and name in ("sum", "avg") and t.kind == "double":
+        # a NULL adds -0.0: x + -0.0 is x, and -0.0 + -0.0 keeps a first -0.0's sign
+        x = pc.fill_null(pc.cast(v, pa.float64()), -0.0).to_numpy(zero_copy_only=False)
+        running = np.empty(n, np.float64)
+        starts = np.flatnonzero(new_part)
+        for a, b in zip(starts, [*starts[1:], n]):
+            running[a:b] = np.cumsum(x[a:b])
+        total = running[end]
+        if name == "sum":
+            return pa.array(total, pa.float64(), mask=none)
+        return pa.array(total / np.maximum(count, 1), pa.float64(), mask=none)
+    return _window_by_rows(f, v, start, end, new_part)
+
+
+def _running_extreme(
+    name: str, x: Any, valid: Any, new_part: Any, end: Any, none: Any, kind: pa.DataType
+) -> pa.Array:
+    """The running min/max of integers *x* (NULLs skipped) within each partition, at ``end``."""
+    import numpy as np
+
+    fill = np.iinfo(np.int64).max if name == "min" else np.iinfo(np.int64).min
+    x = np.where(valid, x, fill)
+    acc = np.minimum if name == "min" else np.maximum
+    running = np.empty(len(x), np.int64)
+    starts = np.flatnonzero(new_part)
+    for a, b in zip(starts, [*starts[1:], len(x)]):
+        running[a:b] = acc.accumulate(x[a:b])
+    return pa.array(running[end], kind, mask=none)
+
+
+def _window_by_rows(f: Dict[str, Any], v: Any, start: Any, end: Any, new_part: Any) -> pa.Array:
+    """Aggregate *f* over each row's frame by the record form's ``Aggregates``, partition by
+    partition (each frame a prefix of its partition)."""
+    import numpy as np
+
+    agg = ops.Aggregates([{"func": f["func"], "arg": E.col(0), "distinct": False, "type": f["type"]}], "")
+    values = v.to_pylist()
+    out: List[Any] = [None] * len(values)
+    starts = np.flatnonzero(new_part)
+    for a, b in zip(starts, [*starts[1:], len(values)]):
+        state = None
+        done = a
+        finals: Dict[int, Any] = {}
+        for m in range(a, b):
+            e = int(end[m])
+            if e not in finals:
+                while done <= e:
+                    s = agg.initial([values[done]])
+                    state = s if state is None else agg.merge(state, s)
+                    done += 1
+                finals[e] = agg.final(state)[0]  # type: ignore[arg-type]
+            out[m] = finals[e]
+    return pa.array(out, arrow_type(from_string(f["type"])))
+
+
+def _changes(columns: Sequence[Any], n: int) -> Any:
+    """Where a row's values (*n* rows of *columns*) differ from the row before's (NULL equal to
+    NULL), as a boolean NumPy array; the first row always differs."""
+    import numpy as np
+
     out = np.zeros(n, dtype=bool)
     if n:
         out[0] = True

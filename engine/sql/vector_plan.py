@@ -16,7 +16,9 @@ DISTINCT_AGGREGATES = frozenset(("count", "min", "max"))
 #: Stage kinds with an Arrow form (``map``: a query without a shuffle, one stage alone).
 STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map", "join", "window"))
 #: Window functions with an Arrow form (``engine.sql.vector.window_table``).
-WINDOW_FUNCTIONS = frozenset(("row_number", "rank", "dense_rank", "ntile"))
+WINDOW_FUNCTIONS = frozenset(
+    ("row_number", "rank", "dense_rank", "ntile", "count_star", "count", "sum", "avg", "min", "max")
+)
 
 
 def why_not(plan: Dict[str, Any]) -> Optional[str]:

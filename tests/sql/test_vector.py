@@ -283,6 +283,23 @@ CASES = [
         "FROM v) q WHERE rn <= 3 GROUP BY g",
     ),
     Case(
+        "window_aggregates_of_integers_dates_and_doubles",
+        "SELECT g, x, sum(x) OVER (PARTITION BY g ORDER BY k) AS s, "
+        "count(*) OVER (PARTITION BY g ORDER BY k) AS c, count(x) OVER (PARTITION BY g) AS cx, "
+        "min(x) OVER (PARTITION BY g ORDER BY k, id) AS mn, "
+        "max(d) OVER (PARTITION BY g ORDER BY k DESC NULLS FIRST) AS md, sum(db) OVER (PARTITION BY g "
+        "ORDER BY id) AS sd, avg(db) OVER (PARTITION BY k) AS ad, max(x) OVER () AS mx FROM v",
+    ),
+    Case(
+        "window_aggregates_by_the_record_forms_code",
+        "SELECT id, sum(dc) OVER (PARTITION BY b ORDER BY d, id) AS s, min(g) OVER (ORDER BY k) AS m, "
+        "max(ts) OVER (PARTITION BY k) AS t, avg(x) OVER (PARTITION BY g ORDER BY id) AS a, "
+        "min(db) OVER (PARTITION BY g) AS mdb FROM v",
+        duck="SELECT id, sum(dc) OVER (PARTITION BY b ORDER BY d, id) AS s, min(g) OVER (ORDER BY k) AS m, "
+        "max(ts) OVER (PARTITION BY k) AS t, CAST(trunc(avg(x) OVER (PARTITION BY g ORDER BY id)) AS BIGINT) "
+        "AS a, min(db) OVER (PARTITION BY g) AS mdb FROM v",
+    ),
+    Case(
         "group_by_of_a_group_by",
         "SELECT n, count(*) FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q GROUP BY n",
     ),
@@ -658,9 +675,11 @@ def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exa
     [
         ("SELECT count(*) FROM (SELECT g FROM v GROUP BY g) q", "Stage-2 is an aggregate without GROUP BY"),
         ("SELECT g, sum(DISTINCT k) FROM v GROUP BY g", "Stage-1 has the aggregate sum DISTINCT"),
-        ("SELECT g, sum(x) OVER (PARTITION BY g) FROM v", "Stage-1 has the window function sum"),
+        (
+            "SELECT q.g, b.id FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q FULL JOIN v b ON q.n = b.x",
+            "Stage-2 is a join over a stage's rows",
+        ),
         ("SELECT g, avg(DISTINCT x) FROM v GROUP BY g", "Stage-1 has the aggregate avg DISTINCT"),
-        ("SELECT g, count(*) OVER (PARTITION BY g ORDER BY x) FROM v", "Stage-1 has the window function"),
     ],
 )
 def test_plans_without_an_arrow_form_say_why_and_run_on_the_record_form(
