@@ -24,8 +24,8 @@ Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
    type cannot hold the text, Hive's rule).
 2. **Map.** The stage's pipe (filters, projections) runs as kernels over the batch's columns
    ``c0..cN`` (``kernel``); an aggregate stage adds its key columns ``k0..`` and its aggregate
-   inputs, and Arrow's partial hash aggregation runs map-side (the combiner; ``count(DISTINCT
-   x)`` collects each group's values, deduplicated, ``_distinct_lists``); a sort with LIMIT
+   inputs, and Arrow's partial hash aggregation runs map-side (the combiner; a DISTINCT
+   aggregate collects each group's values, deduplicated, ``_distinct_lists``); a sort with LIMIT
    keeps its top k map-side. A join stage reads both its sides' tables (a file's table found by
    its location) and tags each row with its side (``ShuffledJoin``).
 3. **Shuffle.** Rows are partitioned by the crc32 of their key's record-form bytes
@@ -41,13 +41,14 @@ A query without a shuffle is one map-only step: each map task writes its rows, i
 order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
 to each batch so that it has its one row over no rows (``_with_empty_row``).
 
-What has no Arrow form yet (sum/avg DISTINCT, a join or a global aggregate over an earlier
-stage, a regex RE2 lacks or reads otherwise, functions without an exact kernel...) leaves the
-whole plan on the record form; EXPLAIN names the first such construct. Integer arithmetic is
-checked: a result beyond 64 bits is an error that says to run the query with ``--no-vectorize``,
-where Python's integers have no bound; so is an integer ``sum``/``avg`` whose total does not fit
-(``_check_sum``). Sums of doubles add in another order than the record form's (the last bits may
-differ, as between any two SQL engines).
+What has no Arrow form yet (a join or a global aggregate over an earlier stage's rows, a regex
+RE2 lacks or reads otherwise) leaves the whole plan on the record form; EXPLAIN names the first
+such construct. A few functions (``_BY_VALUE``, and casts Arrow's kernel would read otherwise)
+run the record form's own code value by value, the rest of the plan on Arrow. Integer
+arithmetic is checked: a result beyond 64 bits is an error that says to run the query with
+``--no-vectorize``, where Python's integers have no bound; so is an integer ``sum``/``avg``
+whose total does not fit (``_check_sum``). Sums of doubles add in another order than the record
+form's (the last bits may differ, as between any two SQL engines).
 """
 
 from __future__ import annotations
@@ -711,14 +712,15 @@ class ArrowForm:
         aggregate: Dict[str, Tuple[str, str]] = {}
         if kind == "aggregate":
             for j, a in enumerate(s["spec"]["aggs"]):
+                if _collects_distinct(a):
+                    aggregate[f"g{j}"] = (f"a{j}", "collect")  # the values, deduplicated (_distinct_lists)
+                    continue
                 if a["func"] == "count_star":
                     # a global aggregate's batches each add an empty row (``_mapper``): not counted
                     aggregate[f"g{j}"] = (keys[0], "count") if nkeys else ("one", "sum")
                 elif a["func"] == "avg":
                     aggregate[f"g{j}.s"] = (f"a{j}", "sum")
                     aggregate[f"g{j}.n"] = (f"a{j}.n", "sum")
-                elif a["func"] == "count" and a["distinct"]:
-                    aggregate[f"g{j}"] = (f"a{j}", "collect")  # the values, deduplicated (_distinct)
                 elif a["func"] == "count":
                     aggregate[f"g{j}"] = (f"a{j}.n", "sum")
                 else:
@@ -726,7 +728,7 @@ class ArrowForm:
                 if _checked_sum(a):
                     aggregate[f"g{j}.f"] = (f"a{j}.f", "sum")
         combiner: Optional[Callable[[pa.Table], pa.Table]] = None
-        distinct = [f"g{j}.list" for j, a in enumerate(s["spec"].get("aggs", ())) if _counts_distinct(a)]
+        distinct = [f"g{j}.list" for j, a in enumerate(s["spec"].get("aggs", ())) if _collects_distinct(a)]
         if distinct:
             combiner = functools.partial(_distinct_lists, columns=distinct)
         elif kind == "sort" and s["spec"]["limit"] is not None:
@@ -824,7 +826,7 @@ class ArrowForm:
                     if a["arg"] is None:
                         continue
                     v = _array(kernel(a["arg"], table), n)
-                    if _counts_distinct(a):
+                    if _collects_distinct(a):
                         cols[f"a{j}"] = pc.add(v, 0.0) if pa.types.is_floating(v.type) else v  # -0.0 is 0.0
                         continue
                     if a["func"] in ("avg", "count"):
@@ -1241,10 +1243,11 @@ def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
     return out
 
 
-def _counts_distinct(a: Dict[str, Any]) -> bool:
-    """Whether aggregate *a* is ``count(DISTINCT x)``: each group's values are collected and
-    deduplicated (``min``/``max`` of the distinct values are the plain ones)."""
-    return a["func"] == "count" and bool(a["distinct"])
+def _collects_distinct(a: Dict[str, Any]) -> bool:
+    """Whether aggregate *a* is ``count``, ``sum`` or ``avg`` of DISTINCT values: each group's
+    values are collected and deduplicated (``min``/``max`` of the distinct values are the plain
+    ones)."""
+    return a["func"] in ("count", "sum", "avg") and bool(a["distinct"])
 
 
 def _exploded(lists: Any) -> pa.Table:
@@ -1283,6 +1286,38 @@ def _distinct_lists(table: pa.Table, columns: Sequence[str]) -> pa.Table:
         lists = pa.ListArray.from_arrays(offsets, values)
         table = table.set_column(table.schema.get_field_index(name), name, lists)
     return table
+
+
+def _distinct_totals(lists: Any, j: int, func: str) -> pa.Table:
+    """Each list's distinct non-NULL values summed (NULL where it has none) and counted, in the
+    columns ``_finish`` reads for ``sum``/``avg`` number *j* (``g{j}`` or ``g{j}.s``/``g{j}.n``,
+    and ``g{j}.f``, the double sum that bounds an integer one)."""
+    import numpy as np
+
+    n = len(lists)
+    pairs = _exploded(lists).group_by(["parent", "value"], use_threads=False).aggregate([])
+    totals = pairs.group_by("parent", use_threads=False).aggregate([("value", "sum"), ("value", "count")])
+    values = pairs.column("value")
+    kind = totals.column("value_sum").type if totals.num_rows else pc.sum(values).type
+    where = totals.column("parent").to_numpy()
+    total = pa.nulls(n, kind)
+    count = np.zeros(n, np.int64)
+    if len(where):
+        mask = np.zeros(n, dtype=bool)
+        mask[where] = True
+        order = np.argsort(where)
+        total = pc.replace_with_mask(
+            total, pa.array(mask), totals.column("value_sum").combine_chunks().take(pa.array(order))
+        )
+        count[where] = totals.column("value_count").to_numpy()
+    out = {f"g{j}.s" if func == "avg" else f"g{j}": total, f"g{j}.n": pa.array(count)}
+    if pa.types.is_integer(kind):
+        doubles = pa.table({"parent": pairs.column("parent"), "v": pc.cast(values, pa.float64())})
+        bound = np.zeros(n)
+        sums = doubles.group_by("parent", use_threads=False).aggregate([("v", "sum")])
+        bound[sums.column("parent").to_numpy()] = sums.column("v_sum").to_numpy()
+        out[f"g{j}.f"] = pa.array(bound)
+    return pa.table(out)
 
 
 def _distinct_counts(lists: Any) -> pa.Array:
@@ -1329,10 +1364,13 @@ def _finish(a: Dict[str, Any], table: pa.Table, j: int, stage: str) -> Any:
     """An aggregate's final value per group, as ``Aggregates._finish`` gives it."""
     f = a["func"]
     t = from_string(a["type"])
+    if _collects_distinct(a):
+        if f == "count":
+            return _distinct_counts(table.column(f"g{j}"))
+        # the sum (and count) of each group's distinct values, finished as the plain aggregate
+        return _finish({**a, "distinct": False}, _distinct_totals(table.column(f"g{j}"), j, f), j, stage)
     if _checked_sum(a):
         _check_sum(a, table, j, stage)
-    if _counts_distinct(a):
-        return _distinct_counts(table.column(f"g{j}"))
     if f in ("count_star", "count"):
         return pc.cast(table.column(f"g{j}"), pa.int64())
     if f == "avg":

@@ -12,7 +12,7 @@ from engine.sql.regex_serde import re2_form
 #: Aggregate functions with an Arrow form.
 AGGREGATES = frozenset(("count_star", "count", "sum", "min", "max", "avg"))
 #: DISTINCT aggregates with an Arrow form (min and max of the distinct values are the plain ones).
-DISTINCT_AGGREGATES = frozenset(("count", "min", "max"))
+DISTINCT_AGGREGATES = frozenset(("count", "sum", "avg", "min", "max"))
 #: Stage kinds with an Arrow form (``map``: a query without a shuffle, one stage alone).
 STAGE_KINDS = frozenset(("aggregate", "sort", "limit", "map", "join", "window"))
 #: Window functions with an Arrow form (``engine.sql.vector.window_table``).
