@@ -193,13 +193,15 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
 
 def _vectorization(plan: StagePlan) -> str:
     """Whether ``-r engine`` runs the plan on Arrow batches (``engine.sql.vector``), or why not."""
+    from engine.sql.job import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR
     from engine.sql.vector_plan import why_not
 
     reason = why_not(plan.to_json())
     if reason is None:
         return (
-            "enabled: true (-r engine runs every stage on Arrow batches when the tables hold 8 MiB or "
-            "more, --sql-arrow-min-bytes; --no-vectorize: the record form)"
+            "enabled: true (-r engine runs every stage on Arrow batches when the tables hold "
+            f"{ARROW_MIN_BYTES >> 20} MiB or more of text, a Parquet file counting {PARQUET_TEXT_FACTOR} "
+            "times its bytes, --sql-arrow-min-bytes; --no-vectorize: the record form)"
         )
     return f"enabled: false ({reason}: -r engine runs the record form)"
 
