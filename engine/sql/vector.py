@@ -229,7 +229,13 @@ def _cast(v: Any, target: str, strict: bool) -> Any:
     if fast:
         return pc.cast(v, kind, safe=False)  # int64 to float64: the nearest double, as float()
     f = E.cast_function(target, strict)
-    return pa.array([f(x) for x in v.to_pylist()], kind)
+    try:
+        return pa.array([f(x) for x in v.to_pylist()], kind)
+    except OverflowError:  # an integer past 64 bits: the record form's Python int holds it
+        raise JobDefinitionError(
+            f"CAST(... AS {target}) gives an integer past 64 bits on the Arrow form; run the query "
+            "with --no-vectorize, where integers have no bound"
+        ) from None
 
 
 _MORE_PARTS = ("quarter", "dow", "doy", "hour", "minute", "second")
@@ -1032,7 +1038,10 @@ class ShuffledJoin:
                 for key in keys:
                     kn = pc.or_(kn, pc.is_null(key))
                 cols = [
-                    key_bytes(pa.table(keys, names=names), names),
+                    # no key (a cross join): every row's key is [], as the record form's
+                    key_bytes(pa.table(keys, names=names), names)
+                    if keys
+                    else pa.array([b"[]"] * n, pa.binary()),
                     kn,
                     pa.repeat(pa.scalar(k, pa.int8()), n),
                 ]

@@ -352,6 +352,10 @@ SHUFFLED = [
         "SELECT a.b, b.id, b.g FROM v a JOIN v b ON a.b = b.b AND a.id = b.k * 50",
     ),
     Case(
+        "cross_join_without_a_key",
+        "SELECT a.id, b.id, a.g FROM v a CROSS JOIN w b WHERE a.id < 4 AND b.id < 5 AND a.x > b.x",
+    ),
+    Case(
         "a_union_all_side_then_top_k",
         "SELECT u.t, count(*) AS n FROM (SELECT id, 'a' AS t FROM v WHERE x > 0 UNION ALL "
         "SELECT id, 'b' AS t FROM w) u JOIN v b ON u.id = b.k GROUP BY u.t ORDER BY n DESC LIMIT 1",
