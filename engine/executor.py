@@ -433,6 +433,20 @@ def warm_up() -> None:
     _context()
 
 
+def start_executor(kind: str, input_paths: Sequence[str], timeouts_set: bool = False) -> str:
+    """The executor ``choose_executor`` picks for the job, with the forkserver started now if
+    it is ``processes``: the runner asks before it plans, a SQL session as soon as it has a
+    query's plan (the server's imports then overlap the job's set-up)."""
+    executor = choose_executor(kind, input_paths, timeouts_set)
+    if executor == "processes":
+        # The forkserver inherits SIGINT ignored (as the workers it forks do), so a Ctrl-C
+        # while it imports does not print its KeyboardInterrupt traceback; the driver alone
+        # handles Ctrl-C and stops the workers.
+        with sigint_ignored():
+            warm_up()
+    return executor
+
+
 class ProcessExecutor:
     """A pool of worker processes; a dead, hung or stalled worker is replaced and its task re-run."""
 

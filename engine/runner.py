@@ -207,19 +207,13 @@ class EngineRunner(MRJobRunner):
         # without an ``if __name__ == "__main__":`` guard would run the job again in every
         # worker): they load the job from its file by path and need nothing from __main__.
         with _main_module_not_rerun_in_workers():
-            from engine.executor import choose_executor, sigint_ignored, warm_up
+            from engine.executor import start_executor
 
             opts = self._opts
             jobconf = opts["jobconf"] or {}
             timeouts_set = opts["task_timeout"] is not None or "mapreduce.task.timeout" in jobconf
             kind = opts["executor"] or DEFAULT_EXECUTOR
-            executor = choose_executor(kind, self._get_input_paths(), timeouts_set)
-            if executor == "processes":
-                # The forkserver inherits SIGINT ignored (as the workers it forks do), so a
-                # Ctrl-C while it imports does not print its KeyboardInterrupt traceback;
-                # the driver alone handles Ctrl-C and stops the workers.
-                with sigint_ignored():
-                    warm_up()
+            executor = start_executor(kind, self._get_input_paths(), timeouts_set)
             plan = self.build_plan()
             user_output = self._output_dir is not None  # type: ignore[has-type]  # mrjob's untyped runner
             if not user_output:

@@ -91,17 +91,15 @@ def normalize_location(path: str) -> str:
     return os.path.abspath(path)
 
 
+def location_holds(location: str, path: str) -> bool:
+    """Whether *path* (a file, or another location) is *location* or lies under it."""
+    p, loc = normalize_location(path), normalize_location(location)
+    return p == loc or p.startswith(loc.rstrip("/") + "/")
+
+
 def table_for_path(tables: Sequence[TableDef], path: str) -> List[int]:
     """The indexes of the tables whose locations hold *path* (a file the job reads)."""
-    p = normalize_location(path)
-    out = []
-    for i, t in enumerate(tables):
-        for loc in t.locations:
-            loc = normalize_location(loc)
-            if p == loc or p.startswith(loc.rstrip("/") + "/"):
-                out.append(i)
-                break
-    return out
+    return [i for i, t in enumerate(tables) if any(location_holds(loc, path) for loc in t.locations)]
 
 
 # ---------------------------------------------------------------------------------- value reading

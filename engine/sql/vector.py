@@ -59,6 +59,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from mrjob.compat import jobconf_from_env
 
 from engine.arrow.step import VectorStep
 from engine.errors import JobDefinitionError
@@ -228,9 +229,8 @@ def _cast(v: Any, target: str, strict: bool) -> Any:
     )
     if fast:
         return pc.cast(v, kind, safe=False)  # int64 to float64: the nearest double, as float()
-    f = E.cast_function(target, strict)
     try:
-        return pa.array([f(x) for x in v.to_pylist()], kind)
+        return _per_value(E.cast_function(target, strict), [v], kind)
     except OverflowError:  # an integer past 64 bits: the record form's Python int holds it
         raise JobDefinitionError(
             f"CAST(... AS {target}) gives an integer past 64 bits on the Arrow form; run the query "
@@ -265,20 +265,26 @@ _BY_VALUE = ("round", "div_decimal", "to_date", "ilike", "regexp_extract")
 
 def _by_value(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     """Function *name* of *e* on each row's argument values (*args*), typed as it returns them."""
-    values = [_array(a, n).to_pylist() for a in args]
-    first = _array(args[0], n).type
+    arrays = [_array(a, n) for a in args]
     if name == "round":
         digits = e[3][1] if len(e) > 3 else 0
-        f = E.evaluator(["fn", "round", E.col(0), *e[3:]])
+        first = arrays[0].type
         kind = pa.decimal128(38, max(digits, 0)) if pa.types.is_decimal(first) and digits >= 0 else first
-        return pa.array([f([v]) for v in values[0]], kind)
+        return _per_value(E.evaluator(["fn", "round", E.col(0), *e[3:]]), arrays[:1], kind, row=True)
     if name == "div_decimal":
         f = E.evaluator(["fn", "div_decimal", E.col(0), E.col(1), *e[4:]])
-        kind = pa.decimal128(38, e[4][1])
-        return pa.array([f(list(row)) for row in zip(values[0], values[1])], kind)
-    g = E.FUNCTIONS[name]
+        return _per_value(f, arrays[:2], pa.decimal128(38, e[4][1]), row=True)
     kind = {"to_date": pa.date32(), "ilike": pa.bool_(), "regexp_extract": pa.string()}[name]
-    return pa.array([g(*row) for row in zip(*values)], kind)
+    return _per_value(E.FUNCTIONS[name], arrays, kind)
+
+
+def _per_value(
+    f: Callable[..., Any], arrays: Sequence[Any], kind: pa.DataType, row: bool = False
+) -> pa.Array:
+    """*f* of each row's values of *arrays* (``f(a, b...)``, or ``f([a, b...])`` for an
+    ``expr.evaluator`` when *row*): the record form's own code, value by value, as *kind*."""
+    rows = zip(*(a.to_pylist() for a in arrays))
+    return pa.array([f(list(r)) for r in rows] if row else [f(*r) for r in rows], kind)
 
 
 def _mod(a: Any, b: Any, n: int) -> Any:
@@ -295,9 +301,8 @@ def _mod(a: Any, b: Any, n: int) -> Any:
         r = pc.subtract(a, pc.multiply(b1, pc.divide(a, b1)))  # |r| < |b|: no overflow
         return pc.if_else(zero, pa.scalar(None, r.type), r)
     if any(pa.types.is_decimal(k) for k in kinds) and not any(pa.types.is_floating(k) for k in kinds):
-        f = E.FUNCTIONS["mod"]
-        out = [f(x, y) for x, y in zip(a.to_pylist(), b.to_pylist())]
-        return pa.array(out, pa.decimal128(38, max(k.scale for k in kinds if pa.types.is_decimal(k))))
+        scale = max(k.scale for k in kinds if pa.types.is_decimal(k))
+        return _per_value(E.FUNCTIONS["mod"], [a, b], pa.decimal128(38, scale))
     x, y = (pc.cast(v, pa.float64()) for v in (a, b))
     valid = pc.and_(pc.is_valid(x), pc.invert(pc.fill_null(pc.equal(y, 0.0), True)))
     xs = pc.if_else(valid, x, 0.0).to_numpy(zero_copy_only=False)
@@ -962,10 +967,8 @@ def run_post(
 
 
 def _input_file() -> str:
-    """The map task's input file, as the record form's mapper reads it ("": none known)."""
-    import os
-
-    return os.environ.get("mapreduce_map_input_file") or os.environ.get("map_input_file") or ""
+    """The map task's input file, read as the record form's mapper reads it ("": none known)."""
+    return jobconf_from_env("mapreduce.map.input.file") or ""
 
 
 def _join_key_bytes(table: pa.Table) -> pa.Array:
@@ -1032,19 +1035,13 @@ class ShuffledJoin:
                     continue
                 rows = run_pipe(p["ops"], table, self.tables)
                 n = rows.num_rows
-                keys = [_key_array(e, rows) for e in inp["keys"]]
-                names = _names("k", len(keys))
+                keys = rows.select([])  # n rows; no column for a cross join (key [])
                 kn = pa.repeat(pa.scalar(False), n)
-                for key in keys:
+                for j, e in enumerate(inp["keys"]):
+                    key = _key_array(e, rows)
+                    keys = keys.append_column(f"k{j}", key)
                     kn = pc.or_(kn, pc.is_null(key))
-                cols = [
-                    # no key (a cross join): every row's key is [], as the record form's
-                    key_bytes(pa.table(keys, names=names), names)
-                    if keys
-                    else pa.array([b"[]"] * n, pa.binary()),
-                    kn,
-                    pa.repeat(pa.scalar(k, pa.int8()), n),
-                ]
+                cols = [key_bytes(keys, keys.schema.names), kn, pa.repeat(pa.scalar(k, pa.int8()), n)]
                 for j in (0, 1):
                     for c in range(self.widths[j]):
                         kind = schema.field(3 + j * self.widths[0] + c).type
@@ -1064,11 +1061,7 @@ class ShuffledJoin:
         table = table.take(pc.sort_indices(table.column("kb")))  # stable: step 1
         n = table.num_rows
         kb = table.column("kb").combine_chunks()
-        group = np.zeros(n, np.int64)
-        if n > 1:
-            group[1:] = np.cumsum(
-                pc.not_equal(kb.slice(1), kb.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-            )
+        group = np.cumsum(_changes([kb], n))  # each row's key group, in key order
         side = table.column("s").to_numpy()
         joinable = ~table.column("kn").to_numpy(zero_copy_only=False)
         positions = np.arange(n, dtype=np.int64)
@@ -1271,6 +1264,11 @@ def _exploded(lists: Any) -> pa.Table:
     return out.filter(pc.is_valid(values)) if values.null_count else out
 
 
+def _distinct_pairs(lists: Any) -> pa.Table:
+    """Each list's distinct non-NULL values, one ``(parent, value)`` row each."""
+    return _exploded(lists).group_by(["parent", "value"], use_threads=False).aggregate([])
+
+
 def _distinct_lists(table: pa.Table, columns: Sequence[str]) -> pa.Table:
     """The map side's partial aggregates with each list in *columns* deduplicated (the record
     form's combiner merges them as sets): its distinct values, or one NULL if it has none (a
@@ -1279,8 +1277,7 @@ def _distinct_lists(table: pa.Table, columns: Sequence[str]) -> pa.Table:
 
     for name in columns:
         n = table.num_rows
-        pairs = _exploded(table.column(name)).group_by(["parent", "value"], use_threads=False).aggregate([])
-        pairs = pairs.sort_by("parent")
+        pairs = _distinct_pairs(table.column(name)).sort_by("parent")
         parent = pairs.column("parent").to_numpy()
         counts = np.bincount(parent, minlength=n) if len(parent) else np.zeros(n, np.int64)
         empty = counts == 0
@@ -1303,29 +1300,20 @@ def _distinct_totals(lists: Any, j: int, func: str) -> pa.Table:
     and ``g{j}.f``, the double sum that bounds an integer one)."""
     import numpy as np
 
-    n = len(lists)
-    pairs = _exploded(lists).group_by(["parent", "value"], use_threads=False).aggregate([])
-    totals = pairs.group_by("parent", use_threads=False).aggregate([("value", "sum"), ("value", "count")])
-    values = pairs.column("value")
-    kind = totals.column("value_sum").type if totals.num_rows else pc.sum(values).type
-    where = totals.column("parent").to_numpy()
-    total = pa.nulls(n, kind)
-    count = np.zeros(n, np.int64)
-    if len(where):
-        mask = np.zeros(n, dtype=bool)
-        mask[where] = True
-        order = np.argsort(where)
-        total = pc.replace_with_mask(
-            total, pa.array(mask), totals.column("value_sum").combine_chunks().take(pa.array(order))
-        )
-        count[where] = totals.column("value_count").to_numpy()
-    out = {f"g{j}.s" if func == "avg" else f"g{j}": total, f"g{j}.n": pa.array(count)}
-    if pa.types.is_integer(kind):
-        doubles = pa.table({"parent": pairs.column("parent"), "v": pc.cast(values, pa.float64())})
-        bound = np.zeros(n)
-        sums = doubles.group_by("parent", use_threads=False).aggregate([("v", "sum")])
-        bound[sums.column("parent").to_numpy()] = sums.column("v_sum").to_numpy()
-        out[f"g{j}.f"] = pa.array(bound)
+    pairs = _distinct_pairs(lists)
+    pairs = pairs.append_column("double", pc.cast(pairs.column("value"), pa.float64()))
+    totals = pairs.group_by("parent", use_threads=False).aggregate(
+        [("value", "sum"), ("value", "count"), ("double", "sum")]
+    )
+    row = np.full(len(lists), -1)  # each list's row in totals (-1: no value)
+    row[totals.column("parent").to_numpy()] = np.arange(totals.num_rows)
+    at = _nullable(row)
+    out = {
+        f"g{j}.s" if func == "avg" else f"g{j}": totals.column("value_sum").take(at),
+        f"g{j}.n": pc.fill_null(totals.column("value_count").take(at), 0),
+    }
+    if pa.types.is_integer(pairs.schema.field("value").type):
+        out[f"g{j}.f"] = pc.fill_null(totals.column("double_sum").take(at), 0.0)
     return pa.table(out)
 
 
@@ -1334,8 +1322,7 @@ def _distinct_counts(lists: Any) -> pa.Array:
     import numpy as np
 
     n = len(lists)
-    pairs = _exploded(lists).group_by(["parent", "value"], use_threads=False).aggregate([])
-    parent = pairs.column("parent").to_numpy()
+    parent = _distinct_pairs(lists).column("parent").to_numpy()
     return pa.array(np.bincount(parent, minlength=n) if len(parent) else np.zeros(n, np.int64), pa.int64())
 
 
@@ -1551,8 +1538,7 @@ def _window_aggregate(f: Dict[str, Any], rows: pa.Table, start: Any, end: Any, n
         # a NULL adds -0.0: x + -0.0 is x, and -0.0 + -0.0 keeps a first -0.0's sign
         x = pc.fill_null(pc.cast(v, pa.float64()), -0.0).to_numpy(zero_copy_only=False)
         running = np.empty(n, np.float64)
-        starts = np.flatnonzero(new_part)
-        for a, b in zip(starts, [*starts[1:], n]):
+        for a, b in _partitions(new_part):
             running[a:b] = np.cumsum(x[a:b])
         total = running[end]
         if name == "sum":
@@ -1571,8 +1557,7 @@ def _running_extreme(
     x = np.where(valid, x, fill)
     acc = np.minimum if name == "min" else np.maximum
     running = np.empty(len(x), np.int64)
-    starts = np.flatnonzero(new_part)
-    for a, b in zip(starts, [*starts[1:], len(x)]):
+    for a, b in _partitions(new_part):
         running[a:b] = acc.accumulate(x[a:b])
     return pa.array(running[end], kind, mask=none)
 
@@ -1580,13 +1565,10 @@ def _running_extreme(
 def _window_by_rows(f: Dict[str, Any], v: Any, start: Any, end: Any, new_part: Any) -> pa.Array:
     """Aggregate *f* over each row's frame by the record form's ``Aggregates``, partition by
     partition (each frame a prefix of its partition)."""
-    import numpy as np
-
     agg = ops.Aggregates([{"func": f["func"], "arg": E.col(0), "distinct": False, "type": f["type"]}], "")
     values = v.to_pylist()
     out: List[Any] = [None] * len(values)
-    starts = np.flatnonzero(new_part)
-    for a, b in zip(starts, [*starts[1:], len(values)]):
+    for a, b in _partitions(new_part):
         state = None
         done = a
         finals: Dict[int, Any] = {}
@@ -1600,6 +1582,14 @@ def _window_by_rows(f: Dict[str, Any], v: Any, start: Any, end: Any, new_part: A
                 finals[e] = agg.final(state)[0]  # type: ignore[arg-type]
             out[m] = finals[e]
     return pa.array(out, arrow_type(from_string(f["type"])))
+
+
+def _partitions(new_part: Any) -> List[Tuple[int, int]]:
+    """The ``[start, end)`` row ranges of the partitions that *new_part* marks the starts of."""
+    import numpy as np
+
+    starts = [int(a) for a in np.flatnonzero(new_part)]
+    return list(zip(starts, [*starts[1:], len(new_part)]))
 
 
 def _changes(columns: Sequence[Any], n: int) -> Any:

@@ -3,10 +3,11 @@ alone: no pyarrow here, so EXPLAIN and the shipped job ask without importing it.
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Any, Dict, List, Optional
 
 from engine.sql import expr as E
-from engine.sql.catalog import TableDef, normalize_location
+from engine.sql.catalog import TableDef, location_holds
 from engine.sql.regex_serde import re2_form
 
 #: Aggregate functions with an Arrow form.
@@ -67,10 +68,8 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
             exprs += [k["expr"] for k in s["spec"]["keys"]]
         elif s["kind"] == "window":
             for f in s["spec"]["funcs"]:
-                if f["func"] not in WINDOW_FUNCTIONS:
+                if f["func"] not in WINDOW_FUNCTIONS:  # ntile's bucket count: a constant (compile)
                     return f"{where} has the window function {f['func']} (its Arrow form is to come)"
-                if f["func"] == "ntile" and not (f["arg"][0] == "lit" and isinstance(f["arg"][1], int)):
-                    return f"{where} has ntile() of a bucket count that is not a constant"
             exprs += [k["expr"] for k in s["spec"]["order"]]
         for e in exprs:
             reason = _expr_why_not(e)
@@ -97,10 +96,9 @@ def _join_why_not(s: Dict[str, Any], tables: List[TableDef]) -> Optional[str]:
         reason = _table_why_not(tables[t])
         if reason:
             return f": {reason}"
-    for a in sorted(set(read)):
-        for b in sorted(set(read)):
-            if a < b and _share_files(tables[a], tables[b]):
-                return f" joins tables {tables[a].name} and {tables[b].name}, which share files"
+    for a, b in combinations(sorted(set(read)), 2):
+        if _share_files(tables[a], tables[b]):
+            return f" joins tables {tables[a].name} and {tables[b].name}, which share files"
     exprs = [k for inp in s["inputs"] for k in inp["keys"]]
     exprs += [s["spec"]["residual"]] if s["spec"]["residual"] is not None else []
     for e in exprs:
@@ -109,7 +107,7 @@ def _join_why_not(s: Dict[str, Any], tables: List[TableDef]) -> Optional[str]:
             return f": {reason}"
     for inp in s["inputs"]:
         for p in inp["pipes"]:
-            reason = _ops_why_not([*p["ops"]], tables)
+            reason = _ops_why_not(p["ops"], tables)
             if reason:
                 return f": {reason}"
     reason = _ops_why_not(s["post"], tables)
@@ -118,12 +116,7 @@ def _join_why_not(s: Dict[str, Any], tables: List[TableDef]) -> Optional[str]:
 
 def _share_files(a: TableDef, b: TableDef) -> bool:
     """Whether a file may be in both tables' locations (one location holds the other)."""
-    for x in a.locations:
-        for y in b.locations:
-            x_, y_ = normalize_location(x).rstrip("/") + "/", normalize_location(y).rstrip("/") + "/"
-            if x_.startswith(y_) or y_.startswith(x_):
-                return True
-    return False
+    return any(location_holds(x, y) or location_holds(y, x) for x in a.locations for y in b.locations)
 
 
 #: Map-side joins with an Arrow form (``engine.sql.vector.BroadcastJoin``).
