@@ -140,6 +140,8 @@ def output_lines(
 ) -> pa.Array | list[bytes]:
     """*table*'s rows, in its order, encoded as the last step's (output key, output value)
     lines: a binary array for the standard JSON protocol, else a list of lines."""
+    if step.output_bytes is not None:
+        return step.output_bytes(table)
     out_keys = list(step.output_keys or step.keys)
     out_values = list(step.output_values or step.aggregate)
     if step.value is None and writes_standard_json(write):

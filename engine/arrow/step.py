@@ -39,6 +39,9 @@ class VectorStep:
     * ``key_bytes``: each row's key bytes (table → binary array), for a job whose
       protocol is not mrjob's JSON (``engine.sql.vector``): they partition and order the
       rows as the job's record form does. Default: the keys encoded by the protocol.
+    * ``output_bytes`` (last step): each row's output line (table → binary array, no line
+      ends), for a job whose output protocol is its own; it replaces ``output_keys``,
+      ``output_values`` and ``value``, which encode a row at a time.
     """
 
     keys: Sequence[str]
@@ -52,6 +55,7 @@ class VectorStep:
     columns: Sequence[str] | None = None
     text_reader: Callable[[bytes], pa.Table | None] | None = None
     key_bytes: Callable[[pa.Table], pa.Array] | None = None
+    output_bytes: Callable[[pa.Table], pa.Array] | None = None
 
     def validate(self) -> None:
         """Refuse unknown operations and impossible declarations."""

@@ -169,11 +169,20 @@ def run(argv: List[str], hive: bool) -> int:
             session.tables[name.lower()] = parquet_table(name, path)
         statements = session.parse(text)
         fmt = args.format or results.default_format(sys.stdout)
+        if fmt == "tsv":
+            session.text_format = fmt  # the job writes the lines: printed as they are
         for st in statements:
             start = time.monotonic()
             result = session.execute(st, explain_only=args.explain)
             if result.explain:
                 sys.stdout.write(result.explain)
+            elif result.text is not None:
+                sys.stdout.write(result.text.decode("utf-8"))
+                if not args.quiet:
+                    print(
+                        f"Time taken: {time.monotonic() - start:.2f} s, fetched {result.count} row(s)",
+                        file=sys.stderr,
+                    )
             elif result.rows is not None:
                 results.write_rows(result.rows, result.columns, fmt, sys.stdout, dialect)
                 if fmt == "table":

@@ -26,7 +26,7 @@ from mrjob.step import MRStep
 from engine.job import EngineMRJob
 from engine.sql import operators as ops
 from engine.sql.catalog import RowReader, TableDef, local_size, table_for_path
-from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol
+from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol, TsvTextProtocol
 from engine.sql.stages import decode, stream_columns
 from engine.sql.vector_plan import why_not
 
@@ -56,9 +56,10 @@ class SqlJob(EngineMRJob):
         self.add_passthru_arg(
             "--sql-output",
             default="rows",
-            choices=("rows", "hive"),
-            help="rows: typed JSON rows (read back by python -m engine sql); hive: "
-            "Hive text files (\\x01 between fields, \\N for NULL)",
+            choices=("rows", "tsv", "hive"),
+            help="rows: typed JSON rows (read back by python -m engine sql); tsv: the lines "
+            "python -m engine sql prints with --format tsv; hive: Hive text files (\\x01 between "
+            "fields, \\N for NULL)",
         )
 
         self.add_passthru_arg(
@@ -71,7 +72,11 @@ class SqlJob(EngineMRJob):
         )
 
     def output_protocol(self) -> Any:
-        return HiveTextProtocol() if self.options.sql_output == "hive" else SqlRowsOutputProtocol()
+        if self.options.sql_output == "hive":
+            return HiveTextProtocol()
+        if self.options.sql_output == "tsv":
+            return TsvTextProtocol(self._plan()["dialect"])
+        return SqlRowsOutputProtocol()
 
     # ------------------------------------------------------------------ the plan
 
@@ -335,7 +340,7 @@ class SqlJob(EngineMRJob):
             return None
         from engine.sql.vector import ArrowForm  # pyarrow: the engine's side only
 
-        return ArrowForm(plan, self._count).steps()
+        return ArrowForm(plan, self._count, self.options.sql_output).steps()
 
     def _count(self, name: str, n: int) -> None:
         if n:

@@ -80,6 +80,22 @@ class SqlRowsOutputProtocol(SqlValueProtocol):
         return _encode(value).encode("utf-8")
 
 
+class TsvTextProtocol:
+    """A row as the ``tsv`` line ``python -m engine sql`` prints (``results.format_value`` of
+    each value, joined by tabs; write only): the driver streams the lines as they are."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def read(self, line: bytes) -> Tuple[Any, Any]:
+        return None, line.decode("utf-8").split("\t")  # the fields' text, escapes kept
+
+    def write(self, key: Any, value: Any) -> bytes:
+        from engine.sql.results import format_value
+
+        return "\t".join(format_value(v, self.dialect) for v in value).encode("utf-8")
+
+
 class HiveTextProtocol:
     """A Hive text-file line per row: fields joined by ``\\x01``, NULL as ``\\N`` (write only)."""
 

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import sqlglot
 from sqlglot import exp
@@ -61,12 +61,15 @@ def redshift_format(fmt: str) -> str:
 
 @dataclass
 class Result:
-    """What one statement gave: rows (a query), a status line, or an EXPLAIN text."""
+    """What one statement gave: rows (a query), a status line, or an EXPLAIN text; a query of a
+    session with a ``text_format`` gives its rows as that text (``text``, ``count`` lines)."""
 
     columns: List[str] = field(default_factory=list)
     rows: Optional[List[tuple]] = None
     status: str = ""
     explain: str = ""
+    text: Optional[bytes] = None
+    count: int = 0
 
 
 @dataclass
@@ -81,6 +84,9 @@ class Session:
     last_counters: Dict[str, Dict[str, int]] = field(default_factory=dict)  # of the last run
     last_waves: List[Tuple[str, float, int, int]] = field(default_factory=list)  # the engine's, ditto
     settings: Dict[str, str] = field(default_factory=dict)
+    # "tsv": a query's Result holds the lines results.write_rows would print in that format,
+    # written by the job's last step (a column at a time on the Arrow form), not its rows
+    text_format: Optional[str] = None
 
     # ------------------------------------------------------------------ statements
 
@@ -315,8 +321,11 @@ class Session:
 
     def query(self, query: AST) -> Result:
         plan = self.compile(query)
-        rows = self.run(plan)
-        return Result(columns=[n for n, _ in plan.columns], rows=rows)
+        columns = [n for n, _ in plan.columns]
+        if self.text_format is not None:
+            text = self.run_text(plan, self.text_format)
+            return Result(columns=columns, text=text, count=text.count(b"\n"))
+        return Result(columns=columns, rows=self.run(plan))
 
     def explain(self, query: AST, analyze: bool) -> Result:
         from engine.sql.explain import explain_text
@@ -389,6 +398,43 @@ class Session:
 
     def run(self, plan: S.StagePlan, output_dir: Optional[str] = None) -> List[tuple]:
         """Runs the plan as one mrjob job; the rows (or, with *output_dir*, Hive files there)."""
+        rows: List[tuple] = []
+
+        def read(job: Any, runner: Any) -> None:
+            for _, row in job.parse_output(runner.cat_output()):
+                rows.append(tuple(row))
+
+        if output_dir is None:
+            self._run_job(plan, "rows", read)
+            return rows
+        parent = os.path.dirname(os.path.abspath(output_dir.rstrip("/"))) or "."
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".sql-insert.", dir=parent)
+        os.rmdir(staging)
+        # Hive's directory holds its files only: no run history (_logs) on the engine
+        more = ["--output-dir", staging] + (["--no-report"] if self.runner == "engine" else [])
+        self._run_job(plan, "hive", None, more)
+        _commit_hive_directory(staging, output_dir)
+        return rows
+
+    def run_text(self, plan: S.StagePlan, fmt: str) -> bytes:
+        """Runs the plan as one mrjob job; its rows as the lines ``results.write_rows`` prints in
+        *fmt* (``tsv``), each ended by ``\\n``, as the job's last step wrote them."""
+        if fmt != "tsv":
+            raise ValueError(f"a job writes its rows as tsv text only, not {fmt!r}")
+        chunks: List[bytes] = []
+        self._run_job(plan, fmt, lambda job, runner: chunks.extend(runner.cat_output()))
+        return b"".join(chunks)
+
+    def _run_job(
+        self,
+        plan: S.StagePlan,
+        output: str,
+        read: Optional[Callable[[Any, Any], None]],
+        more: Sequence[str] = (),
+    ) -> None:
+        """Runs *plan* as a ``SqlJob`` writing its rows as *output* (``--sql-output``); *read*
+        gets the job and its runner after the run, while the output is still there."""
         from engine.sql.job import SqlJob
 
         if self.runner != "engine" and any(t.format == "parquet" for t in plan.tables):
@@ -399,19 +445,8 @@ class Session:
 
         plan.explain = explain_text(plan)  # travels with the plan: the run's report shows it
         args = ["-r", self.runner, "--sql-plan", plan.encode(), *self.job_args]
-        staging = None
-        if output_dir is not None:
-            parent = os.path.dirname(os.path.abspath(output_dir.rstrip("/"))) or "."
-            os.makedirs(parent, exist_ok=True)
-            staging = tempfile.mkdtemp(prefix=".sql-insert.", dir=parent)
-            os.rmdir(staging)
-            # Hive's directory holds its files only: no run history (_logs) on the engine
-            args += ["--sql-output", "hive", "--output-dir", staging]
-            if self.runner == "engine":
-                args.append("--no-report")
-        args += self.inputs(plan)
+        args += ["--sql-output", output, *more, *self.inputs(plan)]
         job = SqlJob(args)
-        rows: List[tuple] = []
         with job.make_runner() as runner:
             runner.run()
             from engine.mrjob_bridge import Counters
@@ -423,12 +458,8 @@ class Session:
             self.last_waves = (
                 [(p.name, p.seconds, p.records_in, p.records_out) for p in stats.phases] if stats else []
             )
-            if staging is None:
-                for _, row in job.parse_output(runner.cat_output()):
-                    rows.append(tuple(row))
-        if output_dir is not None and staging is not None:
-            _commit_hive_directory(staging, output_dir)
-        return rows
+            if read is not None:
+                read(job, runner)
 
 
 def _commit_hive_directory(staging: str, out_dir: str) -> None:

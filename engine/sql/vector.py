@@ -70,6 +70,7 @@ from engine.sql.catalog import RowReader, TableDef, table_for_path
 from engine.sql.regex_serde import LineRegex, Re2Form, re2_form
 from engine.sql.stages import pipe_columns, stream_columns
 from engine.sql.types import SqlType, from_string
+from engine.sql.vector_text import hive_lines, key_bytes, row_json, tsv_lines
 
 # ------------------------------------------------------------------------------- kernels
 
@@ -638,50 +639,6 @@ def _lines(block: bytes) -> List[str]:
     return [line.rstrip("\r\n") for line in text]
 
 
-# ------------------------------------------------------------------------------- key bytes
-
-
-_JSON_ESCAPED = r'["\\\x00-\x1f]'
-
-
-def key_bytes(table: pa.Table, names: Sequence[str]) -> pa.Array:
-    """Each row's key -- the list of the *names* columns' values -- as ``SqlValueProtocol``
-    encodes it (the bytes the record form's shuffle partitions and sorts by): column-wise for
-    integers, booleans and strings, through ``protocol.dumps`` for the other types."""
-    n = table.num_rows
-    if not names:
-        return pa.array([b"[]"] * n, pa.binary())
-    texts = []
-    for name in names:
-        text = _json_text(table.column(name))
-        if text is None:
-            values = [table.column(k).to_pylist() for k in names]
-            rows = ([ops.canonical(v) for v in row] for row in zip(*values))
-            return pa.array([protocol.dumps(row).encode() for row in rows], pa.binary())
-        texts.append(text)
-    joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, ",")
-    return pc.binary_join_element_wise("[", joined, "]", "").cast(pa.binary())
-
-
-def _json_text(column: pa.ChunkedArray) -> Optional[pa.Array]:
-    column = column.combine_chunks()
-    kind = column.type
-    if pa.types.is_integer(kind) or pa.types.is_null(kind):
-        text = pc.cast(column, pa.string())
-    elif pa.types.is_boolean(kind):
-        text = pc.if_else(column, "true", "false")
-    elif pa.types.is_string(kind):
-        quoted = pc.binary_join_element_wise('"', column, '"', "")
-        escape = pc.fill_null(pc.match_substring_regex(column, _JSON_ESCAPED), False)
-        if pc.any(escape).as_py():
-            escaped = [protocol.dumps(v) for v in column.filter(escape).to_pylist()]
-            quoted = pc.replace_with_mask(quoted, escape, pa.array(escaped, pa.string()))
-        text = quoted
-    else:
-        return None
-    return pc.fill_null(text, "null") if column.null_count else text
-
-
 # ------------------------------------------------------------------------------- the steps
 
 
@@ -689,11 +646,13 @@ class ArrowForm:
     """The ``VectorStep``s of a plan that has an Arrow form (``why_not`` is ``None``).
 
     *count* is ``increment_counter`` of the job that runs them: the row counts EXPLAIN ANALYZE
-    reads, under the record form's counter names.
+    reads, under the record form's counter names. *output* is the job's ``--sql-output``: the
+    text its last stage writes (``SqlJob.output_protocol``), here a column at a time.
     """
 
-    def __init__(self, plan: Dict[str, Any], count: Callable[[str, int], None]) -> None:
+    def __init__(self, plan: Dict[str, Any], count: Callable[[str, int], None], output: str = "rows") -> None:
         self.plan = plan
+        self.output = output
         self.stages = plan["stages"]
         self.tables = [TableDef.from_json(t) for t in plan["tables"]]
         self.count = count
@@ -759,10 +718,20 @@ class ArrowForm:
             output_keys=keys,
             output_values=None if last else (),
             value=(lambda row: [row[c] for c in _names("o", width)]) if last else None,
+            output_bytes=self._output_bytes(width) if last else None,
             columns=self._parquet_columns() if first and "parquet" in formats else None,
             text_reader=self._text_reader if first and formats - {"parquet"} else None,
             key_bytes=_join_key_bytes if kind == "join" else functools.partial(key_bytes, names=names),
         )
+
+    def _output_bytes(self, width: int) -> Callable[[pa.Table], pa.Array]:
+        """The last stage's lines, as ``SqlJob.output_protocol`` writes each row."""
+        names = _names("o", width)
+        if self.output == "hive":
+            return functools.partial(hive_lines, names=names)
+        if self.output == "tsv":
+            return functools.partial(tsv_lines, names=names, dialect=self.plan["dialect"])
+        return functools.partial(row_json, names=names)
 
     def _parquet_columns(self) -> List[str]:
         """The Parquet columns the first stage reads (projection), of all its Parquet tables:

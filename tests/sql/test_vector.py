@@ -11,6 +11,7 @@ non-ASCII text; doubles are multiples of 1/4, so that their sums are exact in an
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import random
 import shutil
@@ -26,12 +27,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from data import cloudfront, duckdb_sql
-from engine.sql import operators as ops
-from engine.sql import protocol
 from engine.sql.errors import SqlError
 from engine.sql.job import SqlJob
+from engine.sql.results import write_rows
 from engine.sql.session import Session
-from engine.sql.vector import key_bytes
 from engine.sql.vector_plan import why_not
 from tests.sql.oracle import Table, assert_same, duck_sql, run_duckdb, run_engine
 
@@ -314,6 +313,40 @@ def test_arrow_form_gives_the_record_forms_bytes_and_duckdbs_rows(env: Env, case
     _both_forms(env.session, case.sql, env.root, case.id)
     got = run_engine(env.session, case.sql)
     assert_same(got, run_duckdb(env.con, case.duck or duck_sql(case.sql)), case.ordered, case.sql)
+
+
+TSV = [
+    Case("every_type_map_only", "SELECT * FROM v"),
+    Case(
+        "aggregates_of_every_type",
+        "SELECT g, sum(db), avg(dc), min(d), max(ts), count(*), min(b) FROM v GROUP BY g",
+    ),
+    Case("top_rows", "SELECT id, g, db, dc FROM v ORDER BY db DESC NULLS LAST, id LIMIT 50", ordered=True),
+]
+
+
+@pytest.mark.parametrize("case", TSV, ids=[c.id for c in TSV])
+def test_tsv_output_is_what_write_rows_prints_on_both_forms(env: Env, case: Case) -> None:
+    """``--sql-output tsv`` (what the CLI prints to a pipe): both forms write the same bytes,
+    the lines ``results.write_rows`` prints for the query's rows."""
+    parts = _both_forms(env.session, case.sql, env.root, f"tsv-{case.id}", more=("--sql-output", "tsv"))
+    rows = run_engine(env.session, case.sql)
+    printed = io.StringIO()
+    write_rows(rows, [f"c{i}" for i in range(len(rows[0]))], "tsv", printed, "redshift")
+    text = b"".join(parts).decode()
+    if case.ordered:
+        assert text == printed.getvalue()
+    else:  # the rows job and the tsv job are two runs of one plan: the same parts, in part order
+        assert sorted(text.splitlines()) == sorted(printed.getvalue().splitlines())
+    for extra in ([], ["--no-vectorize"]):
+        session = Session(
+            "redshift", runner="engine", job_args=[*ARROW_ALWAYS, *extra], tables=env.session.tables
+        )
+        session.text_format = "tsv"
+        (statement,) = session.parse(case.sql)
+        result = session.execute(statement)
+        assert result.rows is None and result.count == len(rows)
+        assert sorted(result.text.decode().splitlines()) == sorted(printed.getvalue().splitlines())
 
 
 # ------------------------------------------------------------------------------- shuffled joins
@@ -698,48 +731,7 @@ def test_plans_without_an_arrow_form_say_why_and_run_on_the_record_form(
     assert f"enabled: false ({got}: -r engine runs the record form)" in env.session.execute(explain).explain
 
 
-# ------------------------------------------------------------------------------- key bytes
-
-_VALUES = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.text(max_size=8),
-)
-
-
-@given(st.lists(st.tuples(_VALUES, _VALUES), min_size=1, max_size=20), st.integers(0, 2))
-def test_key_bytes_are_the_record_forms(rows: List[tuple], nkeys: int) -> None:
-    # one type per column, as the compiler guarantees
-    columns = []
-    for i in range(2):
-        values = [r[i] for r in rows]
-        kinds = {type(v) for v in values if v is not None}
-        if len(kinds) > 1:
-            keep = kinds.pop()
-            values = [v if v is None or type(v) is keep else None for v in values]
-        columns.append(values)
-    table = pa.table({"k0": pa.array(columns[0]), "k1": pa.array(columns[1])})
-    names = ["k0", "k1"][:nkeys]
-    want = [protocol.dumps([ops.canonical(c[j]) for c in columns[:nkeys]]).encode() for j in range(len(rows))]
-    assert key_bytes(table, names).to_pylist() == want
-
-
-def test_key_bytes_of_other_types_go_through_the_protocol() -> None:
-    table = pa.table(
-        {
-            "dc": pa.array([Decimal("-0.00"), Decimal("1.50"), None], pa.decimal128(8, 2)),
-            "db": pa.array([-0.0, 1e20, 0.1]),
-            "d": pa.array([dt.date(8, 1, 5), None, dt.date(2008, 12, 31)]),
-        }
-    )
-    got = key_bytes(table, ["dc", "db", "d"]).to_pylist()
-    want = [
-        protocol.dumps([ops.canonical(v) for v in row]).encode()
-        for row in zip(*(table.column(c).to_pylist() for c in ("dc", "db", "d")))
-    ]
-    assert got == want
-    assert got[0] == b'[{"$n":"0.00"},0.0,{"$d":"0008-01-05"}]'
+# ------------------------------------------------------------------------------- text blocks
 
 
 @given(st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"\n")))
