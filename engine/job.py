@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import logging
 import os
 import shlex
 import shutil
 import sys
 import textwrap
+import threading
 from typing import Any, Iterator, Sequence
 
 from mrjob.job import MRJob
@@ -27,9 +29,55 @@ log = logging.getLogger(__name__)
 
 ENGINE_ALIAS = "engine"
 
+#: Each job class's argument parser once built in this process, with the dests mrjob passes on
+#: (``_passthru_arg_dests``, ``_file_arg_dests``): see ``EngineMRJob.__init__``.
+_PARSERS: dict[type, tuple[argparse.ArgumentParser, frozenset, frozenset]] = {}
+#: Copies of one parser share its actions, which ``parse_intermixed_args`` changes for a while.
+_PARSING = threading.RLock()
+
 
 class EngineMRJob(MRJob):
     """Base class of this repo's jobs: ``-r engine`` runs them on the built-in engine."""
+
+    def __init__(self, args: Sequence[str] | None = None) -> None:
+        """mrjob's, but the argument parser is built once per class and process.
+
+        mrjob builds a fresh parser of its ~200 switches for every job instance (~8 ms): once
+        per task on the engine, where every task makes its job. ``configure_args`` declares
+        switches only, the same ones each time; so later instances get a copy of the first
+        one's parser (its own ``error``, shared actions). A class whose ``configure_args``
+        also sets attributes on the job is configured afresh every time.
+        """
+        cls = type(self)
+        built = _PARSERS.get(cls)
+        if built is not None:
+
+            def configure() -> None:
+                parser, passthru, files = built
+                self.arg_parser = copy.copy(parser)
+                self._passthru_arg_dests.update(passthru)
+                self._file_arg_dests.update(files)
+
+        else:
+
+            def configure() -> None:
+                before = set(vars(self))
+                cls.configure_args(self)
+                if not set(vars(self)) - before - {"arg_parser"}:
+                    parser = copy.copy(self.arg_parser)
+                    entry = (parser, frozenset(self._passthru_arg_dests), frozenset(self._file_arg_dests))
+                    _PARSERS[cls] = entry
+
+        # MRJob.__init__ calls self.configure_args() once: this instance's attribute answers
+        self.configure_args = configure  # type: ignore[method-assign]
+        try:
+            super().__init__(args)
+        finally:
+            del self.configure_args
+
+    def load_args(self, args: Sequence[str]) -> None:
+        with _PARSING:
+            super().load_args(args)
 
     def configure_args(self) -> None:
         """Add ``engine`` to ``--runner``'s choices and the engine's own switches."""

@@ -446,7 +446,10 @@ class Session:
         plan.explain = explain_text(plan)  # travels with the plan: the run's report shows it
         args = ["-r", self.runner, "--sql-plan", plan.encode(), *self.job_args]
         args += ["--sql-output", output, *more, *self.inputs(plan)]
-        job = SqlJob(args)
+        try:
+            job = SqlJob(args)
+        except ValueError as exc:  # mrjob's parser: an unknown switch, or a bad value
+            raise SqlError(f"{exc} (a switch python -m engine sql passes to the job)") from None
         with job.make_runner() as runner:
             runner.run()
             from engine.mrjob_bridge import Counters

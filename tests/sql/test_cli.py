@@ -189,3 +189,15 @@ def test_errors_exit_1_with_the_file_and_place(tmp_path, capsys):
     assert err.startswith(f"error: {script}: line 2, col 3: unknown table nosuch")
     assert sql_cli(["-f", str(tmp_path / "missing.sql")], hive=False) == 1
     assert "No such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "switch, says",
+    [(["--executor", "inline"], "argument --executor: invalid choice: 'inline'"), (["--bogus"], "--bogus")],
+)
+def test_a_bad_job_switch_is_one_error_line(switch, says, capsys):
+    argv = ["-c", "SELECT userid FROM users", "--table", f"users={USERS_PARQUET}", "-q", *switch]
+    assert sql_cli(argv, hive=False) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+    assert err.count("\n") == 1
