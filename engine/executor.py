@@ -447,6 +447,19 @@ def start_executor(kind: str, input_paths: Sequence[str], timeouts_set: bool = F
     return executor
 
 
+def start_executor_for_args(job_args: Sequence[str], input_paths: Sequence[str]) -> str:
+    """``start_executor`` for a job given *job_args* (its ``--executor``, ``--task-timeout``,
+    ``mapreduce.task.timeout``) and *input_paths*, before the job is made (a SQL session, which
+    knows its tables' files before it has a query)."""
+    from engine.options import OPTIONS_BY_NAME
+
+    args = list(job_args)
+    default = OPTIONS_BY_NAME["executor"].default
+    kind = args[args.index("--executor") + 1] if "--executor" in args[:-1] else default
+    timeouts = "--task-timeout" in args or any("mapreduce.task.timeout" in a for a in args)
+    return start_executor(kind, input_paths, timeouts)
+
+
 class ProcessExecutor:
     """A pool of worker processes; a dead, hung or stalled worker is replaced and its task re-run."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
@@ -136,11 +137,30 @@ def parquet_table(name: str, path: str) -> TableDef:
     return TableDef(name.lower(), tuple(cols), format="parquet", locations=(os.path.abspath(path),))
 
 
+#: A quoted string of a script: the paths of its LOCATION and COPY ... FROM clauses among them.
+_QUOTED = re.compile(r"'((?:[^']|'')+)'")
+
+
+def _start_workers_early(text: str, table_paths: List[str], job_args: List[str]) -> None:
+    """Start the engine's worker server before the script is parsed when its queries will need
+    it: when the local files its quoted paths (and ``--table``'s) name are more than the
+    engine runs in this process, or one is on S3 (``executor.choose_executor``). The server's
+    imports (pyarrow, the engine: ~0.3 s) then overlap this process's (sqlglot, mrjob) and
+    the planning, rather than follow them. A guess from the text alone: a wrong one costs a
+    server started for nothing, or started later by the session, as it would be anyway."""
+    from engine.executor import start_executor_for_args
+    from engine.s3 import is_s3
+
+    quoted = (m.group(1).replace("''", "'") for m in _QUOTED.finditer(text))
+    paths = [p for p in [*quoted, *table_paths] if is_s3(p) or (len(p) < 4096 and os.path.exists(p))]
+    if paths:
+        start_executor_for_args(job_args, list(dict.fromkeys(paths)))
+
+
 def run(argv: List[str], hive: bool) -> int:
     """The ``hive``/``sql`` command; returns the exit status."""
     from engine.sql import results
     from engine.sql.script import substitute_hive, substitute_psql
-    from engine.sql.session import Session
 
     parser = build_hive_parser() if hive else build_sql_parser()
     args, job_args = parser.parse_known_args(argv)
@@ -161,6 +181,11 @@ def run(argv: List[str], hive: bool) -> int:
             text = substitute_hive(text, _pairs(args.hivevar, "-d"), _pairs(args.hiveconf, "--hiveconf"))
         else:
             text = substitute_psql(text, _pairs(args.variables, "-v"))
+        if args.runner == "engine":
+            tables = [spec.partition("=")[2] for spec in args.table or ()]
+            _start_workers_early(text, tables, job_args)
+        from engine.sql.session import Session  # sqlglot: ~0.15 s, while the workers start
+
         session = Session(dialect, runner=args.runner, job_args=list(job_args))
         for spec in args.table or ():
             name, _, path = spec.partition("=")

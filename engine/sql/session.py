@@ -387,14 +387,9 @@ class Session:
     def _start_workers(self, inputs: List[str]) -> None:
         """Start the engine's worker server now if the job will run in worker processes, so
         that its imports (pyarrow, ~0.3 s) overlap the job's set-up here rather than follow it."""
-        from engine.executor import start_executor
-        from engine.options import OPTIONS_BY_NAME
+        from engine.executor import start_executor_for_args
 
-        args = self.job_args  # the runner reads the same options from them
-        default = OPTIONS_BY_NAME["executor"].default
-        kind = args[args.index("--executor") + 1] if "--executor" in args[:-1] else default
-        timeouts = "--task-timeout" in args or any("mapreduce.task.timeout" in a for a in args)
-        start_executor(kind, inputs, timeouts)
+        start_executor_for_args(self.job_args, inputs)
 
     def run(self, plan: S.StagePlan, output_dir: Optional[str] = None) -> List[tuple]:
         """Runs the plan as one mrjob job; the rows (or, with *output_dir*, Hive files there)."""

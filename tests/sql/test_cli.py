@@ -201,3 +201,25 @@ def test_a_bad_job_switch_is_one_error_line(switch, says, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and says in err and "Traceback" not in err
     assert err.count("\n") == 1
+
+
+def test_the_worker_server_starts_before_parsing_for_the_scripts_files(tmp_path, monkeypatch):
+    from engine import executor
+    from engine.sql import cli
+
+    started = []
+    monkeypatch.setattr(
+        executor, "start_executor_for_args", lambda args, paths: started.append((args, paths))
+    )
+    data = tmp_path / "it's"
+    data.mkdir()
+    script = (
+        f"CREATE TABLE t (a INT) LOCATION '{str(data).replace(chr(39), chr(39) * 2)}';\n"
+        "COPY u FROM 's3://bucket/tickit/' CREDENTIALS 'aws_iam_role=arn:x' DELIMITER '|';\n"
+        "SELECT 'no such file' FROM t;\n"
+    )
+    cli._start_workers_early(script, [str(USERS_PARQUET)], ["--num-cores", "2"])
+    assert started == [(["--num-cores", "2"], [str(data), "s3://bucket/tickit/", str(USERS_PARQUET)])]
+    started.clear()
+    cli._start_workers_early("SELECT 1 FROM t WHERE a = '|'", [], [])
+    assert started == []  # no file named: nothing to guess from
