@@ -139,6 +139,7 @@ def _parquet_batches(
             row_groups=list(split.row_groups),
             columns=wanted,
             batch_size=max(1024, min(PARQUET_BATCH_ROWS, block_bytes // 100)),
+            use_threads=False,
         ):
             empty = False
             yield _dictionaries_decoded(batch)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,7 +33,6 @@ from engine.sql import protocol
 from engine.sql.results import format_value, hive_text_line
 
 _JSON_ESCAPED = r'["\\\x00-\x1f]'
-_TSV_ESCAPED = r"[\\\t\n\r]"
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
@@ -91,9 +91,10 @@ def _json_text(column: pa.Array, canonical: bool) -> pa.Array:
     elif pa.types.is_boolean(kind):
         text = pc.if_else(column, "true", "false")
     elif pa.types.is_string(kind):
-        quoted = pc.binary_join_element_wise('"', column, '"', "")
-        escape = pc.fill_null(pc.match_substring_regex(column, _JSON_ESCAPED), False)
-        text = _replaced(quoted, column, escape, dumps)
+        text = pc.binary_join_element_wise('"', column, '"', "")
+        if _may_hold(column, b'"\\', below=32):
+            escape = pc.fill_null(pc.match_substring_regex(column, _JSON_ESCAPED), False)
+            text = _replaced(text, column, escape, dumps)
     elif pa.types.is_float64(kind):
         text, slow = _float_text(column)
         text = _replaced(text, column, slow, dumps)
@@ -128,7 +129,7 @@ def _plain_text(column: pa.Array, dialect: str, escape: bool) -> Optional[pa.Arr
         yes, no = ("t", "f") if dialect == "redshift" else ("true", "false")
         return pc.if_else(column, yes, no)
     if pa.types.is_string(kind):
-        if escape and pc.any(pc.match_substring_regex(column, _TSV_ESCAPED)).as_py():
+        if escape and _may_hold(column, b"\\\t\n\r"):
             for old, new in _TSV_ESCAPES:  # the backslash first: the others add backslashes
                 column = pc.replace_substring(column, old, new)
         return column
@@ -157,6 +158,18 @@ def _float_text(column: pa.Array) -> tuple:
     whole = pc.invert(pc.match_substring(text, "."))
     text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
     return text, pc.fill_null(pc.invert(fast), False)
+
+
+def _may_hold(column: pa.Array, chars: bytes, below: int = 0) -> bool:
+    """Whether a string of *column* may hold one of the bytes *chars* or a byte below *below*:
+    a scan of its data buffer, several times faster than a regex kernel (``False``: none does;
+    ``True`` may come from a NULL's bytes)."""
+    _, offsets, data = column.buffers()
+    if data is None or not len(column):
+        return False
+    ends = np.frombuffer(offsets, dtype=np.int32)[column.offset : column.offset + len(column) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8)[ends[0] : ends[-1]]
+    return bool((below and (raw < below).any()) or any((raw == c).any() for c in chars))
 
 
 def _replaced(text: pa.Array, column: pa.Array, mask: pa.Array, write: Callable[[Any], str]) -> pa.Array:
