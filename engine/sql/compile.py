@@ -612,7 +612,7 @@ class Compiler:
         if isinstance(node, exp.Null):
             return E.lit(None), T.NULL
         if isinstance(node, (exp.Cast, exp.TryCast)):
-            target = T.parse_type(node.to.sql(dialect="duckdb"))
+            target = T.parse_type(node.to.sql())  # the generic spelling: no dialect to load
             if target is None:
                 raise refuse(node, f"CAST to {node.to.sql()} is not supported")
             e, t = self.expr(node.this, scope)

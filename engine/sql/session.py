@@ -171,7 +171,7 @@ class Session:
         for c in schema.expressions:
             if not isinstance(c, exp.ColumnDef):
                 raise refuse(c, f"table constraint {c.sql()} is not supported")
-            t = parse_type(c.args["kind"].sql(dialect="duckdb")) if c.args.get("kind") is not None else None
+            t = parse_type(c.args["kind"].sql()) if c.args.get("kind") is not None else None
             if t is None:
                 raise refuse(
                     c,
