@@ -21,7 +21,7 @@ import datetime as dt
 import math
 import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 Row = Sequence[Any]
 Eval = Callable[[Row], Any]
@@ -252,13 +252,28 @@ def _date_part(part: str) -> Callable[[Any], Any]:
     return get
 
 
+def nan_last(v: Any) -> Tuple[bool, Any]:
+    """*v* as SQL compares and orders it, NaN included (DuckDB's and PostgreSQL's rule): a NaN
+    equals every NaN and is greater than every other number. Only a NaN is unequal to itself."""
+    return (True, 0.0) if v != v else (False, v)
+
+
+def _compared(op: Callable[[Any, Any], bool]) -> Callable[..., Any]:
+    def f(a: Any, b: Any) -> bool:
+        if a != a or b != b:  # a NaN: Python's comparisons with it are all False (but !=)
+            return op(nan_last(a), nan_last(b))
+        return op(a, b)
+
+    return _null_in(f)
+
+
 FUNCTIONS: Dict[str, Callable[..., Any]] = {
-    "eq": _null_in(lambda a, b: a == b),
-    "ne": _null_in(lambda a, b: a != b),
-    "lt": _null_in(lambda a, b: a < b),
-    "le": _null_in(lambda a, b: a <= b),
-    "gt": _null_in(lambda a, b: a > b),
-    "ge": _null_in(lambda a, b: a >= b),
+    "eq": _compared(lambda a, b: a == b),
+    "ne": _compared(lambda a, b: a != b),
+    "lt": _compared(lambda a, b: a < b),
+    "le": _compared(lambda a, b: a <= b),
+    "gt": _compared(lambda a, b: a > b),
+    "ge": _compared(lambda a, b: a >= b),
     "add": _null_in(lambda a, b: a + b),
     "sub": _null_in(lambda a, b: a - b),
     "mul": _null_in(lambda a, b: a * b),
@@ -338,7 +353,7 @@ def _in(x: Any, *values: Any) -> Any:
     for v in values:
         if v is None:
             saw_null = True
-        elif x == v:
+        elif x == v or (x != x and v != v):  # NaN is in a list that holds NaN
             return True
     return None if saw_null else False
 
@@ -514,7 +529,8 @@ def evaluator(e: Expr) -> Eval:
         return coalesce
     if name == "nullif":
         x, y = args
-        return lambda row: None if (v := x(row)) is not None and v == y(row) else v
+        eq = FUNCTIONS["eq"]  # NaN equals NaN
+        return lambda row: None if (v := x(row)) is not None and eq(v, y(row)) else v
     if name == "in":
         return lambda row: _in(*(a(row) for a in args))
     f = FUNCTIONS[name]

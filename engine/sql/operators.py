@@ -130,11 +130,19 @@ class BroadcastJoin:
         return hits
 
 
+#: The one NaN of keys: a dict finds a float by identity or equality, and NaN equals nothing.
+_NAN = float("nan")
+
+
 def canonical(v: Any) -> Any:
     """A key value whose bytes equal those of every value SQL calls equal to it: ``-0.0`` and
-    ``Decimal('-0.00')`` are zero (the shuffle and the hash joins compare keys by their encoding)."""
-    if isinstance(v, (float, Decimal)) and v == 0:
-        return abs(v)
+    ``Decimal('-0.00')`` are zero, every NaN is one NaN (the shuffle and the hash joins compare
+    keys by their encoding, a broadcast join's table by Python's equality)."""
+    if isinstance(v, (float, Decimal)):
+        if v == 0:
+            return abs(v)
+        if v != v and isinstance(v, float):
+            return _NAN
     return v
 
 
@@ -177,7 +185,7 @@ class Aggregates:
         for s, x, y in zip(self.specs, a, b):
             f = s["func"]
             if s["distinct"]:
-                out.append(sorted(set(x) | set(y), key=_total_order))
+                out.append(sorted({canonical(v) for v in (*x, *y)}, key=_total_order))
             elif f in ("count_star", "count"):
                 out.append(x + y)
             elif f == "sum":
@@ -185,9 +193,9 @@ class Aggregates:
             elif f == "avg":
                 out.append([y[0] if x[0] is None else x[0] if y[0] is None else x[0] + y[0], x[1] + y[1]])
             elif f == "min":
-                out.append(y if x is None else x if y is None else min(x, y))
+                out.append(y if x is None else x if y is None else _least(x, y))
             else:
-                out.append(y if x is None else x if y is None else max(x, y))
+                out.append(y if x is None else x if y is None else _greatest(x, y))
         return out
 
     def final(self, states: List[Any]) -> List[Any]:
@@ -252,8 +260,22 @@ class Aggregates:
         return st
 
 
+def _least(x: Any, y: Any) -> Any:
+    """min() with NaN above every other number (``E.nan_last``): NaN only if both are."""
+    if x != x or y != y:
+        return y if x != x else x
+    return min(x, y)
+
+
+def _greatest(x: Any, y: Any) -> Any:
+    """max() with NaN above every other number: NaN if either is."""
+    if x != x or y != y:
+        return x if x != x else y
+    return max(x, y)
+
+
 def _total_order(v: Any) -> Any:
-    return (type(v).__name__, v)
+    return (type(v).__name__, E.nan_last(v))
 
 
 # ------------------------------------------------------------------------------------- sorting
@@ -269,7 +291,7 @@ def sort_rows(rows: List[Row], keys: Sequence[Dict[str, Any]]) -> List[Row]:
 
         def sort_key(row: Row, f: Callable[[Row], Any] = f, null_rank: int = null_rank) -> Any:
             v = f(row)
-            return (null_rank, 0) if v is None else (1 - null_rank, v)
+            return (null_rank, 0) if v is None else (1 - null_rank, E.nan_last(v))
 
         rows.sort(key=sort_key, reverse=desc)
     return rows
@@ -344,7 +366,7 @@ def window_rows(spec: Dict[str, Any], rows: List[Row], dialect: str) -> Iterator
     rows = sort_rows(rows, order) if order else rows
     n = len(rows)
     keyf = [E.evaluator(k["expr"]) for k in order]
-    peer_keys = [tuple(f(r) for f in keyf) for r in rows]
+    peer_keys = [tuple(E.nan_last(f(r)) for f in keyf) for r in rows]  # NaN a peer of NaN
     # peer groups: [start, end) of equal ORDER BY values
     group_end = [0] * n
     i = 0

@@ -117,9 +117,43 @@ _ARITH = {"add": pc.add_checked, "sub": pc.subtract_checked, "mul": pc.multiply_
 _PARTS = {"year": pc.year, "month": pc.month, "day": pc.day}
 
 
+def _compare(name: str, a: Any, b: Any) -> Any:
+    """A comparison, NaN as the record form compares it (``expr.nan_last``): equal to NaN,
+    greater than every other number (Arrow's kernels: unequal to everything, ordered nowhere)."""
+    out = _COMPARE[name](a, b)
+    if not (pa.types.is_floating(a.type) or pa.types.is_floating(b.type)):
+        return out
+    na, nb = _is_nan(a), _is_nan(b)
+    both = pc.and_(na, nb)
+    if name in ("eq", "le", "ge"):
+        out = pc.or_(out, both)
+    elif name == "ne":
+        out = pc.and_(out, pc.invert(both))
+    if name in ("gt", "ge"):
+        out = pc.or_(out, pc.and_(na, pc.invert(nb)))
+    elif name in ("lt", "le"):
+        out = pc.or_(out, pc.and_(pc.invert(na), nb))
+    return out
+
+
+def _is_nan(v: Any) -> Any:
+    """Whether each value of *v* is a NaN (NULL for NULL); ``False`` for a type without NaN."""
+    return pc.is_nan(v) if pa.types.is_floating(v.type) else pa.scalar(False)
+
+
+def _canonical(v: Any) -> Any:
+    """Values as ``ops.canonical`` makes keys: ``-0.0`` is ``0.0``, every NaN one NaN."""
+    if not pa.types.is_floating(v.type):
+        return v
+    v = pc.add(v, 0.0)  # -0.0 + 0.0 is 0.0
+    if pc.any(pc.is_nan(v)).as_py():
+        v = pc.if_else(pc.is_nan(v), pa.scalar(float("nan"), v.type), v)
+    return v
+
+
 def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     if name in _COMPARE:
-        return _COMPARE[name](*args)
+        return _compare(name, *args)
     if name == "and":
         out = args[0]
         for a in args[1:]:
@@ -185,7 +219,7 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         return _TRIMS[name](args[0], " ")  # spaces only, as the record form's strip(" ")
     if name == "nullif":
         x = _array(args[0], n)
-        same = pc.fill_null(pc.equal(x, args[1]), False)
+        same = pc.fill_null(_compare("eq", x, args[1]), False)
         return pc.if_else(same, pa.scalar(None, x.type), x)
     if name in _PARTS:
         return pc.cast(_PARTS[name](args[0]), pa.int64())
@@ -697,6 +731,8 @@ class ArrowForm:
                     aggregate[f"g{j}"] = (f"a{j}", a["func"])
                 if _checked_sum(a):
                     aggregate[f"g{j}.f"] = (f"a{j}.f", "sum")
+                if _max_sees_nan(a):
+                    aggregate[f"g{j}.nan"] = (f"a{j}.nan", "max")
         combiner: Optional[Callable[[pa.Table], pa.Table]] = None
         distinct = [f"g{j}.list" for j, a in enumerate(s["spec"].get("aggs", ())) if _collects_distinct(a)]
         if distinct:
@@ -807,12 +843,14 @@ class ArrowForm:
                         continue
                     v = _array(kernel(a["arg"], table), n)
                     if _collects_distinct(a):
-                        cols[f"a{j}"] = pc.add(v, 0.0) if pa.types.is_floating(v.type) else v  # -0.0 is 0.0
+                        cols[f"a{j}"] = _canonical(v)  # -0.0 is 0.0, a NaN is NaN
                         continue
                     if a["func"] in ("avg", "count"):
                         cols[f"a{j}.n"] = pc.cast(pc.is_valid(v), pa.int64())
                     if a["func"] != "count":
                         cols[f"a{j}"] = v
+                    if _max_sees_nan(a):
+                        cols[f"a{j}.nan"] = pc.cast(pc.is_nan(v), pa.int8())
                     if _checked_sum(a):
                         cols[f"a{j}.f"] = pc.cast(v, pa.float64(), safe=False)  # rounded: a bound
                 if not inp["keys"]:
@@ -1184,7 +1222,7 @@ def _key_array(e: E.Expr, table: pa.Table) -> Any:
     v = _array(kernel(e, table), table.num_rows)
     if isinstance(v, pa.ChunkedArray):
         v = v.combine_chunks()
-    return pc.add(v, 0.0) if pa.types.is_floating(v.type) else v  # -0.0 is 0.0 (ops.canonical)
+    return _canonical(v)
 
 
 def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
@@ -1357,7 +1395,15 @@ def _finish(a: Dict[str, Any], table: pa.Table, j: int, stage: str) -> Any:
     column = table.column(f"g{j}")
     if f == "sum" and t.kind == "double":
         return pc.cast(column, pa.float64())
+    if _max_sees_nan(a):  # Arrow's max skips NaN; SQL's is NaN where the group holds one
+        saw = pc.fill_null(pc.equal(table.column(f"g{j}.nan"), 1), False)
+        return pc.if_else(saw, pa.scalar(float("nan"), column.type), column)
     return column
+
+
+def _max_sees_nan(a: Dict[str, Any]) -> bool:
+    """Whether aggregate *a* is a max of doubles, which needs to know of the group's NaNs."""
+    return a["func"] == "max" and not a["distinct"] and from_string(a["type"]).kind == "double"
 
 
 def sort_table(table: pa.Table, keys: Sequence[Dict[str, Any]]) -> pa.Table:
@@ -1385,8 +1431,12 @@ def _sort_order(
         extra[f"n{i}"] = pc.cast(pc.is_null(v), pa.int8())
         extra[f"v{i}"] = v
         values.append(v)
+        direction = "descending" if k["desc"] else "ascending"
         order.append((f"n{i}", "descending" if k["nulls_first"] else "ascending"))
-        order.append((f"v{i}", "descending" if k["desc"] else "ascending"))
+        if pa.types.is_floating(v.type):  # NaN is the greatest number: last up, first down
+            extra[f"x{i}"] = pc.cast(pc.fill_null(pc.is_nan(v), False), pa.int8())
+            order.append((f"x{i}", direction))
+        order.append((f"v{i}", direction))
     if not order:
         return pa.array(range(table.num_rows), pa.int64()), values
     return pc.sort_indices(pa.table(extra), sort_keys=order), values
@@ -1575,7 +1625,7 @@ def _changes(columns: Sequence[Any], n: int) -> Any:
         if n < 2:
             break
         a, b = v.slice(1), v.slice(0, n - 1)
-        differ = pc.fill_null(pc.not_equal(a, b), True)
+        differ = pc.fill_null(_compare("ne", a, b), True)  # NaN a peer of NaN
         both_null = pc.and_(pc.is_null(a), pc.is_null(b))
         out[1:] |= pc.and_(differ, pc.invert(both_null)).to_numpy(zero_copy_only=False)
     return out

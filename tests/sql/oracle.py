@@ -112,7 +112,7 @@ def _sort_key(v: Any) -> tuple:
         return (1, 0, int(v))
     if isinstance(v, (int, float, Decimal)):
         f = float(v)
-        return (1, 1, 0.0 if math.isnan(f) else f)
+        return (1, 1, math.inf, 1) if math.isnan(f) else (1, 1, f, 0)
     if isinstance(v, str):
         return (1, 2, v)
     if isinstance(v, dt.datetime):

@@ -508,6 +508,54 @@ def _session_over(root: Path, name: str, text: str, columns: str, copy: str = "d
     return session
 
 
+#: NaN as DuckDB (and PostgreSQL) treat it: equal to itself (one group, one DISTINCT value, a join
+#: match), greater than every other number (ORDER BY, comparisons, max), -0.0 equal to 0.0.
+NAN_ROWS = "".join(
+    f"{i}|{g}|{x}\n"
+    for i, (g, x) in enumerate(
+        [("a", "NaN"), ("a", "1.5"), ("b", "nan"), ("b", "-0.0"), ("c", "2.5"), ("c", "NaN"), ("a", "0.0")]
+        + [("b", "1.5"), ("c", ""), ("a", "-nan"), ("b", "inf"), ("c", "-inf")],
+        start=1,
+    )
+)
+NAN_QUERIES = [
+    ("SELECT x, count(*) FROM n GROUP BY x", False),
+    ("SELECT count(DISTINCT x), max(x), min(x) FROM n", False),
+    ("SELECT g, count(DISTINCT x), min(x), max(x) FROM n GROUP BY g", False),
+    ("SELECT id, x FROM n ORDER BY x, id", True),
+    ("SELECT id, x FROM n ORDER BY x DESC, id", True),
+    ("SELECT id FROM n ORDER BY x DESC NULLS LAST, id LIMIT 3", True),
+    (
+        "SELECT id, rank() OVER (ORDER BY x) AS r, "
+        "dense_rank() OVER (PARTITION BY g ORDER BY x DESC) AS d FROM n",
+        False,
+    ),
+    (
+        "SELECT id, max(x) OVER (PARTITION BY g ORDER BY id) AS m, min(x) OVER (PARTITION BY g) AS l FROM n",
+        False,
+    ),
+    ("SELECT id FROM n WHERE x > 2 OR x = x AND x < 0", False),
+    ("SELECT id, x >= 1.5, x <> 1.5, x BETWEEN 1 AND 3 FROM n", False),
+    ("SELECT a.id, b.id FROM n a JOIN n b ON a.x = b.x", False),
+    ("SELECT id, nullif(x, x), x IN (1.5, 2.5) FROM n", False),
+]
+
+
+@pytest.mark.parametrize("sql, ordered", NAN_QUERIES, ids=[f"nan{i}" for i in range(len(NAN_QUERIES))])
+def test_nan_on_both_forms_as_duckdb(tmp_path: Path, sql: str, ordered: bool) -> None:
+    session = _session_over(tmp_path, "n", NAN_ROWS, "id int, g varchar(3), x double precision")
+    _both_forms(session, sql, tmp_path, "nan")
+    if " JOIN " in sql:  # the join shuffled too (both sides over the shuffle, keyed by bytes)
+        session.broadcast_limit = 0
+        _both_forms(session, sql, tmp_path, "nan-shuffled")
+    con = duckdb.connect()
+    con.execute(
+        f"CREATE TABLE n AS SELECT * FROM read_csv('{tmp_path / 'n.txt'}', delim='|', header=false, "
+        "columns={'id': 'INTEGER', 'g': 'VARCHAR', 'x': 'DOUBLE'})"
+    )
+    assert_same(run_engine(session, sql), run_duckdb(con, duck_sql(sql)), ordered, sql)
+
+
 def test_values_arrow_reads_otherwise_go_to_the_record_forms_reader(tmp_path: Path) -> None:
     # " 5" (Python's int() strips it), "1.234" (rounded half up to decimal(8,2)), "yes"/"On" for
     # booleans, a \r\n line ending: Arrow's casts refuse or read these otherwise
