@@ -68,8 +68,11 @@ class VectorStep:
                 )
             if name in self.keys:
                 raise JobDefinitionError(f"value column {name!r} has the name of a key column")
-        if not self.aggregate and self.output_values is None and self.value is None:
-            raise JobDefinitionError("a VectorStep without aggregate needs output_values or value")
+        writes = self.output_values is not None or self.value is not None or self.output_bytes is not None
+        if not self.aggregate and not writes:
+            raise JobDefinitionError(
+                "a VectorStep without aggregate needs output_values, value or output_bytes"
+            )
 
 
 def one_group(batch: pa.RecordBatch, key: str = "all") -> pa.Table:

@@ -152,7 +152,7 @@ def _start_workers_early(text: str, table_paths: List[str], job_args: List[str])
     from engine.s3 import is_s3
 
     quoted = (m.group(1).replace("''", "'") for m in _QUOTED.finditer(text))
-    paths = [p for p in [*quoted, *table_paths] if is_s3(p) or (len(p) < 4096 and os.path.exists(p))]
+    paths = [p for p in [*quoted, *table_paths] if is_s3(p) or os.path.exists(p)]
     if paths:
         start_executor_for_args(job_args, list(dict.fromkeys(paths)))
 
@@ -201,20 +201,16 @@ def run(argv: List[str], hive: bool) -> int:
             result = session.execute(st, explain_only=args.explain)
             if result.explain:
                 sys.stdout.write(result.explain)
-            elif result.text is not None:
-                sys.stdout.write(result.text.decode("utf-8"))
+            elif result.text is not None or result.rows is not None:
+                if result.text is not None:
+                    sys.stdout.write(result.text.decode("utf-8"))
+                else:
+                    results.write_rows(result.rows or [], result.columns, fmt, sys.stdout, dialect)
+                    if fmt == "table":
+                        sys.stdout.write("\n")  # psql's blank line between results
                 if not args.quiet:
                     print(
                         f"Time taken: {time.monotonic() - start:.2f} s, fetched {result.count} row(s)",
-                        file=sys.stderr,
-                    )
-            elif result.rows is not None:
-                results.write_rows(result.rows, result.columns, fmt, sys.stdout, dialect)
-                if fmt == "table":
-                    sys.stdout.write("\n")  # psql's blank line between results
-                if not args.quiet:
-                    print(
-                        f"Time taken: {time.monotonic() - start:.2f} s, fetched {len(result.rows)} row(s)",
                         file=sys.stderr,
                     )
             elif result.status and not args.quiet:

@@ -259,12 +259,17 @@ def nan_last(v: Any) -> Tuple[bool, Any]:
 
 
 def _compared(op: Callable[[Any, Any], bool]) -> Callable[..., Any]:
-    def f(a: Any, b: Any) -> bool:
+    """Comparison *op* under SQL's NULL rule, NaN compared as ``nan_last`` says (per record:
+    the two checks inline rather than through ``_null_in``)."""
+
+    def f(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
         if a != a or b != b:  # a NaN: Python's comparisons with it are all False (but !=)
             return op(nan_last(a), nan_last(b))
         return op(a, b)
 
-    return _null_in(f)
+    return f
 
 
 FUNCTIONS: Dict[str, Callable[..., Any]] = {

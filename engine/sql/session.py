@@ -62,14 +62,18 @@ def redshift_format(fmt: str) -> str:
 @dataclass
 class Result:
     """What one statement gave: rows (a query), a status line, or an EXPLAIN text; a query of a
-    session with a ``text_format`` gives its rows as that text (``text``, ``count`` lines)."""
+    session with a ``text_format`` gives its rows as that text (``text``, a line a row)."""
 
     columns: List[str] = field(default_factory=list)
     rows: Optional[List[tuple]] = None
     status: str = ""
     explain: str = ""
     text: Optional[bytes] = None
-    count: int = 0
+
+    @property
+    def count(self) -> int:
+        """The rows the query gave."""
+        return len(self.rows) if self.rows is not None else (self.text or b"").count(b"\n")
 
 
 @dataclass
@@ -323,8 +327,7 @@ class Session:
         plan = self.compile(query)
         columns = [n for n, _ in plan.columns]
         if self.text_format is not None:
-            text = self.run_text(plan, self.text_format)
-            return Result(columns=columns, text=text, count=text.count(b"\n"))
+            return Result(columns=columns, text=self.run_text(plan, self.text_format))
         return Result(columns=columns, rows=self.run(plan))
 
     def explain(self, query: AST, analyze: bool) -> Result:
@@ -358,7 +361,7 @@ class Session:
         if explain_only:
             return self.explain(query, False)
         plan = self.compile(query)
-        self.run(plan, output_dir=out_dir)
+        self.write_directory(plan, out_dir)
         return Result(status=f"wrote {out_dir}")
 
     # ------------------------------------------------------------------ running
@@ -391,17 +394,20 @@ class Session:
 
         start_executor_for_args(self.job_args, inputs)
 
-    def run(self, plan: S.StagePlan, output_dir: Optional[str] = None) -> List[tuple]:
-        """Runs the plan as one mrjob job; the rows (or, with *output_dir*, Hive files there)."""
+    def run(self, plan: S.StagePlan) -> List[tuple]:
+        """Runs the plan as one mrjob job; its rows."""
         rows: List[tuple] = []
 
         def read(job: Any, runner: Any) -> None:
             for _, row in job.parse_output(runner.cat_output()):
                 rows.append(tuple(row))
 
-        if output_dir is None:
-            self._run_job(plan, "rows", read)
-            return rows
+        self._run_job(plan, "rows", read)
+        return rows
+
+    def write_directory(self, plan: S.StagePlan, output_dir: str) -> None:
+        """Runs the plan as one mrjob job that writes its rows as Hive text files, which then
+        replace *output_dir* (``INSERT OVERWRITE DIRECTORY``)."""
         parent = os.path.dirname(os.path.abspath(output_dir.rstrip("/"))) or "."
         os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".sql-insert.", dir=parent)
@@ -410,7 +416,6 @@ class Session:
         more = ["--output-dir", staging] + (["--no-report"] if self.runner == "engine" else [])
         self._run_job(plan, "hive", None, more)
         _commit_hive_directory(staging, output_dir)
-        return rows
 
     def run_text(self, plan: S.StagePlan, fmt: str) -> bytes:
         """Runs the plan as one mrjob job; its rows as the lines ``results.write_rows`` prints in

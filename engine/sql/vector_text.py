@@ -51,32 +51,42 @@ def row_json(table: pa.Table, names: Sequence[str]) -> pa.Array:
 def tsv_lines(table: pa.Table, names: Sequence[str], dialect: str) -> pa.Array:
     """Each row as ``results.write_rows`` prints it in ``tsv`` (without the line end):
     ``format_value`` of each value, joined by tabs."""
-    texts = [_tsv_text(table.column(n).combine_chunks(), dialect) for n in names]
-    return _joined(texts, "\t", table.num_rows)
+    return _text_lines(table, names, "\t", "NULL", dialect, True, lambda v: format_value(v, dialect))
 
 
 def hive_lines(table: pa.Table, names: Sequence[str]) -> pa.Array:
     """Each row as ``results.hive_text_line`` writes it (without the line end): fields joined
     by ``\\x01``, NULL as ``\\N``, strings raw."""
+    return _text_lines(table, names, "\x01", "\\N", "hive", False, lambda v: hive_text_line((v,))[:-1])
+
+
+def _text_lines(
+    table: pa.Table,
+    names: Sequence[str],
+    sep: str,
+    null: str,
+    dialect: str,
+    escape: bool,
+    write: Callable[[Any], str],
+) -> pa.Array:
+    """The *names* columns' text (strings tsv-escaped if *escape*) joined by *sep*, NULL as
+    *null*; *write* writes each value of a type without a column-wise text."""
     texts = []
-    for n in names:
-        column = table.column(n).combine_chunks()
-        text = _plain_text(column, "hive", escape=False)
+    for name in names:
+        column = table.column(name).combine_chunks()
+        text = _plain_text(column, dialect, escape)
         if text is None:
-            text = _by_value(column, lambda v: hive_text_line((v,))[:-1])
-        texts.append(pc.fill_null(text, "\\N") if column.null_count else text)
-    return _joined(texts, "\x01", table.num_rows)
+            text = _by_value(column, write)
+        texts.append(pc.fill_null(text, null) if column.null_count else text)
+    return _joined(texts, sep, table.num_rows).cast(pa.binary())
 
 
 # ------------------------------------------------------------------------------- JSON
 
 
 def _json_rows(table: pa.Table, names: Sequence[str], canonical: bool) -> pa.Array:
-    n = table.num_rows
-    if not names:
-        return pa.array([b"[]"] * n, pa.binary())
     texts = [_json_text(table.column(name).combine_chunks(), canonical) for name in names]
-    joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, ",")
+    joined = _joined(texts, ",", table.num_rows)
     return pc.binary_join_element_wise("[", joined, "]", "").cast(pa.binary())
 
 
@@ -108,15 +118,7 @@ def _json_text(column: pa.Array, canonical: bool) -> pa.Array:
     return pc.fill_null(text, "null") if column.null_count else text
 
 
-# ------------------------------------------------------------------------------- tsv
-
-
-def _tsv_text(column: pa.Array, dialect: str) -> pa.Array:
-    """``results.format_value`` of each value of *column* (``NULL`` for NULL)."""
-    text = _plain_text(column, dialect, escape=True)
-    if text is None:
-        text = _by_value(column, lambda v: format_value(v, dialect))
-    return pc.fill_null(text, "NULL") if column.null_count else text
+# ------------------------------------------------------------------------------- tsv, Hive text
 
 
 def _plain_text(column: pa.Array, dialect: str, escape: bool) -> Optional[pa.Array]:
@@ -187,7 +189,7 @@ def _by_value(column: pa.Array, write: Callable[[Any], str]) -> pa.Array:
 
 
 def _joined(texts: List[pa.Array], sep: str, rows: int) -> pa.Array:
+    """The string arrays *texts* joined element-wise by *sep* (*rows* empty strings if none)."""
     if not texts:
-        return pa.array([b""] * rows, pa.binary())
-    joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, sep)
-    return joined.cast(pa.binary())
+        return pa.array([""] * rows, pa.string())
+    return texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, sep)
