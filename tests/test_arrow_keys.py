@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.arrow.keys import MAX_VECTOR_KEY_BYTES, crc32, json_key_bytes, partitions
+from engine.arrow.keys import MAX_VECTOR_KEY_BYTES, crc32, hash64, json_key_bytes, partitions
 from engine.shuffle import partition_of
 
 TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["", '"', "\\", "\x7f", "\t", "é", "a b"]))
@@ -64,3 +64,34 @@ def test_partitions_match_the_record_path():
     for n in (1, 2, 3, 7):
         got = partitions(pa.array(keys, pa.binary()), n).tolist()
         assert got == [partition_of(k, n) for k in keys]
+
+
+def _hash64_reference(value: bytes) -> int:
+    """``hash64`` of one value, written out a word at a time."""
+    mask = (1 << 64) - 1
+    mix = 0x9E3779B97F4A7C15
+    h = (len(value) * mix) & mask
+    for at in range(0, len(value), 8):
+        word = int.from_bytes(value[at : at + 8], "little")
+        h = ((h ^ word) * mix) & mask
+        h ^= h >> 29
+    return h
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=70), max_size=80))
+def test_hash64_is_the_word_at_a_time_hash(values):
+    assert hash64(pa.array(values, pa.binary())).tolist() == [_hash64_reference(v) for v in values]
+
+
+def test_hash64_of_strings_slices_large_types_and_trailing_zero_bytes():
+    values = ["", "a", "a\x00", "abcdefgh", "abcdefghi", "é" * 30] * 3
+    expected = [_hash64_reference(v.encode()) for v in values]
+    assert hash64(pa.array(values)).tolist() == expected
+    assert hash64(pa.array(values, pa.large_string())).tolist() == expected
+    assert hash64(pa.chunked_array([values[:5], values[5:]])).tolist() == expected
+    assert hash64(pa.array(values).slice(4, 7)).tolist() == expected[4:11]
+    many = [str(i) * (i % 9) for i in range(200_000)]  # more than one chunk of rows
+    assert hash64(pa.array(many)).tolist()[-5:] == [_hash64_reference(v.encode()) for v in many[-5:]]
+    assert len(set(hash64(pa.array(["a", "a\x00", "a\x00\x00"])).tolist())) == 3
+    assert len(hash64(pa.array([], pa.string()))) == 0

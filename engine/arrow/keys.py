@@ -13,6 +13,8 @@ vectorized map task. Here both happen on whole columns:
 * ``crc32`` is zlib's CRC-32 over each value of a binary array, in NumPy: one table
   lookup per byte position over all rows at once (rows sorted by length, so the rows
   still being hashed at position *j* are a prefix).
+* ``hash64`` is a faster hash of the same values, eight bytes a step, for hash indexes that
+  check every match against the values (``engine.sql.vector``'s broadcast join).
 """
 
 from __future__ import annotations
@@ -94,6 +96,56 @@ def _crc32(values: pa.Array) -> np.ndarray:
     out = np.empty(n, dtype=np.uint32)
     out[order] = crc
     return out
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: an odd multiplier that spreads bits
+_ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each value of a binary or string array (no nulls), as uint64: equal
+    values, equal hashes. Not CRC-32 (partitions stay ``crc32``'s): eight bytes a step, so
+    a few times faster, for a hash index whose matches are checked against the values."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.null_count:
+        raise ValueError("hash64() of an array with nulls")
+    n = len(values)
+    if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type):
+        offset_type: Any = np.int64
+    else:
+        values = values.cast(pa.binary()) if pa.types.is_string(values.type) else values
+        offset_type = np.int32
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[values.offset : values.offset + n + 1]
+    first, end = (int(offsets[0]), int(offsets[-1])) if n else (0, 0)
+    # the values' bytes and 8 zero bytes after them, read as a uint64 at any byte position
+    data = np.zeros(end - first + 8, dtype=np.uint8)
+    if data_buf is not None and end > first:
+        data[: end - first] = np.frombuffer(data_buf, dtype=np.uint8)[first:end]
+    words = np.ndarray(shape=(len(data) - 7,), dtype=np.uint64, buffer=data, strides=(1,))
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(0, n, CRC_CHUNK_ROWS):  # a chunk's temporaries stay in the CPU's cache
+        chunk = offsets[i : i + CRC_CHUNK_ROWS + 1].astype(np.int64) - first
+        out[i : i + CRC_CHUNK_ROWS] = _hash64(words, chunk[:-1], chunk[1:] - chunk[:-1])
+    return out
+
+
+def _hash64(words: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    h = lengths.astype(np.uint64) * _MIX  # the length first: "a" and "a\0" differ
+    rows = np.nonzero(lengths)[0]
+    at = 0
+    while len(rows):
+        word = words[starts[rows] + at]
+        left = lengths[rows] - at  # bytes of each value still to hash, >= 1
+        short = left < 8
+        if short.any():  # keep only the value's own bytes of its last word
+            word[short] &= _ALL_BITS >> (np.uint64(8) * (8 - left[short]).astype(np.uint64))
+        step = (h[rows] ^ word) * _MIX
+        h[rows] = step ^ (step >> np.uint64(29))
+        at += 8
+        rows = rows[left > 8]
+    return h
 
 
 def partitions(key_bytes: pa.Array, num_partitions: int) -> np.ndarray:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import sqlglot
 from sqlglot import exp
 
+from engine.errors import JobDefinitionError
 from engine.sql import stages as S
 from engine.sql.catalog import TableDef, local_size
 from engine.sql.compile import AST, Catalog, Compiler, refuse, where
@@ -76,6 +77,31 @@ class Result:
         return len(self.rows) if self.rows is not None else (self.text or b"").count(b"\n")
 
 
+def engine_broadcast_bytes(job_args: Sequence[str]) -> int:
+    """The engine's default broadcast limit: Hive's 25 MB, or a quarter of the memory budget
+    shared among the workers if that is more (64 MiB for 2 workers of the default 512M).
+
+    Every worker holds the small side once (with its hash index), for all its tasks: against
+    a shuffled join, that saves partitioning, writing and sorting both sides, which costs more
+    than reading a side of tens of MB once per worker (AMPLab 3A: bench/RESULTS.md)."""
+    from engine.options import DEFAULT_MEMORY_BUDGET, parse_size, resolve_one
+
+    raw: Dict[str, Optional[str]] = {"--memory-budget": None, "--num-cores": None}
+    args = list(job_args)
+    for k, a in enumerate(args):
+        for switch in raw:
+            if a == switch and k + 1 < len(args):
+                raw[switch] = args[k + 1]
+            elif a.startswith(switch + "="):
+                raw[switch] = a.split("=", 1)[1]
+    try:
+        budget = parse_size(raw["--memory-budget"], DEFAULT_MEMORY_BUDGET, "--memory-budget")
+        workers = resolve_one("num_cores", raw["--num-cores"] and int(raw["--num-cores"]))
+    except (ValueError, JobDefinitionError):  # the job itself says what is wrong with them
+        return S.BROADCAST_BYTES
+    return max(S.BROADCAST_BYTES, budget // (4 * max(1, int(workers))))
+
+
 @dataclass
 class Session:
     """The tables defined so far and how queries run (runner, engine switches)."""
@@ -84,7 +110,7 @@ class Session:
     runner: str = "engine"
     job_args: List[str] = field(default_factory=list)  # more switches for the job (--num-cores 2 ...)
     tables: Dict[str, TableDef] = field(default_factory=dict)
-    broadcast_limit: Optional[int] = None  # bytes; None: Hive's settings decide (25 MB), 0: never
+    broadcast_limit: Optional[int] = None  # bytes; None: the settings decide (broadcast_bytes), 0: never
     last_counters: Dict[str, Dict[str, int]] = field(default_factory=dict)  # of the last run
     last_waves: List[Tuple[str, float, int, int]] = field(default_factory=list)  # the engine's, ditto
     settings: Dict[str, str] = field(default_factory=dict)
@@ -375,7 +401,11 @@ class Session:
             return self.broadcast_limit
         if self.settings.get("hive.auto.convert.join", "true").lower() == "false":
             return 0
-        return int(self.settings.get("hive.mapjoin.smalltable.filesize", S.BROADCAST_BYTES))
+        if "hive.mapjoin.smalltable.filesize" in self.settings:
+            return int(self.settings["hive.mapjoin.smalltable.filesize"])
+        if self.runner == "engine":
+            return engine_broadcast_bytes(self.job_args)
+        return S.BROADCAST_BYTES
 
     def inputs(self, plan: S.StagePlan) -> List[str]:
         """The job's input paths: the locations of the tables its mappers read."""

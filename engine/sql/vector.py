@@ -1149,26 +1149,31 @@ class BroadcastJoin:
         self.kind = spec["join"]
         self.small_left = spec["small"] == "left"
         self.nl, self.nr = spec["widths"]
+        import numpy as np
+
         parts = []
         for p in spec["pipes"]:
             table = tables[p["table"]]
             reader = TableReader(table, pipe_columns(p["ops"]))
             for piece in _whole_table(table, reader):
                 parts.append(run_pipe(p["ops"], piece))
-        small = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        # one chunk: a take from many chunks concatenates them first, at every probe
+        small = (pa.concat_tables(parts) if len(parts) > 1 else parts[0]).combine_chunks()
         keys = [_key_array(k, small) for k in spec["small_keys"]]
         keep = None
         for k in keys:  # NULL equals nothing: a small row with a NULL key matches no row
             keep = pc.is_valid(k) if keep is None else pc.and_(keep, pc.is_valid(k))
         self.small = small
-        self.small_keys = pa.table(
-            [*keys, pa.array(range(small.num_rows), pa.int64())], names=[*_names("k", len(keys)), "__j"]
-        )
+        rows = pa.array(np.arange(small.num_rows, dtype=np.int64))
+        self.small_keys = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__j"])
         if keep is not None:
             self.small_keys = self.small_keys.filter(keep)
+        self._indexes: Dict[Tuple[pa.DataType, ...], Optional[_HashIndex]] = {}
 
     def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
         """The joined rows of *big* (columns ``c0..``), and the big row each came from."""
+        import numpy as np
+
         n = big.num_rows
         keys = [_key_array(k, big) for k in self.spec["big_keys"]]
         small_keys = self.small_keys
@@ -1176,24 +1181,27 @@ class BroadcastJoin:
             column = small_keys.column(f"k{j}")
             if column.type != k.type:
                 small_keys = small_keys.set_column(j, f"k{j}", pc.cast(column, k.type))
-        left = pa.table([*keys, pa.array(range(n), pa.int64())], names=[*_names("k", len(keys)), "__i"])
-        knames = _names("k", len(keys))
-        pairs = left.join(small_keys, knames, knames, join_type="inner", use_threads=False)
-        pairs = pairs.select(["__i", "__j"]).sort_by([("__i", "ascending"), ("__j", "ascending")])
-        i, j = pairs.column("__i"), pairs.column("__j")
+        rows = pa.array(np.arange(n, dtype=np.int64))
+        index = self._index(small_keys, keys)
+        if index is not None:
+            i, j = index.pairs(keys)
+        else:
+            left = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__i"])
+            knames = _names("k", len(keys))
+            pairs = left.join(small_keys, knames, knames, join_type="inner", use_threads=False)
+            pairs = pairs.select(["__i", "__j"]).sort_by([("__i", "ascending"), ("__j", "ascending")])
+            i, j = pairs.column("__i"), pairs.column("__j")
         joined = self._rows(big.take(i), self.small.take(j))
         if self.spec["residual"] is not None:
             keep = _array(kernel(self.spec["residual"], joined), joined.num_rows, pa.bool_())
             keep = pc.fill_null(keep, False)
             joined, i = joined.filter(keep), i.filter(keep)
         if self.kind in ("semi", "anti"):
-            hit = pc.is_in(pa.array(range(n), pa.int64()), value_set=i.combine_chunks())
+            hit = pc.is_in(rows, value_set=i.combine_chunks())
             taken = pc.indices_nonzero(hit if self.kind == "semi" else pc.invert(hit))
             return big.take(taken), taken
         if self.kind in ("left", "right"):  # the big side is the preserved one
-            alone = pc.indices_nonzero(
-                pc.invert(pc.is_in(pa.array(range(n), pa.int64()), value_set=i.combine_chunks()))
-            )
+            alone = pc.indices_nonzero(pc.invert(pc.is_in(rows, value_set=i.combine_chunks())))
             if len(alone):
                 padding = pa.table(
                     [pa.nulls(len(alone), f.type) for f in self.small.schema],
@@ -1208,10 +1216,128 @@ class BroadcastJoin:
                 )
         return joined, i.combine_chunks() if isinstance(i, pa.ChunkedArray) else i
 
+    def _index(self, small_keys: pa.Table, keys: Sequence[pa.Array]) -> Optional[_HashIndex]:
+        """The small side's hash index for probe keys of these types (built on first use),
+        or ``None`` where a key's type has no hash here (Arrow's join then, per batch)."""
+        types = tuple(k.type for k in keys)
+        if not keys:  # a cross join: every pair
+            return None
+        if types not in self._indexes:
+            columns = [small_keys.column(j).combine_chunks() for j in range(len(keys))]
+            rows = small_keys.column("__j").to_numpy()
+            self._indexes[types] = _HashIndex.build(columns, rows)
+        return self._indexes[types]
+
     def _rows(self, big: pa.Table, small: pa.Table) -> pa.Table:
         first, second = (small, big) if self.small_left else (big, small)
         columns = [*first.columns, *second.columns]
         return pa.table(columns, names=_names("c", len(columns)))
+
+
+class _HashIndex:
+    """The broadcast side's join keys hashed once and sorted by hash, so that a probe batch
+    costs its own rows, not the small side's: Arrow's join would build its hash table from the
+    small side again for every batch (a 1M-row side: ~0.3 s a batch).
+
+    A probe key's candidates are the small rows of equal hash (two binary searches); a pair is
+    kept only if every key column is equal, so a collision costs a comparison, never a wrong
+    match. Equal means what Arrow's join means: the same bytes (keys are canonical: one NaN, one
+    zero). Pairs come out as Arrow's join sorted gives them: by probe row, then small row.
+    """
+
+    def __init__(self, columns: Sequence[pa.Array], hashes: Any, rows: Any) -> None:
+        import numpy as np
+
+        order = np.argsort(hashes)
+        if len(order) > 1 and not np.all(np.diff(hashes[order]) != 0):
+            order = np.argsort(hashes, kind="stable")  # ties: a hash's rows in small-side order
+        self.columns = columns
+        self.hashes = hashes[order]
+        self.positions = order  # index into columns
+        self.rows = rows[order]  # the small table's row of each
+
+    @classmethod
+    def build(cls, columns: Sequence[pa.Array], rows: Any) -> Optional[_HashIndex]:
+        """The index of key *columns* (no NULLs) of small rows *rows*; ``None`` if a column's
+        type has no hash here."""
+        hashes = _key_hashes(columns)
+        return None if hashes is None else cls(columns, hashes, rows)
+
+    def pairs(self, keys: Sequence[pa.Array]) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
+        """(probe row, small row) of every match of probe *keys* (a NULL matches nothing)."""
+        import numpy as np
+
+        n = len(keys[0]) if keys else 0
+        valid = np.ones(n, dtype=bool)
+        for k in keys:
+            if k.null_count:
+                valid &= k.is_valid().to_numpy(zero_copy_only=False)
+        probe = np.nonzero(valid)[0]
+        if len(probe) < n:
+            keys = [k.take(pa.array(probe)) for k in keys]
+        hashes = _key_hashes(keys)
+        lo = np.searchsorted(self.hashes, hashes, side="left")
+        counts = np.searchsorted(self.hashes, hashes, side="right") - lo
+        total = int(counts.sum())
+        # each probe row's candidates: lo, lo + 1, ... lo + count - 1
+        first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        at = first + np.arange(total, dtype=np.int64)
+        i = np.repeat(np.arange(len(probe), dtype=np.int64), counts)
+        equal = np.ones(total, dtype=bool)
+        for k, column in zip(keys, self.columns):
+            equal &= _equal_values(k.take(pa.array(i)), column.take(pa.array(self.positions[at])))
+        return pa.chunked_array([probe[i[equal]]]), pa.chunked_array([self.rows[at[equal]]])
+
+
+def _fixed_bits(column: pa.Array) -> Any:
+    """The values of a fixed-width column (no NULLs) as unsigned integers of their width, or
+    ``None`` for a type that is not one (booleans are bits, decimals 16 bytes)."""
+    import numpy as np
+
+    t = column.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t)):
+        return None
+    width = t.bit_width // 8
+    kind = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(width)
+    if kind is None:
+        return None
+    data = column.buffers()[1]
+    return np.frombuffer(data, dtype=kind)[column.offset : column.offset + len(column)]
+
+
+def _key_hashes(columns: Sequence[pa.Array]) -> Any:
+    """A 64-bit hash of each row of key *columns* (no NULLs), or ``None`` when a column's type
+    has none here: ``hash64`` of a string's bytes, a number's bits mixed (Fibonacci hashing)."""
+    import numpy as np
+
+    from engine.arrow.keys import hash64
+
+    n = len(columns[0]) if columns else 0
+    out = np.zeros(n, dtype=np.uint64)
+    for column in columns:
+        t = column.type
+        if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t):
+            h = hash64(column)
+        else:
+            bits = _fixed_bits(column)
+            if bits is None:
+                return None
+            h = bits.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(29)
+        out *= np.uint64(0x100000001B3)
+        out ^= h
+    return out
+
+
+def _equal_values(a: pa.Array, b: pa.Array) -> Any:
+    """Whether each value of *a* is the same as *b*'s (no NULLs): bytes for strings, bits for
+    numbers (so the one canonical NaN equals itself, as in Arrow's join)."""
+    import numpy as np
+
+    bits = _fixed_bits(a)
+    if bits is not None:
+        return bits == _fixed_bits(b)
+    return np.asarray(pc.equal(a, b).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _key_array(e: E.Expr, table: pa.Table) -> Any:

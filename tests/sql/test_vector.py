@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import List, NamedTuple, Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -787,3 +788,71 @@ def test_empty_line_check_is_the_byte_search(block: bytes) -> None:
     from engine.sql.vector import _has_empty_line
 
     assert _has_empty_line(block) == (b"\n\n" in block)
+
+
+# ------------------------------------------------------------------ the broadcast join's hash index
+
+#: Key values of each type, few enough that probe and small keys meet (and repeat).
+INDEX_VALUES = {
+    "string": st.sampled_from(["", "a", "a\x00", "abcdefgh", "abcdefghi", "é", "x" * 17]),
+    "int64": st.integers(-3, 3),
+    "float64": st.sampled_from([0.0, -0.0, 1.5, float("nan"), -float("nan"), float("inf")]),
+    "date32": st.sampled_from([dt.date(1980, 1, 1), dt.date(2008, 2, 29)]),
+    "bool": st.booleans(),  # no hash: Arrow's join per batch
+}
+INDEX_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "date32": pa.date32(),
+    "bool": pa.bool_(),
+}
+
+
+def _arrow_pairs(probe: List[pa.Array], small: List[pa.Array]) -> List[tuple]:
+    names = [f"k{j}" for j in range(len(probe))]
+    left = pa.table([*probe, pa.array(range(len(probe[0])), pa.int64())], names=[*names, "__i"])
+    right = pa.table([*small, pa.array(range(len(small[0])), pa.int64())], names=[*names, "__j"])
+    pairs = left.join(right, names, join_type="inner", use_threads=False).select(["__i", "__j"])
+    return sorted(zip(pairs.column("__i").to_pylist(), pairs.column("__j").to_pylist()))
+
+
+@given(
+    st.lists(st.sampled_from(sorted(INDEX_VALUES)), min_size=1, max_size=2).flatmap(
+        lambda types: st.tuples(
+            st.just(types),
+            st.lists(st.tuples(*(INDEX_VALUES[t] for t in types)), max_size=30),
+            st.lists(st.tuples(*(st.one_of(st.none(), INDEX_VALUES[t]) for t in types)), max_size=30),
+        )
+    ),
+    st.booleans(),
+)
+def test_the_broadcast_hash_index_finds_arrow_joins_pairs(case, collide) -> None:
+    """The index's (probe row, small row) pairs are Arrow's join's, in its sorted order, whatever
+    the hashes: with every hash equal, each candidate is checked against the key values."""
+    from engine.sql import vector
+
+    types, small_rows, probe_rows = case
+
+    def columns(rows: list) -> List[pa.Array]:
+        return [
+            vector._canonical(pa.array([r[c] for r in rows], INDEX_TYPES[t])) for c, t in enumerate(types)
+        ]
+
+    small, probe = columns(small_rows), columns(probe_rows)
+    with pytest.MonkeyPatch.context() as patch:
+        if collide:
+            hashes = vector._key_hashes
+            patch.setattr(
+                vector,
+                "_key_hashes",
+                lambda cols: None if hashes(cols) is None else np.zeros(len(cols[0]), np.uint64),
+            )
+        index = vector._HashIndex.build(small, np.arange(len(small_rows)))
+        if "bool" in types:
+            assert index is None
+            return
+        i, j = index.pairs(probe)
+    got = list(zip(i.to_pylist(), j.to_pylist()))
+    assert got == sorted(got)  # by probe row, then small row: the record form's order
+    assert got == _arrow_pairs(probe, small)
