@@ -1162,7 +1162,8 @@ class BroadcastJoin:
         keys = [_key_array(k, small) for k in spec["small_keys"]]
         keep = None
         for k in keys:  # NULL equals nothing: a small row with a NULL key matches no row
-            keep = pc.is_valid(k) if keep is None else pc.and_(keep, pc.is_valid(k))
+            if k.null_count:
+                keep = pc.is_valid(k) if keep is None else pc.and_(keep, pc.is_valid(k))
         self.small = small
         rows = pa.array(np.arange(small.num_rows, dtype=np.int64))
         self.small_keys = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__j"])
@@ -1223,7 +1224,7 @@ class BroadcastJoin:
         if not keys:  # a cross join: every pair
             return None
         if types not in self._indexes:
-            columns = [small_keys.column(j).combine_chunks() for j in range(len(keys))]
+            columns = [_one_array(small_keys.column(j)) for j in range(len(keys))]
             rows = small_keys.column("__j").to_numpy()
             self._indexes[types] = _HashIndex.build(columns, rows)
         return self._indexes[types]
@@ -1289,6 +1290,11 @@ class _HashIndex:
         return pa.chunked_array([probe[i[equal]]]), pa.chunked_array([self.rows[at[equal]]])
 
 
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """*column* as one array, without a copy where it is one chunk already."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _fixed_bits(column: pa.Array) -> Any:
     """The values of a fixed-width column (no NULLs) as unsigned integers of their width, or
     ``None`` for a type that is not one (booleans are bits, decimals 16 bytes)."""
@@ -1345,7 +1351,7 @@ def _key_array(e: E.Expr, table: pa.Table) -> Any:
     join key for ``-0.0`` and ``0.0``."""
     v = _array(kernel(e, table), table.num_rows)
     if isinstance(v, pa.ChunkedArray):
-        v = v.combine_chunks()
+        v = _one_array(v)
     return _canonical(v)
 
 
@@ -1361,7 +1367,12 @@ def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
     out = []
     for f in location_files(table):
         if table.format == "parquet":
-            for batch in pq.ParquetFile(f).iter_batches():
+            pf = pq.ParquetFile(f)
+            wanted = None  # the columns the query reads (the others come out NULL)
+            if reader.used:
+                used = {table.columns[i][0] for i in reader.used}
+                wanted = [n for n in pf.schema_arrow.names if n.lower() in used] or None
+            for batch in pf.iter_batches(columns=wanted, use_threads=False):
                 out.append(reader.parquet(batch, f))
             continue
         opener: Any = gzip.open if f.endswith(".gz") else bz2.open if f.endswith(".bz2") else open
