@@ -269,7 +269,7 @@ def make_splits(
             splits.append(InputSplit(path, "text", 0, size_now, file_size=size_now, mtime_ns=mtime))
             continue
         if kind == "parquet":
-            pieces = _parquet_splits(path, size)
+            pieces = _parquet_splits(path, size, None if split_size else workers)
         elif kind == "compressed":
             pieces = [InputSplit(path, "compressed", 0, st.st_size)]
         else:
@@ -358,7 +358,14 @@ def text_splits(path: str, file_size: int, split_size: int) -> list[InputSplit]:
     ]
 
 
-def _parquet_splits(path: str, split_size: int) -> list[InputSplit]:
+def _parquet_splits(path: str, split_size: int, workers: int | None = None) -> list[InputSplit]:
+    """A Parquet file's splits: runs of whole row groups.
+
+    With the split size given (``--split-size``), a split closes before it would pass it.
+    With the size picked (*workers* given), the file's row groups are cut into a multiple
+    of *workers* splits of about equal bytes, so that no worker is left with the last one
+    alone: ten row groups for two workers make six splits (2,2,2,2,1,1: five row groups
+    a worker), not five of two (three splits for one worker, two for the other)."""
     import pyarrow.parquet as pq
 
     try:
@@ -370,15 +377,17 @@ def _parquet_splits(path: str, split_size: int) -> list[InputSplit]:
         ) from exc
     if meta.num_row_groups == 0:
         return [InputSplit(path, "parquet", 0, 0, ())]
-    # Row groups are measured in bytes on disk, as the split size is (from file sizes),
-    # and a split closes before it would pass the split size: a 235 MB file of ten 24 MB
-    # row groups makes five splits of two for two workers, not three of three and one.
+    # Row groups are measured in bytes on disk, as the split size is (from file sizes).
+    sizes = []
+    for index in range(meta.num_row_groups):
+        row_group = meta.row_group(index)
+        sizes.append(sum(row_group.column(c).total_compressed_size for c in range(row_group.num_columns)))
+    if workers is not None:
+        return _even_parquet_splits(path, sizes, split_size, workers)
     splits: list[InputSplit] = []
     group: list[int] = []
     group_bytes = 0
-    for index in range(meta.num_row_groups):
-        row_group = meta.row_group(index)
-        size = sum(row_group.column(c).total_compressed_size for c in range(row_group.num_columns))
+    for index, size in enumerate(sizes):
         if group and group_bytes + size > split_size:
             splits.append(InputSplit(path, "parquet", 0, group_bytes, tuple(group)))
             group, group_bytes = [], 0
@@ -386,4 +395,30 @@ def _parquet_splits(path: str, split_size: int) -> list[InputSplit]:
         group_bytes += size
     if group:
         splits.append(InputSplit(path, "parquet", 0, group_bytes, tuple(group)))
+    return splits
+
+
+def _even_parquet_splits(path: str, sizes: Sequence[int], split_size: int, workers: int) -> list[InputSplit]:
+    """Row groups of *sizes* bytes cut into about ``total / split_size`` runs, rounded up to a
+    multiple of *workers* (at most one run a row group), each closing nearest where the bytes
+    so far reach its share of the total."""
+    total = sum(sizes)
+    wanted = max(1, -(-total // max(1, split_size)))
+    count = min(len(sizes), -(-wanted // workers) * workers)
+    splits: list[InputSplit] = []
+    group: list[int] = []
+    group_bytes = so_far = 0
+    for index, size in enumerate(sizes):
+        group.append(index)
+        group_bytes += size
+        so_far += size
+        left = len(sizes) - index - 1  # row groups still to place
+        # close it when the next row group lies mostly past this split's share
+        next_half = sizes[index + 1] * count if left else 0
+        due = len(splits) + 1 < count and (
+            2 * so_far * count + next_half > 2 * total * (len(splits) + 1) or left == count - len(splits) - 1
+        )
+        if due or index == len(sizes) - 1:
+            splits.append(InputSplit(path, "parquet", 0, group_bytes, tuple(group)))
+            group, group_bytes = [], 0
     return splits

@@ -97,6 +97,27 @@ def test_parquet_splits_group_row_groups_by_bytes_on_disk_without_passing_the_si
     assert [s.row_groups for s in one] == [(i,) for i in range(10)]
 
 
+def test_picked_parquet_splits_come_in_a_multiple_of_the_workers_of_even_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"n": list(range(10_000))}), path, row_group_size=1000)
+    for workers in (2, 3, 4, 16):
+        splits = make_splits([str(path)], workers=workers)  # one MiB at least: a split a worker
+        groups = [s.row_groups for s in splits]
+        assert [g for run in groups for g in run] == list(range(10))
+        assert len(splits) == min(10, workers)
+        assert max(map(len, groups)) - min(map(len, groups)) <= 1  # row groups of about equal bytes
+    from engine.splits import _even_parquet_splits
+
+    # ten row groups, five splits' worth of bytes for two workers: six splits, five groups a worker
+    groups = [s.row_groups for s in _even_parquet_splits("p", [62] * 10, 128, 2)]
+    assert sorted(map(len, groups)) == [1, 1, 2, 2, 2, 2]
+    groups = [s.row_groups for s in _even_parquet_splits("p", [100, 1, 1, 1, 1], 26, 2)]
+    assert groups == [(0,), (1,), (2,), (3, 4)]  # a large row group alone, the rest shared
+
+
 # ---------------------------------------------------------------- listing: links, FIFOs, formats
 
 
