@@ -1136,6 +1136,7 @@ def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> Broadcas
     join = _JOINS.get(key)
     if join is None:
         join = _JOINS[key] = BroadcastJoin(spec, tables)
+        pa.default_memory_pool().release_unused()  # the reads' and copies' memory, back to the system
     return join
 
 
