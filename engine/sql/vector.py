@@ -54,6 +54,7 @@ form's (the last bits may differ, as between any two SQL engines).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
@@ -1127,16 +1128,34 @@ def _nullable(positions: Any) -> pa.Array:
 
 # ------------------------------------------------------------------------------- map-side joins
 
-_JOINS: Dict[str, BroadcastJoin] = {}
+#: The broadcast sides this process has loaded, the latest last (``broadcast_join``).
+_JOINS: Dict[Tuple[Any, ...], BroadcastJoin] = {}
+#: How many ``_JOINS`` keeps: a job's joins, not every query a long session in one process ran.
+_JOINS_KEPT = 4
 
 
 def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin:
-    """The task's join of *spec* (its small side loaded once per process, on first use)."""
-    key = protocol.dumps(spec)
-    join = _JOINS.get(key)
+    """The task's join of *spec* (its small side loaded once per process, on first use).
+
+    The side is known by the spec, the tables its pipes read and their files' sizes and times:
+    a process that runs tasks of more than one query (``--executor auto`` runs a small one's in
+    the driver) must not join the next with a side read before its table was written again."""
+    from engine.sql.catalog import location_files
+
+    used = [tables[p["table"]] for p in spec["pipes"]]
+    files = []
+    for table in used:
+        for f in location_files(table):
+            st = os.stat(f)
+            files.append((f, st.st_size, st.st_mtime_ns, st.st_ino))
+    key = (protocol.dumps(spec), repr(used), tuple(files))
+    join = _JOINS.pop(key, None)
     if join is None:
-        join = _JOINS[key] = BroadcastJoin(spec, tables)
+        join = BroadcastJoin(spec, tables)
+        while len(_JOINS) >= _JOINS_KEPT:
+            del _JOINS[next(iter(_JOINS))]
         pa.default_memory_pool().release_unused()  # the reads' and copies' memory, back to the system
+    _JOINS[key] = join  # the latest last
     return join
 
 

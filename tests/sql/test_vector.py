@@ -618,6 +618,29 @@ def test_only_the_columns_a_query_reads_are_converted(tmp_path: Path) -> None:
             session.execute(statement)
 
 
+def test_a_broadcast_side_written_again_is_read_again_in_the_same_process(tmp_path: Path) -> None:
+    # --executor serial runs every task in this process, as auto does a small query's: the side
+    # loaded for the first query must not answer the second after its file was written again
+    session = _session_over(tmp_path, "big", "1|x1\n2|x2\n3|x3\n", "k integer, x varchar(5)")
+    small = tmp_path / "small.txt"
+    small.write_text("1|a\n2|b\n")
+    ddl = f"create table small (k integer, y varchar(5)); copy small from '{small}' delimiter '|';"
+    for statement in session.parse(ddl):
+        session.execute(statement)
+    session.job_args = [*ARROW_ALWAYS, "--executor", "serial"]
+    sql = "SELECT big.x, small.y FROM big JOIN small ON big.k = small.k"
+    (statement,) = session.parse(sql)
+    assert "broadcast_join" in json.dumps(session.compile(statement).to_json())
+    con = duckdb.connect()
+    duck = (
+        f"SELECT b.column1, s.column1 FROM read_csv('{tmp_path / 'big.txt'}', delim='|', header=false) b"
+        f" JOIN read_csv('{small}', delim='|', header=false) s ON b.column0 = s.column0"
+    )
+    for text in ("1|a\n2|b\n", "2|changed\n3|new\n3|again\n"):
+        small.write_text(text)
+        assert sorted(run_engine(session, sql)) == sorted(run_duckdb(con, duck))
+
+
 def test_a_global_aggregate_of_an_empty_file_has_its_row(tmp_path: Path) -> None:
     session = _session_over(tmp_path, "e", "", "g varchar(5), n integer")
     sql = "SELECT count(*), sum(n), max(g) FROM e"
