@@ -81,9 +81,11 @@ def engine_broadcast_bytes(job_args: Sequence[str]) -> int:
     """The engine's default broadcast limit: Hive's 25 MB, or a quarter of the memory budget
     shared among the workers if that is more (64 MiB for 2 workers of the default 512M).
 
-    Every worker holds the small side once (with its hash index), for all its tasks: against
-    a shuffled join, that saves partitioning, writing and sorting both sides, which costs more
-    than reading a side of tens of MB once per worker (AMPLab 3A: bench/RESULTS.md)."""
+    The side is read once per job on the Arrow form (every worker maps the same copy and hash
+    index), once per worker on the record form: against a shuffled join, that saves
+    partitioning, writing and sorting both sides, which costs more than reading a side of tens
+    of MB (AMPLab 3A: bench/RESULTS.md). The limit stays shared among the workers for the
+    record form's sake, whose every worker holds the side as Python objects."""
     from engine.options import DEFAULT_MEMORY_BUDGET, parse_size, resolve_one
 
     raw: Dict[str, Optional[str]] = {"--memory-budget": None, "--num-cores": None}

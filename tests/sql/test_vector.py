@@ -641,6 +641,37 @@ def test_a_broadcast_side_written_again_is_read_again_in_the_same_process(tmp_pa
         assert sorted(run_engine(session, sql)) == sorted(run_duckdb(con, duck))
 
 
+@pytest.mark.parametrize("join", ["JOIN", "LEFT JOIN"])
+def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_path: Path, join: str) -> None:
+    # the first task writes the side and its index once (vector._shared_join); the others map it
+    from engine.sql import vector
+
+    rng = random.Random(5)
+    big = "".join(f"{rng.choice(['', rng.randint(0, 60)])}|b{i}\n" for i in range(400))
+    small = "".join(f"{rng.choice(['', rng.randint(0, 40)])}|s{i}\n" for i in range(150))
+    session = _session_over(tmp_path, "big", big, "k integer, x varchar(8)")
+    path = tmp_path / "small.txt"
+    path.write_text(small)
+    ddl = f"create table small (k integer, y varchar(8)); copy small from '{path}' delimiter '|';"
+    for statement in session.parse(ddl):
+        session.execute(statement)
+    (statement,) = session.parse(f"SELECT big.x, small.y FROM big {join} small ON big.k = small.k")
+    plan = session.compile(statement)
+    pipe = plan.to_json()["stages"][0]["inputs"][0]["pipes"][0]
+    (spec,) = [op[1] for op in pipe["ops"] if op[0] == "broadcast_join"]
+    table = plan.tables[0]
+    (rows,) = vector._whole_table(table, vector.TableReader(table))
+    expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
+    shared = tmp_path / "job" / ".broadcast-side"
+    shared.parent.mkdir()
+    for _ in range(2):  # written by the first, mapped by both
+        got = vector._shared_join(spec, plan.tables, str(shared)).probe(rows)
+        assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+    assert sorted(p.name for p in shared.parent.iterdir()) == [".broadcast-side", ".broadcast-side.lock"]
+    assert sorted(p.name for p in shared.iterdir()) == ["keys.arrow", "side.arrow"]
+    assert expected[0].num_rows > 0
+
+
 def test_a_global_aggregate_of_an_empty_file_has_its_row(tmp_path: Path) -> None:
     session = _session_over(tmp_path, "e", "", "g varchar(5), n integer")
     sql = "SELECT count(*), sum(n), max(g) FROM e"
