@@ -77,7 +77,8 @@ else
 .venv-py$(2)/.installed: pyproject.toml
 	test -x .venv-py$(2)/bin/python || $(3) -m venv .venv-py$(2)
 	.venv-py$(2)/bin/python -m pip install --quiet --upgrade pip
-	.venv-py$(2)/bin/python -m pip install --quiet -e '.[test]'
+	@# no bytecode for the ~500 MB installed (~45 s a version): the part of the suite run here imports little of it
+	.venv-py$(2)/bin/python -m pip install --quiet --no-compile -e '.[test]'
 	touch $$@
 
 test-py$(2): .venv-py$(2)/.installed
@@ -87,7 +88,9 @@ endif
 endef
 $(foreach v,$(PY_VERSIONS),$(eval $(call python_rules,$(v),$(subst .,,$(v)),$(call find_python,$(v)))))
 
-test-pythons: $(foreach v,$(PY_VERSIONS),test-py$(subst .,,$(v)))
+# Two versions at a time, each one's output together (CI's 2 cores: ~13 -> ~6 minutes).
+test-pythons:
+	@$(MAKE) --no-print-directory -j2 --output-sync=target $(foreach v,$(PY_VERSIONS),test-py$(subst .,,$(v)))
 
 lint: setup
 	$(PY) -m ruff check .
