@@ -1129,39 +1129,33 @@ def _nullable(positions: Any) -> pa.Array:
 
 # ------------------------------------------------------------------------------- map-side joins
 
-#: The broadcast sides this process has loaded, the latest last (``broadcast_join``).
-_JOINS: Dict[Tuple[Any, ...], BroadcastJoin] = {}
-#: How many ``_JOINS`` keeps: a job's joins, not every query a long session in one process ran.
-_JOINS_KEPT = 4
+#: The broadcast sides this process loaded for the job ``_JOINS_JOB``, by their spec.
+_JOINS: Dict[str, BroadcastJoin] = {}
+_JOINS_JOB: Optional[str] = None
 
 
 def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin:
     """The task's join of *spec* (its small side loaded once per process, on first use).
 
-    The side is known by the spec, the tables its pipes read and their files' sizes and times:
-    a process that runs tasks of more than one query (``--executor auto`` runs a small one's in
-    the driver) must not join the next with a side read before its table was written again."""
-    from engine.sql.catalog import location_files
-
-    used = [tables[p["table"]] for p in spec["pipes"]]
-    files = []
-    for table in used:
-        for f in location_files(table):
-            st = os.stat(f)
-            files.append((f, st.st_size, st.st_mtime_ns, st.st_ino))
-    key = (protocol.dumps(spec), repr(used), tuple(files))
-    join = _JOINS.pop(key, None)
+    A process keeps one job's sides: one that runs tasks of more than one job (``--executor
+    auto`` runs a small query's in the driver) must not join the next query with a side read
+    before its table was written again, nor hold every earlier query's."""
+    global _JOINS_JOB
+    job = jobconf_from_env("mapreduce.job.id", "")
+    if job != _JOINS_JOB:
+        _JOINS.clear()
+        _JOINS_JOB = job
+    key = protocol.dumps(spec)
+    join = _JOINS.get(key)
     if join is None:
         shared = jobconf_from_env("mapreduce.job.local.dir", None)
         if shared and os.path.isdir(shared):
-            digest = hashlib.sha1(repr(key).encode()).hexdigest()[:20]
+            digest = hashlib.sha1(key.encode()).hexdigest()[:20]
             join = _shared_join(spec, tables, os.path.join(shared, f".broadcast-{digest}"))
         else:
             join = BroadcastJoin.read(spec, tables)
-        while len(_JOINS) >= _JOINS_KEPT:
-            del _JOINS[next(iter(_JOINS))]
+        _JOINS[key] = join
         pa.default_memory_pool().release_unused()  # the reads' and copies' memory, back to the system
-    _JOINS[key] = join  # the latest last
     return join
 
 
