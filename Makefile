@@ -55,7 +55,7 @@ PYENV_ROOT ?= $(HOME)/.pyenv
 # A representative part of the suite (all of it runs under 3.11): the CLI runners (-r inline/local/engine,
 # python -m engine run), parity, the lab jobs against DuckDB, mrjob's EMR runner on moto, the py_files
 # archive under EMR 7's Python 3.9, shuffle, splits, commit and faults, and the SQL compiler, scripts and
-# refusals, and which distutils `python -m engine` imports; serial executor, one seed.
+# refusals, which distutils `python -m engine` imports, and the warm server's fork; serial executor, one seed.
 PY_TESTS ?= tests/test_runner.py tests/test_parity.py::test_job_matches_inline \
 	tests/test_lab_jobs.py::test_job_equals_duckdb tests/test_lab_jobs.py::test_job_on_parquet_equals_duckdb \
 	tests/test_emr_lab.py::test_mrjob_emr_runner_against_moto_gives_inline_output \
@@ -63,6 +63,7 @@ PY_TESTS ?= tests/test_runner.py tests/test_parity.py::test_job_matches_inline \
 	tests/test_splits.py tests/test_shuffle.py tests/test_commit.py tests/test_faults.py tests/test_duckdb_sql.py \
 	tests/sql/test_compile.py tests/sql/test_script.py tests/sql/test_refusals.py \
 	tests/test_cli.py::test_python_m_engine_imports_mrjob_without_setuptools_where_the_stdlib_has_distutils \
+	tests/test_warm_server.py tests/test_warm_client.py \
 	-m "not slow" -k "not procs and not processes and not s7"
 # Newest pyenv patch release of Python $(1), else python$(1) on PATH; empty when there is none.
 find_python = $(firstword $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python 2>/dev/null \

@@ -12,7 +12,10 @@ rankings has a tenth of uservisits' rows); Parquet is the same rows written by D
 table, row groups of 1M rows), read with ``--table``. The join of query 3 is broadcast where
 rankings' files are at most Hive's 25 MB, else shuffled (``engine.sql.vector.ShuffledJoin``).
 Every engine answer is checked against DuckDB's (the same rows by their first column, each number
-within 1e-9).
+within 1e-9). With ``--warm``, the same command also runs handed to a warm server
+(``engine.warm_server``, started on a socket of this run's own and stopped at its end): "engine-sql
+warm"; its peak memory is not measured (the command's process is the server's child, not the
+client's).
 Prints a Markdown table of medians and ratios to DuckDB, and the peak memory of each process tree.
 """
 
@@ -23,12 +26,14 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from bench.measure import compile_bytecode, run_measured
+from bench.sample_query import _check_served
 from data import amplab
 
 TABLES = ("rankings", "uservisits")
@@ -75,8 +80,22 @@ def _commands(base: Path, fmt: str, sql: str, workers: int, scratch: Path) -> Di
     return {
         "duckdb": [py, "-m", "bench.duckrun", str(workers), str(spec)],
         "engine-sql": engine,
+        "engine-sql warm": engine,
         "engine-sql --no-vectorize": [*engine, "--no-vectorize"],
     }
+
+
+def _env(system: str, socket: str) -> Dict[str, str]:
+    """A system's environment: engine-sql warm's names the warm server's socket, the others none."""
+    if system == "engine-sql warm":
+        return {**os.environ, "ENGINE_SERVER_SOCKET": socket, "ENGINE_SERVER": "on"}
+    return {**os.environ, "ENGINE_SERVER": "off"}
+
+
+def _server(socket: str, action: str) -> None:
+    env = _env("engine-sql warm", socket)
+    command = [sys.executable, "-m", "engine", "server", action, "--idle-timeout", "3600"]
+    subprocess.run(command, env=env, check=action == "start", capture_output=True)
 
 
 def _answer(system: str, stdout: bytes) -> Dict[str, List[float]]:
@@ -106,6 +125,47 @@ def _check(got: Dict[str, List[float]], want: Dict[str, List[float]], what: str,
             raise SystemExit(f"{what}: row {k!r} is {got[k]!r}, DuckDB says {v!r}")
 
 
+def _run_all(
+    args: argparse.Namespace, base: Path, queries: Dict[str, str], scratch: Path, socket: str
+) -> List[Tuple[str, str, str, float, float, int]]:
+    """Every query on every format, the systems interleaved: (format, query, system, median
+    seconds, × DuckDB, peak bytes) each."""
+    results: List[Tuple[str, str, str, float, float, int]] = []
+    for fmt in args.formats.split(","):
+        for name, sql in queries.items():
+            commands = _commands(base, fmt, sql, args.workers, scratch)
+            if args.uservisits > args.record_max_rows:
+                commands.pop("engine-sql --no-vectorize")
+            if not args.warm:
+                commands.pop("engine-sql warm")
+            times: Dict[str, List[float]] = {s: [] for s in commands}
+            peaks: Dict[str, int] = {}
+            want: Dict[str, List[float]] = {}
+            for round_ in range(args.repeat + 1):  # round 0: memory sampled, answers checked
+                for system, argv_ in commands.items():
+                    env = _env(system, socket)
+                    m = run_measured(argv_, env=env, sample_memory=round_ == 0, timeout=3600)
+                    if m.returncode:
+                        raise SystemExit(f"{system} failed on {name} ({fmt}): {m.stderr.decode()[-2000:]}")
+                    if round_ == 0:
+                        peaks[system] = m.peak_pss or m.peak_rss
+                        answer = _answer(system, m.stdout)
+                        if system == "duckdb":
+                            want = answer
+                        else:
+                            _check(answer, want, f"{system} on {name} ({fmt})", "LIMIT 1" in sql)
+                    else:
+                        times[system].append(m.seconds)
+            duck = statistics.median(times["duckdb"])
+            for system, ts in times.items():
+                med = statistics.median(ts)
+                results.append((fmt, name, system, med, med / duck, peaks[system]))
+            print(
+                f"{fmt} {name}: " + ", ".join(f"{s} {statistics.median(t):.2f} s" for s, t in times.items())
+            )
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--uservisits", type=int, default=1_000_000)
@@ -116,46 +176,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--queries", default="1A,2A,2C,3A", help="AMPLab variants (data.amplab.VARIANTS)")
     ap.add_argument("--record-max-rows", type=int, default=1_000_000)
     ap.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "bench-amplab"))
+    ap.add_argument("--warm", action="store_true", help="also run each query on a warm server")
     args = ap.parse_args(argv)
     compile_bytecode()
     base = Path(args.data_dir) / f"uv{args.uservisits}"
     _prepare(base, args.uservisits, args.files)
     queries = {v: amplab.VARIANTS[v] for v in args.queries.split(",")}
-    results: List[Tuple[str, str, str, float, float, int]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="sv-", dir="/tmp") as tmp:  # short: a socket's path
         scratch = Path(tmp)
-        for fmt in args.formats.split(","):
-            for name, sql in queries.items():
-                commands = _commands(base, fmt, sql, args.workers, scratch)
-                if args.uservisits > args.record_max_rows:
-                    commands.pop("engine-sql --no-vectorize")
-                times: Dict[str, List[float]] = {s: [] for s in commands}
-                peaks: Dict[str, int] = {}
-                want: Dict[str, List[float]] = {}
-                for round_ in range(args.repeat + 1):  # round 0: memory sampled, answers checked
-                    for system, argv_ in commands.items():
-                        m = run_measured(argv_, sample_memory=round_ == 0, timeout=3600)
-                        if m.returncode:
-                            raise SystemExit(
-                                f"{system} failed on {name} ({fmt}): {m.stderr.decode()[-2000:]}"
-                            )
-                        if round_ == 0:
-                            peaks[system] = m.peak_pss or m.peak_rss
-                            answer = _answer(system, m.stdout)
-                            if system == "duckdb":
-                                want = answer
-                            else:
-                                _check(answer, want, f"{system} on {name} ({fmt})", "LIMIT 1" in sql)
-                        else:
-                            times[system].append(m.seconds)
-                duck = statistics.median(times["duckdb"])
-                for system, ts in times.items():
-                    med = statistics.median(ts)
-                    results.append((fmt, name, system, med, med / duck, peaks[system]))
-                print(
-                    f"{fmt} {name}: "
-                    + ", ".join(f"{s} {statistics.median(t):.2f} s" for s, t in times.items())
+        socket = str(scratch / "s" / "server.sock")
+        if args.warm:
+            _server(socket, "start")
+        try:
+            results = _run_all(args, base, queries, scratch, socket)
+            if args.warm:
+                _check_served(
+                    socket, sum(1 for r in results if r[2] == "engine-sql warm") * (args.repeat + 1)
                 )
+        finally:
+            if args.warm:
+                _server(socket, "stop")
     print()
     setup = f"{args.workers} workers / DuckDB threads; median of {args.repeat}"
     print(f"uservisits rows: {args.uservisits:,}; {setup}")
@@ -163,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| format | query | system | seconds | × DuckDB | peak memory (MiB) |")
     print("| --- | --- | --- | ---: | ---: | ---: |")
     for fmt, name, system, med, ratio, peak in results:
-        print(f"| {fmt} | {name} | {system} | {med:.2f} | {ratio:.2f} | {peak / 2**20:.0f} |")
+        memory = f"{peak / 2**20:.0f}" if system != "engine-sql warm" else "n/a"
+        print(f"| {fmt} | {name} | {system} | {med:.2f} | {ratio:.2f} | {memory} |")
     return 0
 
 

@@ -258,6 +258,7 @@ class Runner:
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "ENGINE_SERVER": "off",  # each run its own process, whatever warm server runs here
         }
 
     def duckdb(

@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (
         ("hive", "run a HiveQL script (-f FILE | -e SQL, -d K=V)"),
         ("sql", "run a Redshift (or Hive) SQL script (-f FILE | -c SQL, -v K=V)"),
+        ("server", "start|stop|status|restart the warm server hive and sql commands run on"),
     ):
         sub = commands.add_parser(name, help=what, add_help=False)
         sub.add_argument("sql_args", nargs=argparse.REMAINDER)
@@ -179,7 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _stdlib_distutils()
+    if argv and argv[0] == "server":
+        from engine.warm_server import cli
+
+        return cli(argv[1:])
     if argv and argv[0] in ("hive", "sql"):  # their own parsers (engine/sql/cli.py)
+        from engine.warm_client import run_on_server
+
+        rc = run_on_server(argv)  # None: no warm server (engine/warm_server.py) takes it
+        if rc is not None:
+            return rc
         from engine.sql.cli import run as run_sql
 
         return run_sql(argv[1:], hive=argv[0] == "hive")

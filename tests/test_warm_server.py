@@ -1,0 +1,172 @@
+"""``python -m engine server``: SQL commands run on a warm server give a cold process's answers.
+
+One real server per module, on a socket in a directory of its own (started with ``server start``,
+stopped by the module's last step); every command is a real ``python -m engine sql|hive``
+process handing itself to it. DuckDB gives the expected rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.harness import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+SALES = Path("data") / "sample" / "tickit" / "parquet" / "sales.parquet"  # relative: the client's cwd counts
+COUNT_SALES = (
+    "sql",
+    "-c",
+    "SELECT count(*) FROM sales",
+    "--table",
+    f"sales={SALES}",
+    "--format",
+    "tsv",
+    "-q",
+)
+SALES_ROWS = f"{pq.ParquetFile(ROOT / SALES).metadata.num_rows}\n"
+
+
+def _engine(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "engine", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def _status(env: dict) -> dict | None:
+    done = _engine(env, "server", "status")
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict]:
+    """The environment of a client of a running server (its socket in a short private path)."""
+    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")  # a socket's path has at most ~107 bytes
+    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "s", "server.sock")}
+    env.pop("ENGINE_SERVER", None)
+    started = _engine(env, "server", "start", "--idle-timeout", "300")
+    assert started.returncode == 0, started.stderr
+    pid = _status(env)["pid"]
+    try:
+        yield env
+    finally:
+        _engine(env, "server", "stop")
+        try:
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 30, "the server to exit")
+        finally:
+            if os.path.exists(f"/proc/{pid}"):
+                os.kill(pid, signal.SIGKILL)
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _served(env: dict) -> int:
+    status = _status(env)
+    assert status is not None
+    return status["served"]
+
+
+def test_a_query_on_the_server_gives_duckdbs_rows_from_the_clients_directory(server):
+    sql = "SELECT buyerid, sum(qtysold) AS q FROM sales GROUP BY buyerid ORDER BY q DESC, buyerid LIMIT 5"
+    before = _served(server)
+    done = _engine(server, "sql", "-c", sql, "--table", f"sales={SALES}", "--format", "tsv", "-q")
+    assert done.returncode == 0, done.stderr
+    assert _served(server) == before + 1  # it ran there, not in the client
+    want = duckdb.sql(sql.replace("FROM sales", f"FROM read_parquet('{ROOT / SALES}')")).fetchall()
+    assert done.stdout == "".join(f"{b}\t{q}\n" for b, q in want)
+
+
+def test_a_bad_query_fails_on_the_server_as_in_its_own_process(server):
+    sql = "SELECT nosuchcolumn FROM sales"
+    args = ("sql", "-c", sql, "--table", f"sales={SALES}", "--format", "tsv")
+    warm = _engine(server, *args)
+    cold = _engine({**server, "ENGINE_SERVER": "off"}, *args)
+    assert warm.returncode == cold.returncode == 1
+    assert warm.stderr == cold.stderr and "nosuchcolumn" in warm.stderr
+    assert warm.stdout == cold.stdout == ""
+
+
+def test_each_command_starts_afresh_a_table_written_again_is_read_again(server, tmp_path):
+    table = tmp_path / "t.parquet"
+    for rows in ([1, 2, 3], [10, 20]):  # the second command must not see the first's table
+        pq.write_table(pa.table({"x": rows}), table)
+        done = _engine(
+            server, "sql", "-c", "SELECT sum(x) FROM t", "--table", f"t={table}", "--format", "tsv"
+        )
+        assert (done.returncode, done.stdout) == (0, f"{sum(rows)}\n"), done.stderr
+
+
+def test_hive_reads_its_script_from_the_clients_stdin(server, tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "part-0").write_text("1\n2\n39\n")
+    script = f"CREATE TABLE t (a INT) LOCATION '{tmp_path / 't'}';\nSELECT sum(a) FROM t;\n"
+    done = _engine(server, "hive", "-f", "/dev/stdin", "-q", input=script)
+    assert (done.returncode, done.stdout) == (0, "42\n"), done.stderr
+
+
+def _waiting_client(env: dict) -> subprocess.Popen:
+    """A client whose command, on the server, waits for its script on the client's stdin."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "sql", "-f", "/dev/stdin"],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: (_status(env) or {}).get("running") == 1, 60, "the command to run on the server", proc)
+    return proc
+
+
+def test_ctrl_c_in_the_client_interrupts_its_command_on_the_server(server):
+    proc = _waiting_client(server)
+    proc.send_signal(signal.SIGINT)
+    # stdin stays open until the command has gone: its end would let the command finish
+    wait_for(lambda: _status(server)["running"] == 0, 60, "the interrupted command to end")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+
+
+def test_a_client_gone_gets_its_command_stopped(server):
+    proc = _waiting_client(server)
+    proc.kill()
+    proc.communicate(timeout=60)
+    wait_for(lambda: _status(server)["running"] == 0, 60, "the server to stop the orphaned command")
+
+
+def test_a_server_of_other_flags_is_passed_by_with_a_warning(tmp_path):
+    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
+    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "server.sock")}
+    env.pop("ENGINE_SERVER", None)
+    try:
+        started = _engine({**env, "PYTHONWARNINGS": "default"}, "server", "start", "--idle-timeout", "60")
+        assert started.returncode == 0, started.stderr
+        done = _engine(env, *COUNT_SALES)
+        assert (done.returncode, done.stdout) == (0, SALES_ROWS), done.stderr
+        assert "runs other code (the -W options differ)" in done.stderr
+        assert _served(env) == 0
+    finally:
+        stopped = _engine(env, "server", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def test_after_stop_commands_run_in_their_own_process(tmp_path):
+    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
+    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "server.sock")}
+    env.pop("ENGINE_SERVER", None)
+    try:
+        assert _engine(env, "server", "start", "--idle-timeout", "60").returncode == 0
+        assert _engine(env, "server", "stop").returncode == 0
+        assert not os.path.exists(env["ENGINE_SERVER_SOCKET"])
+        done = _engine(env, *COUNT_SALES)
+        assert (done.returncode, done.stdout, done.stderr) == (0, SALES_ROWS, "")
+        assert _engine(env, "server", "status").returncode == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
