@@ -27,6 +27,8 @@ import json
 import os
 import signal
 import socket
+import stat
+import struct
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -76,7 +78,8 @@ def fingerprint(root: Optional[str] = None) -> List[Any]:
             st = os.stat(top)
             files.append((top, st.st_size, st.st_mtime_ns))
     files.sort()
-    return [sys.executable, sys.version, list(sys.warnoptions), list(sys.flags), files]
+    interpreter = [list(sys.flags), sorted(map(str, sys._xoptions.items())), os.environ.get("PYTHONHASHSEED")]
+    return [sys.executable, sys.version, list(sys.warnoptions), interpreter, files]
 
 
 def _package_file(name: str) -> Optional[str]:
@@ -100,19 +103,57 @@ def _open_std_fds() -> List[int]:
     return fds
 
 
+def private_dir(directory: str, create: bool = False) -> Optional[str]:
+    """Why *directory* is not fit to hold the server's socket (None when it is): it must be a
+    directory (not a link) of this user's that no one else may enter, or anyone could listen
+    there and be sent a command's environment and terminal. With *create*, a missing one is
+    made, mode 0700."""
+    if create:
+        try:
+            os.makedirs(directory, mode=0o700)
+        except FileExistsError:
+            pass
+    try:
+        st = os.lstat(directory)
+    except OSError as exc:
+        return str(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{directory} is not a directory"
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return (
+            f"{directory} is not this user's alone (owner {st.st_uid}, mode {st.st_mode & 0o777:o}); "
+            f"the server's socket needs a directory of mode 0700: remove it, or name another "
+            f"socket with {SOCKET_VAR}"
+        )
+    return None
+
+
+def peer_is_this_user(sock: socket.socket) -> bool:
+    """The other end of *sock* runs as this user (where the system says: SO_PEERCRED, Linux;
+    elsewhere the directory's mode, ``private_dir``, is the guard)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return True
+    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    return uid == os.getuid()
+
+
 def connect(path: Optional[str] = None, timeout: Optional[float] = None) -> Optional[socket.socket]:
-    """A connection to the server, or None when none answers at *path*."""
+    """A connection to this user's server at *path*, or None when none answers there (or the
+    socket's directory or its listener is not this user's alone: nothing is sent then)."""
     path = path or socket_path()
-    if not os.path.exists(path):
+    if not os.path.exists(path) or private_dir(os.path.dirname(path)) is not None:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(path)
+        if peer_is_this_user(sock):
+            return sock
     except OSError:
-        sock.close()
-        return None
-    return sock
+        pass
+    sock.close()
+    return None
 
 
 def send_request(sock: socket.socket, request: Dict[str, Any], fds: List[int] = []) -> None:  # noqa: B006
@@ -164,7 +205,7 @@ def run_on_server(argv: List[str]) -> Optional[int]:
     sock = connect(path)
     if sock is None:
         return None
-    with sock:
+    with sock, _Forwarding(sock) as forwarding:
         fds = _open_std_fds()
         request = {
             "op": "run",
@@ -176,54 +217,136 @@ def run_on_server(argv: List[str]) -> Optional[int]:
             "env": dict(os.environ),
             "umask": _umask(),
             "fds": fds,
+            "ignored": forwarding.ignored,
+            "stdio": [_stream_settings(f) for f in (sys.stdin, sys.stdout, sys.stderr)],
+            "limits": process_limits(),
         }
-        lines = Lines(sock)
         try:
             send_request(sock, request, fds)
-            first = lines.next()
         except OSError:
-            return None  # the server went away before it took the command: run it here
+            return None  # the server has not got the command: run it here
+        lines = Lines(sock)
+        try:
+            first = lines.next()
+        except OSError as exc:
+            return _lost(str(exc))
         if first is None:
-            return None
-        if "stale" in first:
+            return _lost("the connection closed")
+        if "stale" in first or "error" in first:
+            why = (
+                f"runs other code ({first['stale']})" if "stale" in first else f"refused it: {first['error']}"
+            )
             print(
-                f"warning: the engine server on {path} runs other code ({first['stale']}); this command "
-                "runs in its own process. Restart the server: python -m engine server restart",
+                f"warning: the engine server on {path} {why}; this command runs in its own process. "
+                "Restart the server: python -m engine server restart",
                 file=sys.stderr,
             )
+            if forwarding.pending:  # Ctrl-C while the server answered: the command is not to run
+                print("interrupted; nothing was run", file=sys.stderr)
+                return 128 + forwarding.pending[0]
             return None
-        return _wait(sock, lines)
+        pid = int(first["pid"])
+        forwarding.started(pid)
+        while True:
+            try:
+                reply = lines.next()
+            except OSError as exc:
+                return _lost(str(exc), pid)
+            if reply is None:
+                return _lost("the connection closed", pid)
+            if "rc" in reply:
+                return int(reply["rc"])
 
 
-def _wait(sock: socket.socket, lines: Lines) -> int:
-    """The exit status the server reports, passing this process's signals on meanwhile."""
+class _Forwarding:
+    """While the command runs on the server, this process's SIGINT, SIGTERM and SIGHUP go to it
+    (those held until its pid is known); a signal this process ignores (``nohup``, a background
+    job's SIGINT) is not passed on, and the command ignores it too."""
 
-    def forward(signum: int, frame: Any) -> None:
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pid: Optional[int] = None
+        self.pending: List[int] = []
+        self.ignored = [int(s) for s in self.SIGNALS if signal.getsignal(s) is signal.SIG_IGN]
+        self.saved: Dict[int, Any] = {}
+
+    def __enter__(self) -> _Forwarding:
+        for signum in self.SIGNALS:
+            if signum not in self.ignored:
+                self.saved[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.pid is None:
+            self.pending.append(signum)
+            return
+        self._send(signum)
+
+    def started(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.pending:
+            self._send(signum)
+
+    def _send(self, signum: int) -> None:
         try:
-            send_request(sock, {"signal": signum})
+            send_request(self.sock, {"signal": signum})
         except OSError:
             pass
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
-    while True:
+
+def _lost(why: str, pid: Optional[int] = None) -> int:
+    """The server went away before it reported the exit status: say so (and interrupt the command,
+    if it has a pid, rather than leave it running unwatched)."""
+    what = "whether it ran and its exit status are unknown"
+    if pid is not None:
+        what = f"its process ({pid}) was interrupted"
         try:
-            reply = lines.next()
-        except OSError as exc:
-            reply = None
-            why = str(exc)
-        else:
-            why = "the connection closed"
-        if reply is None:
-            print(
-                f"error: lost the engine server while it ran this command ({why}), so its exit status "
-                "is unknown; a query's output is committed whole or not at all (a directory with "
-                "_SUCCESS is whole). Run it again",
-                file=sys.stderr,
-            )
-            return 1
-        if "rc" in reply:
-            return int(reply["rc"])
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            what = f"its process ({pid}) had ended, with an unknown exit status"
+    print(
+        f"error: lost the engine server while it ran this command ({why}): {what}; a query's output "
+        "is committed whole or not at all (a directory with _SUCCESS is whole). Run it again",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _stream_settings(stream: Any) -> List[Any]:
+    """How Python opened one of this process's standard streams, for the server's child to open its
+    own alike: encoding, errors, line buffering, write-through."""
+    return [
+        getattr(stream, "encoding", None) or "utf-8",
+        getattr(stream, "errors", None) or "strict",
+        bool(getattr(stream, "line_buffering", False)),
+        bool(getattr(stream, "write_through", False)),
+    ]
+
+
+#: The resource limits a command takes from its client (``ulimit -v``, ``-n``...).
+LIMITS = ("RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_RSS")
+
+
+def process_limits() -> Dict[str, Any]:
+    """This process's resource limits, niceness and CPU affinity: what its command on the server is
+    given (``engine.warm_server._take_limits``)."""
+    import resource
+
+    limits: Dict[str, Any] = {
+        name: list(resource.getrlimit(getattr(resource, name))) for name in LIMITS if hasattr(resource, name)
+    }
+    out: Dict[str, Any] = {"rlimits": limits}
+    if hasattr(os, "getpriority"):
+        out["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
+    if hasattr(os, "sched_getaffinity"):
+        out["affinity"] = sorted(os.sched_getaffinity(0))
+    return out
 
 
 def _umask() -> int:

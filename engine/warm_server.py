@@ -9,11 +9,15 @@ A cold ``python -m engine sql`` imports sqlglot, mrjob, pyarrow and the engine (
 it plans a query; a query over the sample data then takes ~0.1 s. The server imports all of that
 once (``warm_up``) and then, for each ``hive``/``sql`` command a client hands it
 (``engine.warm_client``), forks: the child takes the client's stdin, stdout and stderr (sent as
-descriptors over the socket), working directory, environment, umask and ``sys.path``, runs
-``engine.__main__.main`` on the command line, and exits; the server reports the exit status to the
-client. So each command still runs in a process of its own, from a state no earlier command has
-touched (module caches, logging, a broadcast side: all as the server left them after its imports),
-and a crash or ``os._exit`` in one costs only that command.
+descriptors over the socket, and opened as the client's streams were), working directory,
+environment, umask, ``sys.path``, resource limits, niceness, CPU affinity and ignored signals,
+runs ``engine.__main__.main`` on the command line, and exits; the server reports the exit status
+to the client. What a fork cannot take from the client: its cgroup (a command runs under the
+server's memory and CPU controllers: start the server inside the same limits) and its controlling
+terminal (Ctrl-Z stops the client, not the command). So each command still runs in a process of
+its own, from a state no earlier command has touched (module caches, logging, a broadcast side:
+all as the server left them after its imports), and a crash or ``os._exit`` in one costs only
+that command.
 
 Step by step, the loop (one thread: a process with threads must not fork):
 
@@ -22,7 +26,10 @@ Step by step, the loop (one thread: a process with threads must not fork):
 2. A new connection: check the peer is this user (SO_PEERCRED); read its JSON line and the
    descriptors; answer ``status`` or ``stop``, refuse a ``run`` whose ``fingerprint`` is not the
    server's (edited code, another checkout or interpreter: ``{"stale": why}``, and the client runs
-   the command itself), else fork the command and answer ``{"pid": N}``.
+   the command itself), else fork the command and answer ``{"pid": N}``. The server's signals are
+   held across the fork, so that its handlers never run in the child; the child closes every
+   socket of the server's, its own client's connection among them (so the client's end sees EOF
+   when the server goes, not when the command does).
 3. SIGCHLD: reap every finished child and send its client ``{"rc": N}`` (128 + N for a signal).
 4. A client's line ``{"signal": N}``: pass the signal to its command (Ctrl-C reaches it so). A
    client gone (its connection closed) gets its command interrupted with SIGINT, as Ctrl-C would.
@@ -45,14 +52,13 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 import traceback
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, NoReturn, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 from engine import warm_client
 from engine.warm_client import Lines, send_request
@@ -83,6 +89,12 @@ WARM_MODULES = (
 WARM_DIALECTS = ("hive", "redshift", "postgres")
 #: Descriptors at most in a request (stdin, stdout, stderr).
 MAX_FDS = 3
+#: Seconds a client has to send its request line (the loop waits on it meanwhile).
+REQUEST_TIMEOUT = 5.0
+#: Signals a client may pass on to its command.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Signals held while the server forks: its handlers for them must not run in the child.
+CHILD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD}
 
 
 def warm_up() -> None:
@@ -123,6 +135,7 @@ class WarmServer:
         self.path = path
         self.idle_timeout = idle_timeout
         self.fingerprint = warm_client.fingerprint()
+        self.pid = os.getpid()  # a handler that finds another pid runs in a child just forked
         self.started = time.time()
         self.served = 0
         self.running: Dict[int, _Running] = {}
@@ -135,15 +148,9 @@ class WarmServer:
     # -- set-up and tear-down --------------------------------------------------------------
     def bind(self) -> None:
         """Listen on the socket (an existing one that no server answers on is replaced)."""
-        directory = os.path.dirname(self.path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        st = os.stat(directory)
-        if st.st_uid != os.getuid() or st.st_mode & 0o077:
-            raise SystemExit(
-                f"error: {directory} is not this user's alone (owner {st.st_uid}, mode "
-                f"{st.st_mode & 0o777:o}); the server's socket needs a directory of mode 0700: "
-                f"remove it, or name another socket with {warm_client.SOCKET_VAR}"
-            )
+        why = warm_client.private_dir(os.path.dirname(self.path), create=True)
+        if why:
+            raise SystemExit(f"error: {why}")
         if os.path.exists(self.path):
             if warm_client.ask("status", self.path) is not None:
                 raise SystemExit(
@@ -163,9 +170,13 @@ class WarmServer:
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
         signal.set_wakeup_fd(self.wake_w.fileno())
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so that it wakes the loop
-        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop())
-        signal.signal(signal.SIGINT, lambda signum, frame: self.stop())
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        if os.getpid() == self.pid:  # never in a child (its handlers are reset before signals unblock)
+            self.stop()
 
     def stop(self) -> None:
         """No more commands: the socket goes now, the server once its commands have ended."""
@@ -212,16 +223,20 @@ class WarmServer:
         except BlockingIOError:
             return
         conn.setblocking(True)
-        conn.settimeout(10)
+        conn.settimeout(REQUEST_TIMEOUT)
         fds: List[int] = []
         try:
-            if not _same_user(conn):
+            if not warm_client.peer_is_this_user(conn):
                 conn.close()
                 return
             request, fds = _read_request(conn)
             self._answer(conn, request, fds)
-        except (OSError, ValueError) as exc:
-            _log(f"a bad request: {exc}")
+        except Exception as exc:  # a bad request must not stop the server, nor its other commands
+            _log(f"a bad request: {type(exc).__name__}: {exc}")
+            try:
+                send_request(conn, {"error": f"{type(exc).__name__}: {exc}"})
+            except OSError:
+                pass
             conn.close()
         finally:
             for fd in fds:
@@ -233,36 +248,51 @@ class WarmServer:
             send_request(conn, self.status())
             conn.close()
         elif op == "stop":
+            self.stop()  # the socket is gone before the answer: a start after it finds none
             send_request(conn, {"stopping": True, "running": len(self.running)})
             conn.close()
-            self.stop()
         elif op == "run":
             why = _differs(self.fingerprint, request.get("fingerprint"))
             if why:
                 send_request(conn, {"stale": why})
                 conn.close()
                 return
-            conn.settimeout(None)
+            argv = [str(a) for a in request["argv"]]
             pid = self._fork(conn, request, fds)
             self.served += 1
-            running = _Running(pid, conn, Lines(conn), time.monotonic(), list(request["argv"]))
+            running = _Running(pid, conn, Lines(conn), time.monotonic(), argv)
             self.running[pid] = running
+            try:
+                send_request(conn, {"pid": pid})
+            except OSError:  # the client has gone already: so goes its command
+                running.conn = None
+                conn.close()
+                _signal(pid, signal.SIGINT)
+                return
+            conn.setblocking(False)
             self.selector.register(conn, selectors.EVENT_READ, running)
-            send_request(conn, {"pid": pid})
         else:
             raise ValueError(f"unknown op {op!r}")
 
     def _fork(self, conn: socket.socket, request: Dict[str, Any], fds: List[int]) -> int:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        with warnings.catch_warnings():
-            # 3.12+ warns of a fork with threads: numpy's and pyarrow's idle native threads,
-            # which the forkserver's workers are forked beside too
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            others = [r.conn for r in self.running.values() if r.conn is not None]
-            _child(request, fds, [self.listener, self.wake_r, self.wake_w, *others])
+        # The server's handlers must never run in the child: signals wait, blocked, until the
+        # child has its own (a SIGINT sent to it meanwhile is then delivered to those).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_SIGNALS)
+        try:
+            with warnings.catch_warnings():
+                # 3.12+ warns of a fork with threads: numpy's and pyarrow's idle native threads,
+                # which the forkserver's workers are forked beside too
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:
+                others = [r.conn for r in self.running.values() if r.conn is not None]
+                close = [self.listener, self.wake_r, self.wake_w, self.selector, conn, *others]
+                _child(request, fds, close, blocked)
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return pid
 
     def _reap(self) -> None:
@@ -292,6 +322,8 @@ class WarmServer:
         assert running.conn is not None
         try:
             chunk = running.conn.recv(4096)
+        except BlockingIOError:
+            return
         except OSError:
             chunk = b""
         if not chunk:  # the client has gone: interrupt its command, as its Ctrl-C would
@@ -302,9 +334,12 @@ class WarmServer:
             return
         running.lines.buffer += chunk
         while b"\n" in running.lines.buffer:
-            message = running.lines.next() or {}
-            signum = message.get("signal")
-            if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                message = running.lines.next() or {}
+                signum = message.get("signal")
+            except (ValueError, AttributeError):
+                continue  # not a line of ours: ignored
+            if signum in FORWARDED:
                 _signal(running.pid, signum)
 
     def status(self) -> Dict[str, Any]:
@@ -315,6 +350,7 @@ class WarmServer:
             "started": self.started,
             "served": self.served,
             "running": len(self.running),
+            "commands": sorted(self.running),
             "python": sys.executable,
         }
 
@@ -335,15 +371,6 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def _same_user(conn: socket.socket) -> bool:
-    """The peer is this user (where the system says: SO_PEERCRED, Linux); else the 0700 directory."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return True
-    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
-    return uid == os.getuid()
-
-
 def _read_request(conn: socket.socket) -> tuple[Dict[str, Any], List[int]]:
     """A client's JSON line and the descriptors sent with it."""
     fds = array.array("i")
@@ -352,16 +379,19 @@ def _read_request(conn: socket.socket) -> tuple[Dict[str, Any], List[int]]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     received = list(fds)
-    while b"\n" not in data:
-        chunk = conn.recv(1 << 16)
-        if not chunk:
-            for fd in received:
-                os.close(fd)
-            raise ValueError("the request ended before its line did")
-        data += chunk
-    request = json.loads(data.partition(b"\n")[0])
-    if not isinstance(request, dict):
-        raise ValueError("the request is not a JSON object")
+    try:
+        while b"\n" not in data:
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                raise ValueError("the request ended before its line did")
+            data += chunk
+        request = json.loads(data.partition(b"\n")[0])
+        if not isinstance(request, dict):
+            raise ValueError("the request is not a JSON object")
+    except BaseException:
+        for fd in received:
+            os.close(fd)
+        raise
     return request, received
 
 
@@ -381,40 +411,26 @@ def _differs(mine: List[Any], theirs: Any) -> Optional[str]:
     return f"{first} changed since the server started"
 
 
-def _child(request: Dict[str, Any], fds: List[int], close: List[Any]) -> NoReturn:
-    """In the forked process: become the client's command, run it, exit with its status."""
+def _child(request: Dict[str, Any], fds: List[int], close: List[Any], mask: Any) -> NoReturn:
+    """In the forked process (signals held, ``mask`` the mask to restore): become the client's
+    command, run it, exit with its status."""
     rc = 1
     try:
-        for sock in close:
-            if sock is not None:
-                sock.close()
-        signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        sent = list(request.get("fds", []))
-        for target in (0, 1, 2):
-            if target in sent:
-                os.dup2(fds[sent.index(target)], target)
-            else:
-                null = os.open(os.devnull, os.O_RDWR)
-                os.dup2(null, target)
-                os.close(null)
-        for fd in fds:
-            os.close(fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        if hasattr(time, "tzset"):
-            time.tzset()
-        os.umask(int(request["umask"]))
-        sys.path[:] = request["sys_path"]
-        sys.argv[:] = request["sys_argv"]
-        _std_streams(os.environ)
-        warm_client.in_server = True
-        from engine.__main__ import main
-
         try:
+            for thing in close:  # the server's sockets and selector, and this command's connection
+                if thing is not None:
+                    thing.close()
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for signum in request.get("ignored", []):  # as the client had them: nohup, a job's &
+                signal.signal(signum, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            _take_client(request, fds)
+            warm_client.in_server = True
+            from engine.__main__ import main
+
             rc = main(list(request["argv"]))
         except SystemExit as exc:
             rc = _exit_code(exc.code)
@@ -433,25 +449,92 @@ def _child(request: Dict[str, Any], fds: List[int], close: List[Any]) -> NoRetur
                 except (OSError, ValueError):
                     pass
     finally:
-        os._exit(rc)
+        os._exit(rc if isinstance(rc, int) else 1)
 
 
-def _std_streams(env: Mapping[str, str]) -> None:
-    """sys.stdin/stdout/stderr anew over descriptors 0-2, as Python would open them for the client:
-    its ``PYTHONIOENCODING`` honoured, stdout line-buffered on a terminal."""
-    encoding, _, errors = env.get("PYTHONIOENCODING", "").partition(":")
-    encoding = encoding or sys.stdout.encoding or "utf-8"
+def _take_client(request: Dict[str, Any], fds: List[int]) -> None:
+    """Take the client's descriptors 0-2, directory, environment, umask, ``sys.path``, limits and
+    standard streams."""
+    sent = list(request.get("fds", []))
+    for target in (0, 1, 2):
+        if target in sent:
+            os.dup2(fds[sent.index(target)], target)
+        else:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, target)
+            os.close(null)
+    for fd in fds:
+        os.close(fd)
+    fds.clear()
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if hasattr(time, "tzset"):
+        time.tzset()
+    os.umask(int(request["umask"]))
+    sys.path[:] = request["sys_path"]
+    sys.argv[:] = request["sys_argv"]
+    _take_limits(request.get("limits", {}))
+    _std_streams(request.get("stdio") or [])
+    import tempfile
 
-    def stream(fd: int, mode: str, errors_default: str, line_buffering: bool) -> io.TextIOWrapper:
-        raw = io.FileIO(fd, mode, closefd=False)
-        buffered: Any = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
-        return io.TextIOWrapper(buffered, encoding, errors or errors_default, line_buffering=line_buffering)
+    tempfile.tempdir = None  # found again from this environment's TMPDIR
 
-    sys.stdin = stream(0, "r", "strict", False)
-    sys.stdout = stream(1, "w", "strict", os.isatty(1))
-    sys.stderr = stream(2, "w", "backslashreplace", True)
-    for name in ("stdin", "stdout", "stderr"):  # what code that bypasses a redirection reaches
-        setattr(sys, f"__{name}__", getattr(sys, name))
+
+def _take_limits(limits: Dict[str, Any]) -> None:
+    """The client's resource limits, niceness and CPU affinity (``warm_client.process_limits``), as
+    far as this process may take them: a limit above the server's own hard one stays at that."""
+    import resource
+
+    for name, (soft, hard) in limits.get("rlimits", {}).items():
+        kind = getattr(resource, name, None)
+        if kind is None:
+            continue
+        _, own_hard = resource.getrlimit(kind)
+        if own_hard != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > own_hard):
+            hard = own_hard
+        if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+            soft = hard
+        try:
+            resource.setrlimit(kind, (soft, hard))
+        except (ValueError, OSError):
+            pass
+    nice = limits.get("nice")
+    if nice is not None and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except OSError:  # less nice than the server: not for a user to ask
+            pass
+    affinity = limits.get("affinity")
+    if affinity and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, affinity)
+        except OSError:
+            pass
+
+
+def _std_streams(settings: List[Any]) -> None:
+    """sys.stdin/stdout/stderr anew over descriptors 0-2, opened as the client's were (its encoding,
+    errors, line buffering and write-through: ``warm_client._stream_settings``), with Python's
+    newline handling on POSIX (none)."""
+    defaults: List[List[Any]] = [["utf-8", "strict", False, False], ["utf-8", "strict", False, False]]
+    defaults.append(["utf-8", "backslashreplace", True, False])
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        setting: List[Any] = list(settings[fd]) if fd < len(settings) else defaults[fd]
+        encoding, errors = str(setting[0]), str(setting[1])
+        line_buffering, write_through = bool(setting[2]), bool(setting[3])
+        raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+        buffered: Any = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        stream = io.TextIOWrapper(
+            buffered,
+            encoding,
+            errors,
+            newline="\n",
+            line_buffering=line_buffering,
+            write_through=write_through,
+        )
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)  # what code that bypasses a redirection reaches
 
 
 def _exit_code(code: Any) -> int:
@@ -524,10 +607,14 @@ def _start(path: str, idle_timeout: float) -> int:
         print(f"an engine server already answers on {path}", file=sys.stderr)
         return 0
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    why = warm_client.private_dir(directory, create=True)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        return 1
     log_path = os.path.join(directory, "server.log")
     command = [sys.executable, "-m", "engine", "server", "run", "--idle-timeout", str(idle_timeout)]
-    with open(os.devnull, "rb") as null, open(log_path, "ab") as log:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with open(os.devnull, "rb") as null, open(log_fd, "ab") as log:
         proc = subprocess.Popen(command, stdin=null, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

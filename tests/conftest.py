@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
+
+# Every `python -m engine sql|hive` a test starts runs in its own process, as the test means, even
+# where a developer's warm server (engine/warm_server.py) answers; tests of the server say otherwise.
+os.environ["ENGINE_SERVER"] = "off"
 
 WORDS = (
     "the quick brown fox jumps over the lazy dog while a zebra sings "

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine import warm_client
 from tests.harness import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,11 +65,24 @@ def server() -> Iterator[dict]:
     finally:
         _engine(env, "server", "stop")
         try:
-            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 30, "the server to exit")
+            wait_for(lambda: not _alive(pid), 30, "the server to exit")
         finally:
-            if os.path.exists(f"/proc/{pid}"):
+            if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """*pid* runs (a zombie, exited but not yet reaped by whoever adopted it, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _log(env: dict) -> str:
+    return (Path(env["ENGINE_SERVER_SOCKET"]).parent / "server.log").read_text()
 
 
 def _served(env: dict) -> int:
@@ -89,7 +104,9 @@ def test_a_query_on_the_server_gives_duckdbs_rows_from_the_clients_directory(ser
 def test_a_bad_query_fails_on_the_server_as_in_its_own_process(server):
     sql = "SELECT nosuchcolumn FROM sales"
     args = ("sql", "-c", sql, "--table", f"sales={SALES}", "--format", "tsv")
+    before = _served(server)
     warm = _engine(server, *args)
+    assert _served(server) == before + 1
     cold = _engine({**server, "ENGINE_SERVER": "off"}, *args)
     assert warm.returncode == cold.returncode == 1
     assert warm.stderr == cold.stderr and "nosuchcolumn" in warm.stderr
@@ -98,27 +115,33 @@ def test_a_bad_query_fails_on_the_server_as_in_its_own_process(server):
 
 def test_each_command_starts_afresh_a_table_written_again_is_read_again(server, tmp_path):
     table = tmp_path / "t.parquet"
+    before = _served(server)
     for rows in ([1, 2, 3], [10, 20]):  # the second command must not see the first's table
         pq.write_table(pa.table({"x": rows}), table)
         done = _engine(
             server, "sql", "-c", "SELECT sum(x) FROM t", "--table", f"t={table}", "--format", "tsv"
         )
         assert (done.returncode, done.stdout) == (0, f"{sum(rows)}\n"), done.stderr
+    assert _served(server) == before + 2
 
 
 def test_hive_reads_its_script_from_the_clients_stdin(server, tmp_path):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "part-0").write_text("1\n2\n39\n")
     script = f"CREATE TABLE t (a INT) LOCATION '{tmp_path / 't'}';\nSELECT sum(a) FROM t;\n"
+    before = _served(server)
     done = _engine(server, "hive", "-f", "/dev/stdin", "-q", input=script)
     assert (done.returncode, done.stdout) == (0, "42\n"), done.stderr
+    assert _served(server) == before + 1
 
 
-def _waiting_client(env: dict) -> subprocess.Popen:
+def _waiting_client(env: dict, **kwargs) -> subprocess.Popen:
     """A client whose command, on the server, waits for its script on the client's stdin."""
+    command = [sys.executable, "-m", "engine", "sql", "-f", "/dev/stdin", "--table", f"sales={SALES}"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "sql", "-f", "/dev/stdin"],
+        [*command, "--format", "tsv"],
         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        **kwargs,
     )  # fmt: skip
     wait_for(lambda: (_status(env) or {}).get("running") == 1, 60, "the command to run on the server", proc)
     return proc
@@ -135,9 +158,39 @@ def test_ctrl_c_in_the_client_interrupts_its_command_on_the_server(server):
 
 def test_a_client_gone_gets_its_command_stopped(server):
     proc = _waiting_client(server)
-    proc.kill()
-    proc.communicate(timeout=60)
+    pid = _status(server)["commands"][0]
+    proc.kill()  # its stdin stays open (this test holds it): only the server can end the command
+    proc.wait(timeout=60)
     wait_for(lambda: _status(server)["running"] == 0, 60, "the server to stop the orphaned command")
+    assert f"pid {pid} rc 130 " in _log(server)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        pipe.close()
+
+
+def test_a_signal_the_client_ignores_is_not_passed_on_as_under_nohup(server):
+    def ignore_hup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = _waiting_client(server, preexec_fn=ignore_hup)
+    proc.send_signal(signal.SIGHUP)  # the terminal closed; the command goes on
+    out, err = proc.communicate(COUNT_SALES[2] + ";\n", timeout=60)
+    assert (proc.returncode, out) == (0, SALES_ROWS), err
+
+
+def test_a_socket_in_a_directory_others_may_enter_is_never_sent_a_command(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with listener:
+        listener.bind(str(shared / "server.sock"))
+        listener.listen(1)
+        listener.setblocking(False)
+        monkeypatch.setenv("ENGINE_SERVER_SOCKET", str(shared / "server.sock"))
+        monkeypatch.delenv("ENGINE_SERVER", raising=False)
+        assert warm_client.run_on_server(["sql", "-c", "SELECT 1"]) is None
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no one connected
 
 
 def test_a_server_of_other_flags_is_passed_by_with_a_warning(tmp_path):
@@ -168,5 +221,24 @@ def test_after_stop_commands_run_in_their_own_process(tmp_path):
         done = _engine(env, *COUNT_SALES)
         assert (done.returncode, done.stdout, done.stderr) == (0, SALES_ROWS, "")
         assert _engine(env, "server", "status").returncode == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_server_killed_mid_command_leaves_no_command_running_unwatched():
+    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
+    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "server.sock")}
+    env.pop("ENGINE_SERVER", None)
+    try:
+        assert _engine(env, "server", "start", "--idle-timeout", "60").returncode == 0
+        proc = _waiting_client(env)
+        status = _status(env)
+        os.kill(status["pid"], signal.SIGKILL)
+        assert proc.wait(timeout=60) == 1  # stdin still open: the command could not have ended by itself
+        assert "lost the engine server" in proc.stderr.read()
+        command = status["commands"][0]
+        wait_for(lambda: not _alive(command), 60, "the orphaned command to be interrupted")
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
