@@ -397,12 +397,20 @@ class _Worker:
 DISTUTILS_VAR = "SETUPTOOLS_USE_DISTUTILS"
 
 
+#: Set in a command forked by the warm server (``engine.warm_server``): starts the forkserver as
+#: a fork of this process, which has the engine imported already, rather than as a fresh
+#: interpreter that imports it (~0.45 s); False where it may not (pyarrow's threads started).
+fork_forkserver: Callable[[], bool] | None = None
+
+
 def _context() -> Any:
     """forkserver, started: workers fork from a clean server that preloaded the engine, so
     they start fast and never inherit the driver's threads (pyarrow's pools)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
+    if fork_forkserver is not None and fork_forkserver():
+        return ctx
     ctx.set_forkserver_preload(
         [
             "engine.tasks",

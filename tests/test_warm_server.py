@@ -242,3 +242,40 @@ def test_a_server_killed_mid_command_leaves_no_command_running_unwatched():
             pipe.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_query_on_workers_forked_from_the_commands_own_forkserver_gives_duckdbs_rows(server):
+    sql = "SELECT eventid, count(*), sum(pricepaid) FROM sales GROUP BY eventid ORDER BY eventid"
+    before = _served(server)
+    done = _engine(
+        server, "sql", "-c", sql, "--table", f"sales={SALES}", "--format", "tsv", "-q",
+        "--executor", "processes", "--num-cores", "2", "--no-vectorize",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _served(server) == before + 1
+    want = duckdb.sql(sql.replace("FROM sales", f"FROM read_parquet('{ROOT / SALES}')")).fetchall()
+    assert done.stdout == "".join(f"{e}\t{n}\t{p:.2f}\n" for e, n, p in want)
+
+
+FORKED_FORKSERVER = """
+import multiprocessing, time
+from multiprocessing import forkserver
+from engine.warm_server import _fork_forkserver, _thread_count
+assert _fork_forkserver(_thread_count() + 1) is False  # a thread started since: not by a fork
+assert forkserver._forkserver._forkserver_pid is None
+assert _fork_forkserver(_thread_count()) is True
+pid = forkserver._forkserver._forkserver_pid
+assert pid is not None and _fork_forkserver(_thread_count()) is True
+worker = multiprocessing.get_context("forkserver").Process(target=time.sleep, args=(0,))
+worker.start()
+worker.join(60)
+assert worker.exitcode == 0 and forkserver._forkserver._forkserver_pid == pid
+print("ok")
+"""
+
+
+def test_the_forkserver_is_forked_only_while_no_thread_has_started_and_serves_workers():
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_FORKSERVER], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
