@@ -108,7 +108,11 @@ def _map_output(
         for batch in batches:
             records_in += batch.num_rows
             table = twin.mapper(batch) if twin.mapper is not None else pa.Table.from_batches([batch])
-            write_lines(writer, output_lines(twin, table, write))
+            if table is not None:  # None: the mapper holds the batch's rows back
+                write_lines(writer, output_lines(twin, table, write))
+        held = twin.mapper_final() if twin.mapper_final is not None else None
+        if held is not None:
+            write_lines(writer, output_lines(twin, held, write))
     finally:
         writer.close()
     counts = TaskCounts(records_in=records_in, records_out=writer.records, bytes_out=writer.bytes)

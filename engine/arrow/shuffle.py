@@ -305,11 +305,8 @@ def map_and_shuffle(
         del table, ordered
         _release_memory()
 
-    for batch in batches:
-        stats.records_in += batch.num_rows
-        source = (batch.schema.metadata or {}).get(META_SOURCE, b"").decode()
-        with _kernels_of(f"mapper (input {source})" if source else "mapper"):
-            mapped = step.mapper(batch) if step.mapper is not None else batch
+    def add(mapped: Any, source: str) -> None:
+        nonlocal pending_bytes
         if isinstance(mapped, pa.RecordBatch):
             mapped = pa.Table.from_batches([mapped])
         if mapped.schema.metadata:
@@ -319,6 +316,21 @@ def map_and_shuffle(
         pending_bytes += mapped.nbytes
         if pending_bytes > budget // WORK_FACTOR:
             flush()
+
+    source_seen = ""  # the last batch's input file: what mapper_final's rows came from
+    for batch in batches:
+        stats.records_in += batch.num_rows
+        source = source_seen = (batch.schema.metadata or {}).get(META_SOURCE, b"").decode()
+        with _kernels_of(f"mapper (input {source})" if source else "mapper"):
+            mapped = step.mapper(batch) if step.mapper is not None else batch
+        if mapped is not None:  # None: the mapper holds the batch's rows back
+            add(mapped, source)
+    if step.mapper_final is not None:
+        source = source_seen
+        with _kernels_of(f"mapper_final (input {source})" if source else "mapper_final"):
+            mapped = step.mapper_final()
+        if mapped is not None:
+            add(mapped, source)
     flush()
     paths: dict[int, str] = {}
     for p, files in enumerate(spills):

@@ -20,7 +20,10 @@ class VectorStep:
     """The vectorized twin of one mrjob step (mapper + combiner + reducer).
 
     * ``mapper``: record batch → table (``None``: pass the batch on; steps after the first
-      get the previous step's result table in batches).
+      get the previous step's result table in batches). A mapper may return ``None`` for a
+      batch whose rows it holds back; ``mapper_final`` (if given) is called once after the
+      task's last batch and returns what is still held (a table, or ``None``), as mrjob's
+      ``mapper_final``.
     * ``keys``: the columns that group and partition rows (the step's mrjob key).
     * ``aggregate``: ``{output column: (input column, operation)}``; empty: no grouping,
       the partition's rows are handed to ``reducer`` as they are.
@@ -47,6 +50,7 @@ class VectorStep:
     keys: Sequence[str]
     aggregate: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     mapper: Callable[[pa.RecordBatch], Any] | None = None
+    mapper_final: Callable[[], Any] | None = None
     combiner: Callable[[pa.Table], pa.Table] | None = None
     reducer: Callable[[pa.Table], pa.Table] | None = None
     output_keys: Sequence[str] | None = None

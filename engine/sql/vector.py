@@ -63,6 +63,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from mrjob.compat import jobconf_from_env
 
+from engine.arrow.read import concat
 from engine.arrow.step import VectorStep
 from engine.errors import JobDefinitionError
 from engine.sql import expr as E
@@ -747,10 +748,12 @@ class ArrowForm:
         names = keys if nkeys else ()
         width = self._width(s)
         formats = {self.tables[t].format for t in self.first_tables}
+        mapper, mapper_final = self._mapper(s, first)
         return VectorStep(
             keys=keys,
             aggregate=aggregate,
-            mapper=self._mapper(s, first),
+            mapper=mapper,
+            mapper_final=mapper_final,
             combiner=combiner,
             reducer=None if kind == "map" else self._reducer(s, last),
             output_values=None if last else (),
@@ -807,11 +810,16 @@ class ArrowForm:
             t = self._path_table[path] = hits[0]
         return t
 
-    def _mapper(self, s: Dict[str, Any], first: bool) -> Callable[[Any], pa.Table]:
+    def _mapper(
+        self, s: Dict[str, Any], first: bool
+    ) -> Tuple[Callable[[Any], Optional[pa.Table]], Optional[Callable[[], Optional[pa.Table]]]]:
+        """The stage's mapper and, where its pipe holds rows back for a map-side join
+        (``_HeldProbe``), the mapper_final that gives the rows held at the end."""
         pipe = s["inputs"][0]["pipes"][0]
         inp = s["inputs"][0]
+        held = _HeldProbe.of(pipe["ops"], self.tables) if s["kind"] != "join" else None
 
-        def mapper(batch: Any) -> pa.Table:
+        def mapper(batch: Any) -> Optional[pa.Table]:
             if first:
                 where = _input_file()
                 t = self._table_of(where)
@@ -828,7 +836,18 @@ class ArrowForm:
                     return self._join(s).map_side(t, table)
             else:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-            table = run_pipe(pipe["ops"], table, self.tables)
+            if held is None:
+                return shaped(run_pipe(pipe["ops"], table, self.tables))
+            ready = held.add(table)
+            return None if ready is None else shaped(ready)
+
+        def mapper_final() -> Optional[pa.Table]:
+            assert held is not None
+            ready = held.take()
+            return None if ready is None else shaped(ready)
+
+        def shaped(table: pa.Table) -> pa.Table:
+            """The pipe's rows as the stage's map output."""
             n = table.num_rows
             if s["kind"] == "map":  # a query without a shuffle: its rows are the output
                 self.count(f"Stage-{s['id'] + 1} rows out", n)
@@ -864,7 +883,7 @@ class ArrowForm:
             # the rows as they are
             return table.append_column("k", pa.nulls(n, pa.int8()))
 
-        return mapper
+        return mapper, (mapper_final if held is not None else None)
 
     def _top_k(self, s: Dict[str, Any]) -> Callable[[pa.Table], pa.Table]:
         keys, limit = s["spec"]["keys"], s["spec"]["limit"]
@@ -1129,6 +1148,59 @@ def _nullable(positions: Any) -> pa.Array:
 
 # ------------------------------------------------------------------------------- map-side joins
 
+#: A probe this many times smaller than the broadcast side (in rows) looks the side's keys up in
+#: its own (``BroadcastJoin.probe``), rather than its keys up in the side's index.
+SMALL_PROBE_RATIO = 16
+#: Bytes of filtered rows a map task holds back for one probe of a selective join (``_HeldProbe``).
+HELD_PROBE_BYTES = 32 << 20
+
+
+class _HeldProbe:
+    """A pipe whose map-side join probes a side much larger than what reaches the join (a
+    selective filter before it: AMPLab 3A keeps ~0.6% of its visits): the rows that pass the ops
+    before the join are held back, batch after batch, until they are a sixteenth of the side's
+    rows (or ``HELD_PROBE_BYTES``, or the task's input ends: the step's ``mapper_final``), then
+    joined in one probe, which looks the side's keys up in theirs (``BroadcastJoin.probe``) and
+    needs no index of the side (a 1M-row side's: ~0.4 s of hashing and sorting a process). The
+    rows stay in input order: what comes out is what batch-by-batch probes would give, at once."""
+
+    def __init__(self, before: List[List[Any]], after: List[List[Any]], tables: Sequence[TableDef]) -> None:
+        self.before, self.after, self.tables = before, after, tables
+        self.held: List[pa.Table] = []
+        self.rows = self.nbytes = 0
+        self.side_rows: Optional[int] = None  # the join's side, once loaded
+
+    @classmethod
+    def of(cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef]) -> Optional[_HeldProbe]:
+        """The held probe of a pipe whose first map-side join has one key, else None."""
+        for at, op in enumerate(pipe_ops):
+            if op[0] not in ("filter", "project"):
+                if len(op[1]["big_keys"]) != 1:
+                    return None
+                return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables)
+        return None
+
+    def add(self, table: pa.Table) -> Optional[pa.Table]:
+        """The pipe's rows of everything held, once that is enough for one probe; else None."""
+        table = run_pipe(self.before, table, self.tables)
+        self.held.append(table)
+        self.rows += table.num_rows
+        self.nbytes += table.nbytes
+        if self.side_rows is None:
+            self.side_rows = broadcast_join(self.after[0][1], self.tables).small_keys.num_rows
+        if self.rows * SMALL_PROBE_RATIO < self.side_rows and self.nbytes < HELD_PROBE_BYTES:
+            return None
+        return self.take()
+
+    def take(self) -> Optional[pa.Table]:
+        """The pipe's rows of everything held (None when nothing is)."""
+        if not self.held:
+            return None
+        table = concat(self.held, [""] * len(self.held))  # their schemas unified (an all-NULL batch's)
+        self.held, self.rows, self.nbytes = [], 0, 0
+        return run_pipe(self.after, table, self.tables)
+
+
 #: The broadcast sides this process loaded for the job ``_JOINS_JOB``, by their spec.
 _JOINS: Dict[str, BroadcastJoin] = {}
 _JOINS_JOB: Optional[str] = None
@@ -1231,10 +1303,8 @@ class BroadcastJoin:
         import tempfile
 
         columns, names = list(self.small_keys.columns), list(self.small_keys.schema.names)
-        index = self._index(self.small_keys, self._own_types())
-        if index is not None:
-            columns += [pa.array(index.hashes), pa.array(index.positions), pa.array(index.rows)]
-            names += ["__h", "__p", "__r"]
+        # The index is not shared: a process builds its own when it first probes with a batch
+        # that needs one (``_probe_index``); a selective join never does.
         temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
         try:
             for name, table in (("side", self.small), ("keys", pa.table(columns, names=names))):
@@ -1278,7 +1348,7 @@ class BroadcastJoin:
             if column.type != k.type:
                 small_keys = small_keys.set_column(j, f"k{j}", pc.cast(column, k.type))
         rows = pa.array(np.arange(n, dtype=np.int64))
-        index = self._index(small_keys, [k.type for k in keys])
+        index = self._probe_index(small_keys, keys)
         if index is not None:
             i, j = index.pairs(keys)
         else:
@@ -1311,6 +1381,28 @@ class BroadcastJoin:
                     order
                 )
         return joined, i.combine_chunks() if isinstance(i, pa.ChunkedArray) else i
+
+    def _probe_index(self, small_keys: pa.Table, keys: Sequence[pa.Array]) -> Optional[_HashIndex]:
+        """The index to probe *keys* with: for a probe of one key much smaller than the side
+        (``SMALL_PROBE_RATIO``), whose side has no index built yet, one of the side rows whose
+        key is among the probe's (Arrow's ``is_in``: one pass over the side's keys, no index of
+        them); else the side's index (``_index``). Both give the same pairs, in the same order:
+        the rows ``is_in`` keeps are every row that can match, in the side's order. Not for
+        floating-point keys, whose equality here (``_equal_values``) is not Arrow's set's."""
+        types = tuple(k.type for k in keys)
+        if (
+            len(keys) == 1
+            and types not in self._indexes
+            and len(keys[0]) * SMALL_PROBE_RATIO < small_keys.num_rows
+            and not pa.types.is_floating(types[0])
+        ):
+            wanted = pc.unique(keys[0])
+            hit = pc.is_in(_one_array(small_keys.column("k0")), value_set=wanted, skip_nulls=True)
+            some = small_keys.filter(hit)
+            index = _HashIndex.build([_one_array(some.column("k0"))], some.column("__j").to_numpy())
+            if index is not None:
+                return index
+        return self._index(small_keys, types)
 
     def _index(self, small_keys: pa.Table, types: Sequence[pa.DataType]) -> Optional[_HashIndex]:
         """The small side's hash index for probe keys of *types* (built on first use), or
