@@ -75,6 +75,7 @@ WARM_MODULES = (
     "engine.sql.job",
     "engine.sql.explain",
     "engine.sql.results",
+    "engine.sql.script",
     "engine.sql.vector",
     "engine.sql.vector_text",
     "engine.runner",
@@ -84,6 +85,10 @@ WARM_MODULES = (
     "pyarrow.parquet",
     "pyarrow.csv",
     "pyarrow.compute",
+    "pyarrow.acero",
+    "pyarrow.dataset",
+    "numpy.ma",
+    "resource",
     "sqlglot.transforms",
     "sqlglot.optimizer",
 )
