@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from engine.tasks import Task
 
 
+#: The task's share of ``--memory-budget`` in bytes, for a twin that sizes what it holds by it.
+TASK_BUDGET_VAR = "ENGINE_TASK_MEMORY_BUDGET"
+
+
 def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> dict[str, str]:
     """Environment variables Hadoop sets for a task (jobconf names with ``.`` → ``_``).
 
@@ -42,6 +46,7 @@ def task_environment(plan: JobPlan, task: Task, attempt: int, job_id: str) -> di
     env = dict(plan.env)
     env.update(step_environment(plan, first_step(task)))
     env.update(jobconf_environment(jobconf))
+    env[TASK_BUDGET_VAR] = str(plan.task_memory_budget)
     split = getattr(task, "split", None)  # a MapTask's
     if split is not None:
         env.update(input_environment(split.parts[0] if split.parts else split))

@@ -317,16 +317,18 @@ def map_and_shuffle(
         if pending_bytes > budget // WORK_FACTOR:
             flush()
 
-    source_seen = ""  # the last batch's input file: what mapper_final's rows came from
+    held_sources: list[str] = []  # the input files of the batches a mapper holds rows of
     for batch in batches:
         stats.records_in += batch.num_rows
-        source = source_seen = (batch.schema.metadata or {}).get(META_SOURCE, b"").decode()
+        source = (batch.schema.metadata or {}).get(META_SOURCE, b"").decode()
         with _kernels_of(f"mapper (input {source})" if source else "mapper"):
             mapped = step.mapper(batch) if step.mapper is not None else batch
+        held_sources.append(source)
         if mapped is not None:  # None: the mapper holds the batch's rows back
-            add(mapped, source)
+            add(mapped, _joined(held_sources))
+            held_sources = []
     if step.mapper_final is not None:
-        source = source_seen
+        source = _joined(held_sources)
         with _kernels_of(f"mapper_final (input {source})" if source else "mapper_final"):
             mapped = step.mapper_final()
         if mapped is not None:

@@ -22,8 +22,8 @@ class VectorStep:
     * ``mapper``: record batch → table (``None``: pass the batch on; steps after the first
       get the previous step's result table in batches). A mapper may return ``None`` for a
       batch whose rows it holds back; ``mapper_final`` (if given) is called once after the
-      task's last batch and returns what is still held (a table, or ``None``), as mrjob's
-      ``mapper_final``.
+      task's last batch (once a task, where mrjob's is once a file of a combined split) and
+      returns what is still held (a table, or ``None``).
     * ``keys``: the columns that group and partition rows (the step's mrjob key).
     * ``aggregate``: ``{output column: (input column, operation)}``; empty: no grouping,
       the partition's rows are handed to ``reducer`` as they are.

@@ -1151,8 +1151,11 @@ def _nullable(positions: Any) -> pa.Array:
 #: A probe this many times smaller than the broadcast side (in rows) looks the side's keys up in
 #: its own (``BroadcastJoin.probe``), rather than its keys up in the side's index.
 SMALL_PROBE_RATIO = 16
-#: Bytes of filtered rows a map task holds back for one probe of a selective join (``_HeldProbe``).
+#: Bytes of filtered rows a map task holds back for one probe of a selective join (``_HeldProbe``),
+#: at most: never more than a batch of the task's input (``block_bytes`` of its budget).
 HELD_PROBE_BYTES = 32 << 20
+#: Small probes a process answers by ``is_in`` passes over a side before it builds the side's index.
+SMALL_PROBES = 8
 
 
 class _HeldProbe:
@@ -1162,20 +1165,28 @@ class _HeldProbe:
     rows (or ``HELD_PROBE_BYTES``, or the task's input ends: the step's ``mapper_final``), then
     joined in one probe, which looks the side's keys up in theirs (``BroadcastJoin.probe``) and
     needs no index of the side (a 1M-row side's: ~0.4 s of hashing and sorting a process). The
-    rows stay in input order: what comes out is what batch-by-batch probes would give, at once."""
+    rows stay in input order: what comes out is what batch-by-batch probes would give, at once
+    (an error of a held batch's later ops comes after an error of a later batch's filter, where
+    the record form would raise the first; the query fails either way, naming the split)."""
 
     def __init__(self, before: List[List[Any]], after: List[List[Any]], tables: Sequence[TableDef]) -> None:
+        from engine.arrow.read import block_bytes
+        from engine.environment import TASK_BUDGET_VAR
+
         self.before, self.after, self.tables = before, after, tables
         self.held: List[pa.Table] = []
         self.rows = self.nbytes = 0
         self.side_rows: Optional[int] = None  # the join's side, once loaded
+        budget = os.environ.get(TASK_BUDGET_VAR, "")
+        self.cap = min(HELD_PROBE_BYTES, block_bytes(int(budget))) if budget.isdigit() else HELD_PROBE_BYTES
 
     @classmethod
     def of(cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef]) -> Optional[_HeldProbe]:
-        """The held probe of a pipe whose first map-side join has one key, else None."""
+        """The held probe of a pipe whose first map-side join has one key and a filter before
+        it (without one, a batch reaches the join whole: nothing to gain by holding), else None."""
         for at, op in enumerate(pipe_ops):
             if op[0] not in ("filter", "project"):
-                if len(op[1]["big_keys"]) != 1:
+                if len(op[1]["big_keys"]) != 1 or not any(o[0] == "filter" for o in pipe_ops[:at]):
                     return None
                 return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables)
         return None
@@ -1188,7 +1199,7 @@ class _HeldProbe:
         self.nbytes += table.nbytes
         if self.side_rows is None:
             self.side_rows = broadcast_join(self.after[0][1], self.tables).small_keys.num_rows
-        if self.rows * SMALL_PROBE_RATIO < self.side_rows and self.nbytes < HELD_PROBE_BYTES:
+        if self.rows * SMALL_PROBE_RATIO < self.side_rows and self.nbytes < self.cap:
             return None
         return self.take()
 
@@ -1269,6 +1280,7 @@ class BroadcastJoin:
         self.small = small
         self.small_keys = small_keys
         self._indexes: Dict[Tuple[pa.DataType, ...], Optional[_HashIndex]] = {}
+        self._small_probes = 0  # answered without the index (_probe_index)
         if index is not None:
             self._indexes[self._own_types()] = index
 
@@ -1395,7 +1407,9 @@ class BroadcastJoin:
             and types not in self._indexes
             and len(keys[0]) * SMALL_PROBE_RATIO < small_keys.num_rows
             and not pa.types.is_floating(types[0])
+            and self._small_probes < SMALL_PROBES  # then many: the index, once, answers them all
         ):
+            self._small_probes += 1
             wanted = pc.unique(keys[0])
             hit = pc.is_in(_one_array(small_keys.column("k0")), value_set=wanted, skip_nulls=True)
             some = small_keys.filter(hit)

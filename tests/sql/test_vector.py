@@ -754,6 +754,10 @@ def test_a_probe_much_smaller_than_the_side_builds_no_index_and_gives_the_index_
     want = indexed.probe(few)
     assert got[0].equals(want[0]) and got[1].equals(want[1])
     assert got[0].num_rows > 10
+    for _ in range(vector.SMALL_PROBES - 1):  # many small probes: then the index, built once
+        assert looked_up.probe(few)[0].equals(want[0]) and looked_up._indexes == {}
+    again = looked_up.probe(few)
+    assert looked_up._indexes and again[0].equals(want[0]) and again[1].equals(want[1])
 
 
 def test_a_global_aggregate_of_an_empty_file_has_its_row(tmp_path: Path) -> None:
