@@ -641,6 +641,19 @@ def test_a_broadcast_side_written_again_is_read_again_in_the_same_process(tmp_pa
         assert sorted(run_engine(session, sql)) == sorted(run_duckdb(con, duck))
 
 
+def _broadcast_join_of(session: Session, join: str) -> tuple:
+    """The plan of ``big JOIN small`` (or *join*), its broadcast join's spec, and big's rows."""
+    from engine.sql import vector
+
+    (statement,) = session.parse(f"SELECT big.x, small.y FROM big {join} small ON big.k = small.k")
+    plan = session.compile(statement)
+    pipe = plan.to_json()["stages"][0]["inputs"][0]["pipes"][0]
+    (spec,) = [op[1] for op in pipe["ops"] if op[0] == "broadcast_join"]
+    table = plan.tables[0]
+    (rows,) = vector._whole_table(table, vector.TableReader(table))
+    return plan, spec, rows
+
+
 @pytest.mark.parametrize("join", ["JOIN", "LEFT JOIN"])
 def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_path: Path, join: str) -> None:
     # the first task writes the side and its index once (vector._shared_join); the others map it
@@ -655,12 +668,7 @@ def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_pat
     ddl = f"create table small (k integer, y varchar(8)); copy small from '{path}' delimiter '|';"
     for statement in session.parse(ddl):
         session.execute(statement)
-    (statement,) = session.parse(f"SELECT big.x, small.y FROM big {join} small ON big.k = small.k")
-    plan = session.compile(statement)
-    pipe = plan.to_json()["stages"][0]["inputs"][0]["pipes"][0]
-    (spec,) = [op[1] for op in pipe["ops"] if op[0] == "broadcast_join"]
-    table = plan.tables[0]
-    (rows,) = vector._whole_table(table, vector.TableReader(table))
+    plan, spec, rows = _broadcast_join_of(session, join)
     expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
     shared = tmp_path / "job" / ".broadcast-side"
     shared.parent.mkdir()
@@ -737,12 +745,7 @@ def test_a_probe_much_smaller_than_the_side_builds_no_index_and_gives_the_index_
     from engine.sql import vector
 
     session = _selective_join(tmp_path, "varchar(8)")
-    (statement,) = session.parse(f"SELECT big.x, small.y FROM big {join} small ON big.k = small.k")
-    plan = session.compile(statement)
-    pipe = plan.to_json()["stages"][0]["inputs"][0]["pipes"][0]
-    (spec,) = [op[1] for op in pipe["ops"] if op[0] == "broadcast_join"]
-    table = plan.tables[0]
-    (rows,) = vector._whole_table(table, vector.TableReader(table))
+    plan, spec, rows = _broadcast_join_of(session, join)
     few = rows.slice(0, 100)  # 100 * 16 < the side's keys
     looked_up = vector.BroadcastJoin.read(spec, plan.tables)
     assert 100 * vector.SMALL_PROBE_RATIO < looked_up.small_keys.num_rows
