@@ -318,13 +318,15 @@ class SqlJob(EngineMRJob):
     def offers_vector_steps(self) -> bool:
         """Whether ``-r engine`` should run the Arrow form: the plan has one, and its tables
         hold at least ``--sql-arrow-min-bytes`` of text (tables on S3 count as large; Parquet
-        files as ``PARQUET_TEXT_FACTOR`` times their bytes). Asked by the
-        driver before it builds anything, so the driver imports no pyarrow."""
+        files as ``PARQUET_TEXT_FACTOR`` times their bytes): the tables its mappers scan and
+        those its map-side joins load whole (a small scan probing a large broadcast side reads
+        that side a row at a time on the record form). Asked by the driver before it builds
+        anything, so the driver imports no pyarrow."""
         plan = self._plan()
         if why_not(plan) is not None:
             return False
         sizes = []
-        for t in self._table_streams:
+        for t in sorted({*self._table_streams, *_broadcast_tables(plan)}):
             size = local_size(self._tables[t])
             if size is None:  # on S3: large
                 return True
@@ -383,3 +385,15 @@ def _global_aggregate(stage: Dict[str, Any]) -> bool:
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
     SqlJob.run()
+
+
+def _broadcast_tables(plan: Dict[str, Any]) -> List[int]:
+    """The tables (by index in ``plan["tables"]``) that the plan's map-side joins load whole."""
+    out: List[int] = []
+    for s in plan["stages"]:
+        pipes = [p for inp in s["inputs"] for p in inp["pipes"]]
+        for pipe_ops in [p["ops"] for p in pipes] + [s.get("post") or []]:
+            for op in pipe_ops:
+                if op[0] == "broadcast_join":
+                    out += [side["table"] for side in op[1]["pipes"]]
+    return out
