@@ -27,7 +27,7 @@ from engine.job import EngineMRJob
 from engine.sql import operators as ops
 from engine.sql.catalog import RowReader, TableDef, local_size, table_for_path
 from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol, TsvTextProtocol
-from engine.sql.stages import decode, stream_columns
+from engine.sql.stages import broadcast_tables, decode, stream_columns
 from engine.sql.vector_plan import why_not
 
 #: How many carry keys spread carried rows over a step's reducers.
@@ -326,7 +326,7 @@ class SqlJob(EngineMRJob):
         if why_not(plan) is not None:
             return False
         sizes = []
-        for t in sorted({*self._table_streams, *_broadcast_tables(plan)}):
+        for t in sorted({*self._table_streams, *broadcast_tables(plan)}):
             size = local_size(self._tables[t])
             if size is None:  # on S3: large
                 return True
@@ -385,15 +385,3 @@ def _global_aggregate(stage: Dict[str, Any]) -> bool:
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
     SqlJob.run()
-
-
-def _broadcast_tables(plan: Dict[str, Any]) -> List[int]:
-    """The tables (by index in ``plan["tables"]``) that the plan's map-side joins load whole."""
-    out: List[int] = []
-    for s in plan["stages"]:
-        pipes = [p for inp in s["inputs"] for p in inp["pipes"]]
-        for pipe_ops in [p["ops"] for p in pipes] + [s.get("post") or []]:
-            for op in pipe_ops:
-                if op[0] == "broadcast_join":
-                    out += [side["table"] for side in op[1]["pipes"]]
-    return out

@@ -380,6 +380,26 @@ def pipe_columns(ops: List[List[Any]], stage: Optional[Dict[str, Any]] = None) -
     return sorted(used)
 
 
+def broadcast_tables(plan: Dict[str, Any]) -> List[int]:
+    """The tables (by index in ``plan["tables"]``) that the JSON plan's map-side joins load whole,
+    those of a side's own joins too."""
+    out: List[int] = []
+
+    def walk(ops: List[List[Any]]) -> None:
+        for op in ops:
+            if op[0] == "broadcast_join":
+                for side in op[1]["pipes"]:
+                    out.append(side["table"])
+                    walk(side["ops"])
+
+    for s in plan["stages"]:
+        for inp in s["inputs"]:
+            for p in inp["pipes"]:
+                walk(p["ops"])
+        walk(s.get("post") or [])
+    return out
+
+
 def stream_columns(plan: Dict[str, Any]) -> Dict[int, Optional[List[int]]]:
     """For each table the mappers read (by index in ``plan["tables"]``), the columns its pipes
     read (``pipe_columns``, all pipes together); ``None``: every column."""

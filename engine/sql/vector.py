@@ -1151,9 +1151,6 @@ def _nullable(positions: Any) -> pa.Array:
 #: A probe this many times smaller than the broadcast side (in rows) looks the side's keys up in
 #: its own (``BroadcastJoin.probe``), rather than its keys up in the side's index.
 SMALL_PROBE_RATIO = 16
-#: Bytes of filtered rows a map task holds back for one probe of a selective join (``_HeldProbe``),
-#: at most: never more than a batch of the task's input (``block_bytes`` of its budget).
-HELD_PROBE_BYTES = 32 << 20
 #: Small probes a process answers by ``is_in`` passes over a side before it builds the side's index.
 SMALL_PROBES = 8
 
@@ -1162,7 +1159,8 @@ class _HeldProbe:
     """A pipe whose map-side join probes a side much larger than what reaches the join (a
     selective filter before it: AMPLab 3A keeps ~0.6% of its visits): the rows that pass the ops
     before the join are held back, batch after batch, until they are a sixteenth of the side's
-    rows (or ``HELD_PROBE_BYTES``, or the task's input ends: the step's ``mapper_final``), then
+    rows (or a batch of the task's input, ``block_bytes`` of its budget, or the task's input ends:
+    the step's ``mapper_final``), then
     joined in one probe, which looks the side's keys up in theirs (``BroadcastJoin.probe``) and
     needs no index of the side (a 1M-row side's: ~0.4 s of hashing and sorting a process). The
     rows stay in input order: what comes out is what batch-by-batch probes would give, at once
@@ -1172,13 +1170,15 @@ class _HeldProbe:
     def __init__(self, before: List[List[Any]], after: List[List[Any]], tables: Sequence[TableDef]) -> None:
         from engine.arrow.read import block_bytes
         from engine.environment import TASK_BUDGET_VAR
+        from engine.options import DEFAULT_MEMORY_BUDGET
 
         self.before, self.after, self.tables = before, after, tables
         self.held: List[pa.Table] = []
         self.rows = self.nbytes = 0
         self.side_rows: Optional[int] = None  # the join's side, once loaded
-        budget = os.environ.get(TASK_BUDGET_VAR, "")
-        self.cap = min(HELD_PROBE_BYTES, block_bytes(int(budget))) if budget.isdigit() else HELD_PROBE_BYTES
+        # the task's budget, which a task of the engine's has (the driver, which only builds
+        # the steps, holds nothing)
+        self.cap = block_bytes(int(os.environ.get(TASK_BUDGET_VAR) or DEFAULT_MEMORY_BUDGET))
 
     @classmethod
     def of(cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef]) -> Optional[_HeldProbe]:
@@ -1270,9 +1270,7 @@ class BroadcastJoin:
     ``small`` is the side's rows (columns ``c0..``); ``small_keys`` its join keys ``k0..`` of
     the rows whose keys have no NULL, beside each one's row (``__j``)."""
 
-    def __init__(
-        self, spec: Dict[str, Any], small: pa.Table, small_keys: pa.Table, index: Optional[_HashIndex] = None
-    ) -> None:
+    def __init__(self, spec: Dict[str, Any], small: pa.Table, small_keys: pa.Table) -> None:
         self.spec = spec
         self.kind = spec["join"]
         self.small_left = spec["small"] == "left"
@@ -1281,8 +1279,6 @@ class BroadcastJoin:
         self.small_keys = small_keys
         self._indexes: Dict[Tuple[pa.DataType, ...], Optional[_HashIndex]] = {}
         self._small_probes = 0  # answered without the index (_probe_index)
-        if index is not None:
-            self._indexes[self._own_types()] = index
 
     @classmethod
     def read(cls, spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin:
@@ -1309,17 +1305,16 @@ class BroadcastJoin:
         return cls(spec, small, small_keys)
 
     def save(self, path: str) -> None:
-        """The side and its index as Arrow IPC files in directory *path*, which appears whole or
+        """The side and its keys as Arrow IPC files in directory *path*, which appears whole or
         not at all (written beside it, then renamed)."""
         import shutil
         import tempfile
 
-        columns, names = list(self.small_keys.columns), list(self.small_keys.schema.names)
         # The index is not shared: a process builds its own when it first probes with a batch
         # that needs one (``_probe_index``); a selective join never does.
         temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
         try:
-            for name, table in (("side", self.small), ("keys", pa.table(columns, names=names))):
+            for name, table in (("side", self.small), ("keys", self.small_keys)):
                 with pa.OSFile(os.path.join(temp, f"{name}.arrow"), "wb") as sink:
                     with pa.ipc.new_file(sink, table.schema) as writer:
                         writer.write_table(table)
@@ -1336,17 +1331,7 @@ class BroadcastJoin:
         def mapped(name: str) -> pa.Table:
             return pa.ipc.open_file(pa.memory_map(os.path.join(path, f"{name}.arrow"))).read_all()
 
-        small, keys = mapped("side"), mapped("keys")
-        n = len(spec["small_keys"])
-        small_keys = keys.select([*_names("k", n), "__j"])
-        index = None
-        if "__h" in keys.schema.names:
-            numbers = [_one_array(keys.column(c)).to_numpy() for c in ("__h", "__p", "__r")]
-            index = _HashIndex([_one_array(keys.column(j)) for j in range(n)], *numbers)
-        return cls(spec, small, small_keys, index)
-
-    def _own_types(self) -> Tuple[pa.DataType, ...]:
-        return tuple(c.type for c in self.small_keys.columns[:-1])
+        return cls(spec, mapped("side"), mapped("keys"))
 
     def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
         """The joined rows of *big* (columns ``c0..``), and the big row each came from."""
