@@ -30,7 +30,7 @@ import socket
 import stat
 import struct
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 #: The environment variable naming the server's socket (default: ``socket_path()``'s).
 SOCKET_VAR = "ENGINE_SERVER_SOCKET"
@@ -156,7 +156,7 @@ def connect(path: Optional[str] = None, timeout: Optional[float] = None) -> Opti
     return None
 
 
-def send_request(sock: socket.socket, request: Dict[str, Any], fds: List[int] = []) -> None:  # noqa: B006
+def send_request(sock: socket.socket, request: Dict[str, Any], fds: Sequence[int] = ()) -> None:
     """One JSON line, with *fds* attached."""
     data = (json.dumps(request) + "\n").encode()
     if fds:
@@ -181,6 +181,17 @@ class Lines:
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return json.loads(line)
+
+    def feed(self, chunk: bytes) -> Iterator[Any]:
+        """The lines that *chunk* completes, read without waiting for more (one that is not JSON
+        is skipped)."""
+        self.buffer += chunk
+        while b"\n" in self.buffer:
+            line, _, self.buffer = self.buffer.partition(b"\n")
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
 
 
 def ask(op: str, path: Optional[str] = None) -> Optional[Dict[str, Any]]:
@@ -226,12 +237,9 @@ def run_on_server(argv: List[str]) -> Optional[int]:
         except OSError:
             return None  # the server has not got the command: run it here
         lines = Lines(sock)
-        try:
-            first = lines.next()
-        except OSError as exc:
-            return _lost(str(exc))
+        first, why = _reply(lines)
         if first is None:
-            return _lost("the connection closed")
+            return _lost(why)
         if "stale" in first or "error" in first:
             why = (
                 f"runs other code ({first['stale']})" if "stale" in first else f"refused it: {first['error']}"
@@ -248,14 +256,20 @@ def run_on_server(argv: List[str]) -> Optional[int]:
         pid = int(first["pid"])
         forwarding.started(pid)
         while True:
-            try:
-                reply = lines.next()
-            except OSError as exc:
-                return _lost(str(exc), pid)
+            reply, why = _reply(lines)
             if reply is None:
-                return _lost("the connection closed", pid)
+                return _lost(why, pid)
             if "rc" in reply:
                 return int(reply["rc"])
+
+
+def _reply(lines: Lines) -> Tuple[Optional[Dict[str, Any]], str]:
+    """The server's next line, or None and why there is none."""
+    try:
+        reply = lines.next()
+    except OSError as exc:
+        return None, str(exc)
+    return reply, "the connection closed"
 
 
 class _Forwarding:

@@ -146,7 +146,7 @@ class WarmServer:
     def __init__(self, path: str, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
         self.path = path
         self.idle_timeout = idle_timeout
-        self.fingerprint = warm_client.fingerprint()
+        self.fingerprint = json.loads(json.dumps(warm_client.fingerprint()))  # as a client's arrives
         self.pid = os.getpid()  # a handler that finds another pid runs in a child just forked
         self.started = time.time()
         self.served = 0
@@ -302,9 +302,8 @@ class WarmServer:
                 others = [r.conn for r in self.running.values() if r.conn is not None]
                 close = [self.listener, self.wake_r, self.wake_w, self.selector, conn, *others]
                 _child(request, fds, close, blocked)
-        finally:
-            if pid != 0:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        finally:  # the child never gets here: _child ends in os._exit
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return pid
 
     def _reap(self) -> None:
@@ -318,7 +317,7 @@ class WarmServer:
             running = self.running.pop(pid, None)
             if running is None:
                 continue
-            code = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status >> 8
+            code = os.waitstatus_to_exitcode(status)
             rc = 128 - code if code < 0 else code
             took = time.monotonic() - running.started
             _log(f"pid {pid} rc {rc} in {took:.2f} s: {' '.join(running.argv)[:200]}")
@@ -344,15 +343,9 @@ class WarmServer:
             running.conn = None
             _signal(running.pid, signal.SIGINT)
             return
-        running.lines.buffer += chunk
-        while b"\n" in running.lines.buffer:
-            try:
-                message = running.lines.next() or {}
-                signum = message.get("signal")
-            except (ValueError, AttributeError):
-                continue  # not a line of ours: ignored
-            if signum in FORWARDED:
-                _signal(running.pid, signum)
+        for message in running.lines.feed(chunk):
+            if isinstance(message, dict) and message.get("signal") in FORWARDED:
+                _signal(running.pid, message["signal"])
 
     def status(self) -> Dict[str, Any]:
         """What ``python -m engine server status`` prints."""
@@ -408,17 +401,18 @@ def _read_request(conn: socket.socket) -> tuple[Dict[str, Any], List[int]]:
 
 
 def _differs(mine: List[Any], theirs: Any) -> Optional[str]:
-    """Why a client's fingerprint is not the server's, in a few words; None when it is."""
-    if theirs == json.loads(json.dumps(mine)):
+    """Why a client's fingerprint is not the server's (both as JSON reads them), in a few words;
+    None when it is."""
+    if theirs == mine:
         return None
     if not isinstance(theirs, list) or len(theirs) != len(mine):
         return "another engine version"
     names = ("the Python executable differs", "the Python version differs", "the -W options differ",
              "the interpreter flags differ")  # fmt: skip
     for name, a, b in zip(names, mine, theirs):
-        if json.loads(json.dumps(a)) != b:
+        if a != b:
             return name
-    changed = {tuple(f) for f in theirs[4]} ^ {tuple(f) for f in json.loads(json.dumps(mine[4]))}
+    changed = {tuple(f) for f in theirs[4]} ^ {tuple(f) for f in mine[4]}
     first = sorted(changed)[0][0] if changed else "?"
     return f"{first} changed since the server started"
 
@@ -490,7 +484,7 @@ def _take_client(request: Dict[str, Any], fds: List[int]) -> None:
     sys.path[:] = request["sys_path"]
     sys.argv[:] = request["sys_argv"]
     _take_limits(request.get("limits", {}))
-    _std_streams(request.get("stdio") or [])
+    _std_streams(request["stdio"])
     import tempfile
 
     tempfile.tempdir = None  # found again from this environment's TMPDIR
@@ -582,12 +576,9 @@ def _std_streams(settings: List[Any]) -> None:
     """sys.stdin/stdout/stderr anew over descriptors 0-2, opened as the client's were (its encoding,
     errors, line buffering and write-through: ``warm_client._stream_settings``), with Python's
     newline handling on POSIX (none)."""
-    defaults: List[List[Any]] = [["utf-8", "strict", False, False], ["utf-8", "strict", False, False]]
-    defaults.append(["utf-8", "backslashreplace", True, False])
-    for fd, name in enumerate(("stdin", "stdout", "stderr")):
-        setting: List[Any] = list(settings[fd]) if fd < len(settings) else defaults[fd]
-        encoding, errors = str(setting[0]), str(setting[1])
-        line_buffering, write_through = bool(setting[2]), bool(setting[3])
+    for fd, (name, (encoding, errors, line_buffering, write_through)) in enumerate(
+        zip(("stdin", "stdout", "stderr"), settings)
+    ):
         raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
         buffered: Any = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
         stream = io.TextIOWrapper(
