@@ -18,14 +18,16 @@ and on Linux it includes the parent's memory copied at fork, before ``exec``. Wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 HAVE_PROC = Path("/proc/self/statm").exists()
@@ -164,3 +166,26 @@ def _wait_sampling(
         kernel = usage.ru_maxrss * 1024  # KiB on Linux
         return kernel, kernel
     return peak_rss, peak_pss
+
+
+@contextlib.contextmanager
+def warm_server(env: Mapping[str, str]) -> Iterator[Callable[[int], None]]:
+    """A warm server (``engine.warm_server``) on *env*'s ``ENGINE_SERVER_SOCKET`` for the block,
+    stopped after it. Yields ``check(runs)``, which fails the benchmark unless the server ran
+    exactly *runs* commands (a client that finds no server runs its command itself)."""
+    from engine.warm_client import ask
+
+    command = [sys.executable, "-m", "engine", "server"]
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([*command, "start", "--idle-timeout", "3600"], cwd=root, env=dict(env), check=True,
+                   capture_output=True)  # fmt: skip
+
+    def check(runs: int) -> None:
+        served = (ask("status", env["ENGINE_SERVER_SOCKET"]) or {}).get("served")
+        if served != runs:
+            raise SystemExit(f"the warm server ran {served} of the {runs} warm runs")
+
+    try:
+        yield check
+    finally:
+        subprocess.run([*command, "stop"], cwd=root, env=dict(env), capture_output=True)

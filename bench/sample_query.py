@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
 from bench import queries
-from bench.measure import compile_bytecode
+from bench.measure import compile_bytecode, warm_server
 from bench.suite import ROOT, Runner
 
 SAMPLE = ROOT / "data" / "sample"
@@ -35,25 +33,6 @@ QUERIES: Dict[str, Callable[[], queries.Query]] = {
     "cloudfront": lambda: queries.cloudfront_os(SAMPLE / "cloudfront" / "data"),
 }
 SYSTEMS = ("duckdb", "engine-sql cold", "engine-sql warm")
-
-
-def _server(env: Dict[str, str], action: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "engine", "server", action, "--idle-timeout", "600"],
-        cwd=ROOT,
-        env=env,
-        check=action == "start",
-        capture_output=True,
-    )
-
-
-def _check_served(socket: str, runs: int) -> None:
-    """Each warm run ran on the server (a client finding none runs the command itself)."""
-    from engine.warm_client import ask
-
-    served = (ask("status", socket) or {}).get("served")
-    if served != runs:
-        raise SystemExit(f"the warm server ran {served} of the {runs} warm runs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,12 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warm = Runner(600, Path(tmp))
         warm.env["ENGINE_SERVER"] = "on"
         warm.env["ENGINE_SERVER_SOCKET"] = os.path.join(tmp, "s", "server.sock")
-        _server(warm.env, "start")
-        try:
+        with warm_server(warm.env) as check_served:
             rows = [_measure(name, QUERIES[name](), cold, warm, args) for name in args.queries.split(",")]
-            _check_served(warm.env["ENGINE_SERVER_SOCKET"], len(rows) * (args.repeat + 1))
-        finally:
-            _server(warm.env, "stop")
+            check_served(len(rows) * (args.repeat + 1))
     print()
     print(f"{args.workers} workers / DuckDB threads; median of {args.repeat} runs, interleaved")
     print()

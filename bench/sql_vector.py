@@ -26,14 +26,12 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from bench.measure import compile_bytecode, run_measured
-from bench.sample_query import _check_served
+from bench.measure import compile_bytecode, run_measured, warm_server
 from data import amplab
 
 TABLES = ("rankings", "uservisits")
@@ -90,12 +88,6 @@ def _env(system: str, socket: str) -> Dict[str, str]:
     if system == "engine-sql warm":
         return {**os.environ, "ENGINE_SERVER_SOCKET": socket, "ENGINE_SERVER": "on"}
     return {**os.environ, "ENGINE_SERVER": "off"}
-
-
-def _server(socket: str, action: str) -> None:
-    env = _env("engine-sql warm", socket)
-    command = [sys.executable, "-m", "engine", "server", action, "--idle-timeout", "3600"]
-    subprocess.run(command, env=env, check=action == "start", capture_output=True)
 
 
 def _answer(system: str, stdout: bytes) -> Dict[str, List[float]]:
@@ -185,17 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sv-", dir="/tmp") as tmp:  # short: a socket's path
         scratch = Path(tmp)
         socket = str(scratch / "s" / "server.sock")
-        if args.warm:
-            _server(socket, "start")
-        try:
+        if not args.warm:
             results = _run_all(args, base, queries, scratch, socket)
-            if args.warm:
-                _check_served(
-                    socket, sum(1 for r in results if r[2] == "engine-sql warm") * (args.repeat + 1)
-                )
-        finally:
-            if args.warm:
-                _server(socket, "stop")
+        else:
+            with warm_server(_env("engine-sql warm", socket)) as check_served:
+                results = _run_all(args, base, queries, scratch, socket)
+                check_served(sum(1 for r in results if r[2] == "engine-sql warm") * (args.repeat + 1))
     print()
     setup = f"{args.workers} workers / DuckDB threads; median of {args.repeat}"
     print(f"uservisits rows: {args.uservisits:,}; {setup}")

@@ -7,6 +7,7 @@ process handing itself to it. DuckDB gives the expected rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,25 +52,38 @@ def _status(env: dict) -> dict | None:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[dict]:
-    """The environment of a client of a running server (its socket in a short private path)."""
-    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")  # a socket's path has at most ~107 bytes
+@contextlib.contextmanager
+def _client_env() -> Iterator[dict]:
+    """The environment of a client whose server's socket is in a short private path of its own
+    (a socket's path has at most ~107 bytes); afterwards a server still answering there is
+    stopped and the path removed."""
+    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
     env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "s", "server.sock")}
     env.pop("ENGINE_SERVER", None)
-    started = _engine(env, "server", "start", "--idle-timeout", "300")
-    assert started.returncode == 0, started.stderr
-    pid = _status(env)["pid"]
     try:
         yield env
     finally:
-        _engine(env, "server", "stop")
+        if os.path.exists(env["ENGINE_SERVER_SOCKET"]):
+            _engine(env, "server", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict]:
+    """The environment of a client of a running server."""
+    with _client_env() as env:
+        started = _engine(env, "server", "start", "--idle-timeout", "300")
+        assert started.returncode == 0, started.stderr
+        pid = _status(env)["pid"]
         try:
-            wait_for(lambda: not _alive(pid), 30, "the server to exit")
+            yield env
         finally:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(base, ignore_errors=True)
+            _engine(env, "server", "stop")
+            try:
+                wait_for(lambda: not _alive(pid), 30, "the server to exit")
+            finally:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
@@ -194,42 +208,29 @@ def test_a_socket_in_a_directory_others_may_enter_is_never_sent_a_command(tmp_pa
 
 
 def test_a_server_of_other_flags_is_passed_by_with_a_warning(tmp_path):
-    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
-    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "server.sock")}
-    env.pop("ENGINE_SERVER", None)
-    try:
+    with _client_env() as env:
         started = _engine({**env, "PYTHONWARNINGS": "default"}, "server", "start", "--idle-timeout", "60")
         assert started.returncode == 0, started.stderr
         done = _engine(env, *COUNT_SALES)
         assert (done.returncode, done.stdout) == (0, SALES_ROWS), done.stderr
         assert "runs other code (the -W options differ)" in done.stderr
         assert _served(env) == 0
-    finally:
         stopped = _engine(env, "server", "stop")
-        shutil.rmtree(base, ignore_errors=True)
     assert stopped.returncode == 0, stopped.stderr
 
 
 def test_after_stop_commands_run_in_their_own_process(tmp_path):
-    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
-    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "server.sock")}
-    env.pop("ENGINE_SERVER", None)
-    try:
+    with _client_env() as env:
         assert _engine(env, "server", "start", "--idle-timeout", "60").returncode == 0
         assert _engine(env, "server", "stop").returncode == 0
         assert not os.path.exists(env["ENGINE_SERVER_SOCKET"])
         done = _engine(env, *COUNT_SALES)
         assert (done.returncode, done.stdout, done.stderr) == (0, SALES_ROWS, "")
         assert _engine(env, "server", "status").returncode == 1
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_a_server_killed_mid_command_leaves_no_command_running_unwatched():
-    base = tempfile.mkdtemp(prefix="ws-", dir="/tmp")
-    env = {**os.environ, "ENGINE_SERVER_SOCKET": os.path.join(base, "server.sock")}
-    env.pop("ENGINE_SERVER", None)
-    try:
+    with _client_env() as env:
         assert _engine(env, "server", "start", "--idle-timeout", "60").returncode == 0
         proc = _waiting_client(env)
         status = _status(env)
@@ -240,8 +241,6 @@ def test_a_server_killed_mid_command_leaves_no_command_running_unwatched():
         wait_for(lambda: not _alive(command), 60, "the orphaned command to be interrupted")
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             pipe.close()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_a_query_on_workers_forked_from_the_commands_own_forkserver_gives_duckdbs_rows(server):
