@@ -56,7 +56,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, overload
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -1160,7 +1160,8 @@ class _HeldProbe:
     selective filter before it: AMPLab 3A keeps ~0.6% of its visits): the rows that pass the ops
     before the join are held back, batch after batch, until they are a sixteenth of the side's
     rows (or a batch of the task's input, ``block_bytes`` of its budget, or the task's input ends:
-    the step's ``mapper_final``), then
+    the step's ``mapper_final``; while another worker writes the shared side, the cap or the
+    end, so that this task parses its split meanwhile rather than wait), then
     joined in one probe, which looks the side's keys up in theirs (``BroadcastJoin.probe``) and
     needs no index of the side (a 1M-row side's: ~0.4 s of hashing and sorting a process). The
     rows stay in input order: what comes out is what batch-by-batch probes would give, at once
@@ -1198,8 +1199,13 @@ class _HeldProbe:
         self.rows += table.num_rows
         self.nbytes += table.nbytes
         if self.side_rows is None:
-            self.side_rows = broadcast_join(self.after[0][1], self.tables).small_keys.num_rows
-        if self.rows * SMALL_PROBE_RATIO < self.side_rows and self.nbytes < self.cap:
+            # Not while another worker writes the shared side: this task reads on, holding its
+            # rows up to the cap, and waits for the side only when it must probe.
+            join = broadcast_join(self.after[0][1], self.tables, wait=False)
+            self.side_rows = None if join is None else join.small_keys.num_rows
+        if self.nbytes < self.cap and (
+            self.side_rows is None or self.rows * SMALL_PROBE_RATIO < self.side_rows
+        ):
             return None
         return self.take()
 
@@ -1217,8 +1223,21 @@ _JOINS: Dict[str, BroadcastJoin] = {}
 _JOINS_JOB: Optional[str] = None
 
 
-def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin:
-    """The task's join of *spec* (its small side loaded once per process, on first use).
+@overload
+def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin: ...
+
+
+@overload
+def broadcast_join(
+    spec: Dict[str, Any], tables: Sequence[TableDef], wait: bool
+) -> Optional[BroadcastJoin]: ...
+
+
+def broadcast_join(
+    spec: Dict[str, Any], tables: Sequence[TableDef], wait: bool = True
+) -> Optional[BroadcastJoin]:
+    """The task's join of *spec* (its small side loaded once per process, on first use); with
+    *wait* false, None while another process is writing the job's shared side (``_shared_join``).
 
     A process keeps one job's sides: one that runs tasks of more than one job (``--executor
     auto`` runs a small query's in the driver) must not join the next query with a side read
@@ -1234,7 +1253,9 @@ def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> Broadcas
         shared = jobconf_from_env("mapreduce.job.local.dir", None)
         if shared and os.path.isdir(shared):
             digest = hashlib.sha1(key.encode()).hexdigest()[:20]
-            join = _shared_join(spec, tables, os.path.join(shared, f".broadcast-{digest}"))
+            join = _shared_join(spec, tables, os.path.join(shared, f".broadcast-{digest}"), wait)
+            if join is None:
+                return None
         else:
             join = BroadcastJoin.read(spec, tables)
         _JOINS[key] = join
@@ -1242,16 +1263,22 @@ def broadcast_join(spec: Dict[str, Any], tables: Sequence[TableDef]) -> Broadcas
     return join
 
 
-def _shared_join(spec: Dict[str, Any], tables: Sequence[TableDef], path: str) -> BroadcastJoin:
+def _shared_join(
+    spec: Dict[str, Any], tables: Sequence[TableDef], path: str, wait: bool = True
+) -> Optional[BroadcastJoin]:
     """The join of *spec* from the job's shared copy of its side at *path*, which the first task
     to get the lock writes (Hive's map join builds its hash table once, in a local task, for
     every mapper): the other workers wait for it rather than read the side too, and every
-    process maps the same pages (a worker's copy of a 1M-row side: ~70 MB, ~0.5 s)."""
+    process maps the same pages (a worker's copy of a 1M-row side: ~70 MB, ~0.5 s). With *wait*
+    false, None rather than a wait while another process holds the lock."""
     if not os.path.isdir(path):
         import fcntl
 
         with open(path + ".lock", "ab") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when a dead task's process ends
+            try:  # the lock is released when closed, or when a dead task's process ends
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return None
             if not os.path.isdir(path):
                 join = BroadcastJoin.read(spec, tables)
                 try:
@@ -1259,6 +1286,25 @@ def _shared_join(spec: Dict[str, Any], tables: Sequence[TableDef], path: str) ->
                 except OSError:  # no room to share it: this process keeps its own copy
                     return join
     return BroadcastJoin.load(spec, path)
+
+
+def _column_keys(spec: Dict[str, Any], small: pa.Table) -> Optional[pa.Table]:
+    """The side's join keys (``BroadcastJoin.small_keys``) where they are its own columns as they
+    are -- each key a column, not floating-point (``_canonical`` changes those), without a NULL
+    (a row with one is dropped) -- taken from *small* without a copy; else None. A 1M-row side's
+    URL keys are ~60 MB that the shared side then need not write a second time."""
+    import numpy as np
+
+    columns = []
+    for e in spec["small_keys"]:
+        if e[0] != "col":
+            return None
+        column = small.column(e[1])
+        if pa.types.is_floating(column.type) or column.null_count or column.num_chunks != 1:
+            return None
+        columns.append(column)
+    rows = pa.array(np.arange(small.num_rows, dtype=np.int64))
+    return pa.table([*columns, rows], names=[*_names("k", len(columns)), "__j"])
 
 
 class BroadcastJoin:
@@ -1306,15 +1352,19 @@ class BroadcastJoin:
 
     def save(self, path: str) -> None:
         """The side and its keys as Arrow IPC files in directory *path*, which appears whole or
-        not at all (written beside it, then renamed)."""
+        not at all (written beside it, then renamed). Keys that are the side's own columns
+        (``_column_keys``) are not written twice: ``load`` takes them from the side."""
         import shutil
         import tempfile
 
         # The index is not shared: a process builds its own when it first probes with a batch
         # that needs one (``_probe_index``); a selective join never does.
+        files = [("side", self.small)]
+        if _column_keys(self.spec, self.small) is None:
+            files.append(("keys", self.small_keys))
         temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
         try:
-            for name, table in (("side", self.small), ("keys", self.small_keys)):
+            for name, table in files:
                 with pa.OSFile(os.path.join(temp, f"{name}.arrow"), "wb") as sink:
                     with pa.ipc.new_file(sink, table.schema) as writer:
                         writer.write_table(table)
@@ -1331,7 +1381,9 @@ class BroadcastJoin:
         def mapped(name: str) -> pa.Table:
             return pa.ipc.open_file(pa.memory_map(os.path.join(path, f"{name}.arrow"))).read_all()
 
-        return cls(spec, mapped("side"), mapped("keys"))
+        side = mapped("side")
+        keys = _column_keys(spec, side)
+        return cls(spec, side, mapped("keys") if keys is None else keys)
 
     def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
         """The joined rows of *big* (columns ``c0..``), and the big row each came from."""

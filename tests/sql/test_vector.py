@@ -677,7 +677,7 @@ def _broadcast_join_of(session: Session, join: str) -> tuple:
 
 @pytest.mark.parametrize("join", ["JOIN", "LEFT JOIN"])
 def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_path: Path, join: str) -> None:
-    # the first task writes the side and its index once (vector._shared_join); the others map it
+    # the first task writes the side and its keys once (vector._shared_join); the others map it
     from engine.sql import vector
 
     rng = random.Random(5)
@@ -701,6 +701,40 @@ def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_pat
         "keys.arrow",
         "side.arrow",
     ]  # no index: each builds its own
+    assert expected[0].num_rows > 0
+
+
+def test_a_shared_side_keyed_by_its_own_columns_writes_them_once_and_waits_for_no_writer(
+    tmp_path: Path,
+) -> None:
+    # keys without a NULL are the side's column: side.arrow alone, keys taken from it on load;
+    # a task that must not wait (vector._HeldProbe) gets None while another holds the lock
+    import fcntl
+
+    from engine.sql import vector
+
+    big = "".join(f"{i % 70}|b{i}\n" for i in range(300))
+    small = "".join(f"{i % 50}|s{i}\n" for i in range(120))
+    session = _session_over(tmp_path, "big", big, "k integer, x varchar(8)")
+    path = tmp_path / "small.txt"
+    path.write_text(small)
+    ddl = f"create table small (k integer, y varchar(8)); copy small from '{path}' delimiter '|';"
+    for statement in session.parse(ddl):
+        session.execute(statement)
+    plan, spec, rows = _broadcast_join_of(session, "JOIN")
+    expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
+    shared = tmp_path / "job" / ".broadcast-side"
+    shared.parent.mkdir()
+    with open(f"{shared}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker writing the side
+        assert vector._shared_join(spec, plan.tables, str(shared), wait=False) is None
+        assert not shared.exists()
+    for _ in range(2):
+        join = vector._shared_join(spec, plan.tables, str(shared), wait=False)
+        assert join is not None
+        got = join.probe(rows)
+        assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+    assert sorted(p.name for p in shared.iterdir()) == ["side.arrow"]
     assert expected[0].num_rows > 0
 
 
