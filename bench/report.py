@@ -17,6 +17,7 @@ LABELS = {
     "engine": "engine (record)",
     "engine-vec": "engine (vectorized)",
     "engine-sql": "engine (SQL)",
+    "engine-sql-warm": "engine (SQL, warm server)",
     "duckdb": "DuckDB",
     "inline": "mrjob -r inline",
     "local": "mrjob -r local",
@@ -92,11 +93,16 @@ def markdown(
                     continue
                 med = cell.median()
                 ratio = f"{med / duck_med:.2f}" if duck_med else "–"
+                peak = (
+                    "n/a"
+                    if s == "engine-sql-warm"
+                    else f"{cell.peak_pss / MiB:.0f} ({cell.peak_rss / MiB:.0f})"
+                )
                 out.append(
                     f"| {q.name} | {LABELS[s]} | {w} | {med:.2f} "
                     f"| {min(cell.times):.2f}–{max(cell.times):.2f} "
                     f"| {ratio} | {_fmt_rate(q.rows / med)} | {q.bytes / 1e6 / med:.1f} "
-                    f"| {cell.peak_pss / MiB:.0f} ({cell.peak_rss / MiB:.0f}) |"
+                    f"| {peak} |"
                 )
     inner = [
         f"{q.name} {w}: {min(c.inner):.2f}"
@@ -197,13 +203,14 @@ def markdown(
 SqlRatio = tuple[str, float, "float | None", "float | None", "float | None"]
 
 
-def sql_ratios(qs: list[Query], workers, cells) -> list[SqlRatio]:
-    """Per query engine-sql ran on (at the largest worker count): (query, its median s, ÷ DuckDB's,
-    ÷ the hand-written job's record path, ÷ its vectorized twin) -- None where that has no median."""
+def sql_ratios(qs: list[Query], workers, cells, system: str = "engine-sql") -> list[SqlRatio]:
+    """Per query *system* (engine-sql or engine-sql-warm) ran on (at the largest worker count):
+    (query, its median s, ÷ DuckDB's, ÷ the hand-written job's record path, ÷ its vectorized
+    twin) -- None where that has no median."""
     wmax = workers[-1]
     out = []
     for q in qs:
-        cell = cells.get((q.name, "engine-sql", wmax))
+        cell = cells.get((q.name, system, wmax))
         med = cell.median() if cell else None
         if not med:
             continue
@@ -217,21 +224,25 @@ def sql_ratios(qs: list[Query], workers, cells) -> list[SqlRatio]:
 
 
 def sql_markdown(qs: list[Query], workers, cells, sql_for: dict[str, str | None] | None) -> list[str]:
-    """Lines on engine-sql: its time over DuckDB's and the hand-written job's, and where it did not run."""
+    """Lines on engine-sql (and engine-sql-warm): its time over DuckDB's and the hand-written
+    job's, and where it did not run."""
     out: list[str] = []
-    ratios = sql_ratios(qs, workers, cells)
-    if ratios:
 
-        def r(x: float | None) -> str:
-            return f"{x:.2f}" if x else "–"
+    def r(x: float | None) -> str:
+        return f"{x:.2f}" if x else "–"
 
+    for system in ("engine-sql", "engine-sql-warm"):
+        ratios = sql_ratios(qs, workers, cells, system)
+        if not ratios:
+            continue
+        how = "" if system == "engine-sql" else " handed to a warm server (`python -m engine server`)"
         out += [
             "",
-            f"engine (SQL), the labs' own SQL text compiled by the engine's SQL front end, at {workers[-1]} "
-            "worker(s): its median wall time ÷ DuckDB's and ÷ the hand-written job's on the same engine "
-            "(record path; vectorized twin).",
+            f"{LABELS[system]}, the labs' own SQL text compiled by the engine's SQL front end{how}, at "
+            f"{workers[-1]} worker(s): its median wall time ÷ DuckDB's and ÷ the hand-written job's on the "
+            "same engine (record path; vectorized twin).",
             "",
-            "| query | engine (SQL) median s | ÷ DuckDB | ÷ engine (record) | ÷ engine (vectorized) |",
+            f"| query | {LABELS[system]} median s | ÷ DuckDB | ÷ engine (record) | ÷ engine (vectorized) |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         out += [f"| {n} | {m:.2f} | {r(d)} | {r(e)} | {r(v)} |" for n, m, d, e, v in ratios]
@@ -323,7 +334,7 @@ def speedups(qs: list[Query], workers, cells, system: str) -> dict[str, list[flo
 
 def _systems(qs: list[Query], cells, workers: int) -> list[str]:
     """The timed systems (besides DuckDB) that ran some query at *workers*, in table order."""
-    systems = ("engine", "engine-vec", "engine-sql", "inline", "local")
+    systems = ("engine", "engine-vec", "engine-sql", "engine-sql-warm", "inline", "local")
     return [s for s in systems if any((q.name, s, workers) in cells for q in qs)]
 
 
@@ -358,7 +369,7 @@ def summary(qs: list[Query], workers, cells, twins, mem=None) -> str:
         lines.append(row)
     lines.append(
         "engine = record path (--no-vectorize), engine-vec = vectorized twin, engine-sql = the labs' SQL "
-        "compiled by the engine, inline/local = mrjob's runners"
+        "compiled by the engine (engine-sql-warm: on a warm server), inline/local = mrjob's runners"
     )
     if len(workers) > 1:
         parts = []
@@ -398,6 +409,7 @@ COLORS = {
     "engine": "#4c78a8",
     "engine-vec": "#54a24b",
     "engine-sql": "#b279a2",
+    "engine-sql-warm": "#9d755d",
     "inline": "#f58518",
     "local": "#e45756",
     "duckdb": "#555555",

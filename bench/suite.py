@@ -2,7 +2,8 @@
 
     python -m bench [--scale 1] [--rows 100000] [--size-mb 32] [--workers 1,2] [--repeat 3]
                     [--format text|parquet] [--with-mrjob auto|yes|no] [--with-sql auto|yes|no]
-                    [--systems engine,engine-vec,engine-sql] [--memory-bound] [--quick]
+                    [--systems engine,engine-vec,engine-sql[,engine-sql-warm]] [--memory-bound]
+                    [--quick]
                     [--out bench/out] [--record]
 
 For each query (word count, CloudFront OS counts, TICKIT top buyers, total sales on a
@@ -19,6 +20,10 @@ date, 99.9 percentile events) and each worker count, it runs, as separate proces
   inputs only, and (``--with-sql auto``) only where a run is cheap: TICKIT inputs under 250k
   rows, CloudFront logs under 1M lines (bench/queries.py ``SQL_AUTO_MAX_ROWS``). Word count
   has no SQL text in the labs;
+* ``engine-sql-warm`` -- the same command handed to a warm server (``python -m engine server``,
+  started for the run on a socket of its own and stopped at its end; ``bench.measure.warm_server``
+  fails the run unless the server ran every warm run), where engine-sql runs; not by default.
+  Its memory is the client's alone (the server's children are not its process tree): "n/a";
 * ``duckdb``      -- the lab's SQL on the same files with ``SET threads = N`` (bench/duckrun.py);
 * ``inline``, ``local`` -- mrjob's own runners, at the largest worker count only, and only
   for small inputs (``--with-mrjob auto``: fewer than ``--mrjob-max-rows`` input rows).
@@ -45,6 +50,7 @@ bench/RESULTS.md and draws the chart to bench/results.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import operator
@@ -61,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import datasets, queries
-from bench.measure import Measurement, compile_bytecode, run_measured
+from bench.measure import Measurement, compile_bytecode, run_measured, warm_server
 from bench.queries import Query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +75,18 @@ BENCH = ROOT / "bench"
 OUT = BENCH / "out"  # a run's report (gitignored)
 RESULTS = BENCH / "RESULTS.md"  # tracked: written only by --record
 RESULTS_CHART = BENCH / "results.png"  # tracked: written only by --record
-SYSTEMS = ("duckdb", "engine", "engine-vec", "engine-sql", "inline", "local")  # duckdb first: the reference
-ENGINE_SYSTEMS = ("engine", "engine-vec", "engine-sql")  # what --systems chooses from
+SYSTEMS = (
+    "duckdb",
+    "engine",
+    "engine-vec",
+    "engine-sql",
+    "engine-sql-warm",
+    "inline",
+    "local",
+)  # duckdb first
+ENGINE_SYSTEMS = ("engine", "engine-vec", "engine-sql")  # --systems's default
+SYSTEM_CHOICES = (*ENGINE_SYSTEMS, "engine-sql-warm")  # what --systems chooses from
+SQL_SYSTEMS = frozenset({"engine-sql", "engine-sql-warm"})  # the labs' SQL text: where sql_plan says
 MRJOB_RUNNERS = ("inline", "local")
 ALL_QUERIES = ("wordcount", "cloudfront", "top_buyers", "total_sales", "percentile")
 
@@ -144,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--systems",
         default=",".join(ENGINE_SYSTEMS),
         help="engine systems to run beside DuckDB: engine (record path), engine-vec (the twin), "
-        "engine-sql (the labs' SQL text compiled by the engine's SQL front end; see --with-sql); "
+        "engine-sql (the labs' SQL text compiled by the engine's SQL front end; see --with-sql), "
+        "engine-sql-warm (the same on a warm server started for the run); "
         f"default {','.join(ENGINE_SYSTEMS)}; e.g. engine-vec alone to skip the record path at large sizes",
     )
     p.add_argument(
@@ -260,6 +277,13 @@ class Runner:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "ENGINE_SERVER": "off",  # each run its own process, whatever warm server runs here
         }
+        # engine-sql-warm's: the run's own server (main starts it), on a short path (a socket's)
+        self.warm_env = {
+            **self.env,
+            "ENGINE_SERVER": "on",
+            "ENGINE_SERVER_SOCKET": str(tmp / "s" / "server.sock"),
+        }
+        self.warm_runs = 0
 
     def duckdb(
         self, query: Query, threads: int, memory: bool = False
@@ -272,18 +296,23 @@ class Runner:
         out = json.loads(m.stdout)
         return m, query.from_duckdb(out["rows"]), out["seconds"]
 
-    def _measured(self, argv: list[str], memory: bool) -> Measurement:
+    def _measured(self, argv: list[str], memory: bool, warm: bool = False) -> Measurement:
         """One system's process, from the repository root, timed (and memory-sampled if asked)."""
-        return run_measured(argv, cwd=ROOT, env=self.env, timeout=self.timeout, sample_memory=memory)
+        env = self.warm_env if warm else self.env
+        self.warm_runs += warm
+        return run_measured(argv, cwd=ROOT, env=env, timeout=self.timeout, sample_memory=memory)
 
-    def sql(self, query: Query, workers: int, memory: bool = False) -> tuple[Measurement, Any]:
+    def sql(
+        self, query: Query, workers: int, memory: bool = False, warm: bool = False
+    ) -> tuple[Measurement, Any]:
         """engine-sql: the query's lab script on ``python -m engine sql|hive -r engine``, in a
-        fresh scratch directory (its script, its input links, its Hive output)."""
+        fresh scratch directory (its script, its input links, its Hive output); with *warm*, the
+        command handed to the warm server of ``warm_env``."""
         assert query.sql is not None and query.from_sql is not None
         scratch = self.tmp / f"sql-{query.name}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
-        m = self._measured(sql_argv(query, workers, scratch), memory)
+        m = self._measured(sql_argv(query, workers, scratch), memory, warm)
         if m.returncode != 0:
             return m, None
         try:
@@ -317,9 +346,9 @@ def warm_cache(paths: list[Path]) -> None:
 def parse_systems(text: str) -> list[str]:
     """``--systems``: the engine systems, in the order given."""
     engines = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = set(engines) - set(ENGINE_SYSTEMS)
+    unknown = set(engines) - set(SYSTEM_CHOICES)
     if unknown:
-        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {', '.join(ENGINE_SYSTEMS)}")
+        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {', '.join(SYSTEM_CHOICES)}")
     return engines
 
 
@@ -327,7 +356,7 @@ def sql_plan(args, qs: list[Query]) -> dict[str, str | None]:
     """Per query, None where engine-sql runs (at the largest worker count), else why not."""
     out: dict[str, str | None] = {}
     for q in qs:
-        if "engine-sql" not in parse_systems(args.systems):
+        if not SQL_SYSTEMS & set(parse_systems(args.systems)):
             out[q.name] = "not in --systems"
         elif q.sql is None:
             out[q.name] = "no SQL text in the labs" if q.name == "wordcount" else "text inputs only"
@@ -351,7 +380,8 @@ def run_suite(
     cells: dict[tuple[str, str, int], Cell] = {}
     reference: dict[str, Any] = {}
     twins = {q.name: q.has_twin() for q in qs}
-    engines = [s for s in parse_systems(args.systems) if s != "engine-sql"]
+    engines = [s for s in parse_systems(args.systems) if s not in SQL_SYSTEMS]
+    sqls = [s for s in parse_systems(args.systems) if s in SQL_SYSTEMS]
     sql_for = sql_for if sql_for is not None else sql_plan(args, qs)
     # Round 0 samples memory and is not timed (sampling /proc slows what it samples);
     # rounds 1..repeat are timed.
@@ -363,7 +393,7 @@ def run_suite(
                     s for s in engines if s == "engine" or (s == "engine-vec" and twins[q.name])
                 ]
                 if w == workers[-1]:
-                    systems += ["engine-sql"] if sql_for[q.name] is None else []
+                    systems += sqls if sql_for[q.name] is None else []
                     systems += mrjob_for[q.name]
                 for system in systems:
                     cell = cells.setdefault((q.name, system, w), Cell())
@@ -371,8 +401,8 @@ def run_suite(
                         continue  # this row is void already
                     if system == "duckdb":
                         m, answer, inner = runner.duckdb(q, w, memory)
-                    elif system == "engine-sql":
-                        (m, answer), inner = runner.sql(q, w, memory), None
+                    elif system in SQL_SYSTEMS:
+                        (m, answer), inner = runner.sql(q, w, memory, system == "engine-sql-warm"), None
                     else:
                         (m, answer), inner = runner.job(system, q, w, memory), None
                     round_name = "memory" if memory else f"{rep}/{args.repeat}"
@@ -389,7 +419,7 @@ def run_suite(
                                 f"DuckDB's answer to {q.name} is empty: the benchmark would prove nothing"
                             )
                         reference[q.name] = answer
-                    agrees = q.sql_agrees if system == "engine-sql" and q.sql_agrees else operator.eq
+                    agrees = q.sql_agrees if system in SQL_SYSTEMS and q.sql_agrees else operator.eq
                     if not agrees(answer, reference[q.name]):
                         cell.errors.append("answer differs from DuckDB's")
                         got = answer if not isinstance(answer, list) else answer[:5]
@@ -398,6 +428,9 @@ def run_suite(
                             f"{label}: ANSWER DIFFERS FROM DUCKDB'S; row void\n got (first 5): {got}\n"
                             f"want (first 5): {want}"
                         )
+                        continue
+                    if memory and system == "engine-sql-warm":  # its client's memory alone
+                        print(f"{label}: answer ok", flush=True)
                         continue
                     if memory:
                         cell.peak_rss = max(cell.peak_rss, m.peak_rss)
@@ -707,7 +740,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         runner = Runner(args.timeout, Path(tmp))
-        cells, twins = run_suite(args, qs, workers, mrjob_for, runner, sql_for)
+        with contextlib.ExitStack() as stack:
+            if "engine-sql-warm" in parse_systems(args.systems):
+                check_served = stack.enter_context(warm_server(runner.warm_env))
+            cells, twins = run_suite(args, qs, workers, mrjob_for, runner, sql_for)
+            if runner.warm_runs:
+                check_served(runner.warm_runs)
         mem = memory_bound(args, workers[-1], runner) if args.memory_bound else None
     elapsed = time.time() - started
 

@@ -250,15 +250,20 @@ def test_engine_sql_runs_where_cheap(tmp_path: Path) -> None:
 
 
 def test_engine_sql_real_run(data_dir: Path, tmp_path: Path) -> None:
-    """One TICKIT query on engine-sql and DuckDB, its answer checked by the suite."""
+    """One TICKIT query on engine-sql, on a warm server and on DuckDB, each answer checked by the
+    suite (which fails unless the server it started ran every warm run, then stops it)."""
     out = tmp_path / "out"
     argv = ["--quick", "--queries", "total_sales", "--workers", "1", "--with-mrjob", "no"]
-    assert suite.main([*argv, "--systems", "engine-sql", "--data-dir", str(data_dir), "--out", str(out)]) == 0
-    cells = json.loads((out / "results.json").read_text())["cells"]
-    assert {c["system"] for c in cells} == {"duckdb", "engine-sql"}
-    assert all(c["times"] and not c["errors"] and c["peak_pss"] > 0 for c in cells)
+    argv += ["--systems", "engine-sql,engine-sql-warm", "--data-dir", str(data_dir), "--out", str(out)]
+    assert suite.main(argv) == 0
+    cells = {c["system"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
+    assert set(cells) == {"duckdb", "engine-sql", "engine-sql-warm"}
+    assert all(c["times"] and not c["errors"] for c in cells.values())
+    assert cells["engine-sql"]["peak_pss"] > 0 and cells["engine-sql-warm"]["peak_pss"] == 0  # not its tree
     md = (out / "results.md").read_text()
     assert "| total_sales | engine (SQL) | 1 |" in md and "| query | engine (SQL) median s |" in md
+    assert "| total_sales | engine (SQL, warm server) | 1 |" in md and "| n/a |" in md
+    assert "| query | engine (SQL, warm server) median s |" in md
 
 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
