@@ -150,6 +150,10 @@ class SplitReader:
                 f.seek(split.start - 1)
                 pos = split.start - 1 + len(f.readline())
                 self.first_line_offset = pos
+            if _HAS_PREAD and f.seekable():
+                yield from _pread_blocks(f.fileno(), pos, end, block_bytes)
+                self.check_unchanged(f)
+                return
             while pos < end:
                 block = f.read(min(block_bytes, end - pos))
                 if not block:
@@ -246,6 +250,42 @@ def is_corrupt_compressed(exc: BaseException) -> bool:
 def _is_codec_error(exc: OSError) -> bool:
     # gzip raises BadGzipFile (an OSError); bz2 raises OSError("Invalid data stream").
     return isinstance(exc, gzip.BadGzipFile) or "Invalid data stream" in str(exc)
+
+
+_HAS_PREAD = hasattr(os, "pread")
+
+
+def _pread_blocks(fd: int, pos: int, end: int, block_bytes: int) -> Iterator[bytes]:
+    """The blocks of whole lines from *pos* (a line's start) to the line that holds byte
+    ``end - 1``, each read at once at its exact size: the end of the line that holds a block's
+    last byte is found first (a small ``pread`` past it), so a block is not read short and then
+    copied to complete its last line (8 MB copied a block otherwise)."""
+    while pos < end:
+        stop = _line_end(fd, pos + min(block_bytes, end - pos) - 1)
+        block = os.pread(fd, stop - pos, pos)
+        while 0 < len(block) < stop - pos:  # a short read (a regular file's end only, in practice)
+            more = os.pread(fd, stop - pos - len(block), pos + len(block))
+            if not more:
+                break
+            block += more
+        if not block:
+            return  # the file ends early: check_unchanged says so
+        pos += len(block)
+        yield block
+
+
+def _line_end(fd: int, offset: int) -> int:
+    """The offset just past the line end at or after *offset* (the file's end if none)."""
+    step = 4096
+    while True:
+        chunk = os.pread(fd, step, offset)
+        if not chunk:  # the last line, without a line end
+            return offset
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            return offset + cut + 1
+        offset += len(chunk)
+        step = min(step * 2, READ_BUFFER)
 
 
 def _open_input(path: str) -> IO[bytes]:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import formats
 from engine.errors import InputError
 from engine.formats import SplitReader
 from engine.splits import InputSplit, text_splits
@@ -16,18 +17,35 @@ lines_st = st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")),
 
 
 @settings(max_examples=150, deadline=None)
-@given(lines=lines_st, split_size=st.integers(1, 120), block=st.integers(1, 64), crlf=st.booleans())
-def test_blocks_of_all_splits_tile_the_file_in_whole_lines(tmp_path_factory, lines, split_size, block, crlf):
+@given(
+    lines=lines_st,
+    split_size=st.integers(1, 120),
+    block=st.integers(1, 64),
+    crlf=st.booleans(),
+    last_end=st.booleans(),
+    pread=st.booleans(),
+)
+def test_blocks_of_all_splits_tile_the_file_in_whole_lines(
+    tmp_path_factory, lines, split_size, block, crlf, last_end, pread
+):
+    # pread: each block read at its size (formats._pread_blocks), else read, then completed
     end = b"\r\n" if crlf else b"\n"
-    data = end.join(lines) + (end if lines else b"")
+    data = end.join(lines) + (end if lines and last_end else b"")
     path = tmp_path_factory.mktemp("f") / "f.txt"
     path.write_bytes(data)
     splits = text_splits(str(path), len(data), split_size)
-    blocks = [b for s in splits for b in SplitReader(s).blocks(block)]
+    had, formats._HAS_PREAD = formats._HAS_PREAD, pread
+    try:
+        blocks = [b for s in splits for b in SplitReader(s).blocks(block)]
+    finally:
+        formats._HAS_PREAD = had
     assert b"".join(blocks) == data
     assert all(b.endswith(b"\n") for b in blocks[:-1])  # whole lines only
     read = [line for s in splits for line in SplitReader(s).lines()]
-    assert read == [line.rstrip(b"\r") for line in data.split(b"\n")[: len(lines)]]
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":  # after the last line end (or an empty file)
+        pieces.pop()
+    assert read == [line.rstrip(b"\r") for line in pieces]
 
 
 def test_compressed_blocks_are_whole_lines_and_damage_is_named(tmp_path):
