@@ -62,7 +62,8 @@ PY_TESTS ?= tests/test_runner.py tests/test_parity.py::test_job_matches_inline \
 	tests/test_emr_lab.py::test_py_files_archive_runs_the_job_as_hadoop_streaming_tasks \
 	tests/test_splits.py tests/test_shuffle.py tests/test_commit.py tests/test_faults.py tests/test_duckdb_sql.py \
 	tests/sql/test_compile.py tests/sql/test_script.py tests/sql/test_refusals.py \
-	tests/test_cli.py::test_python_m_engine_imports_mrjob_without_setuptools_where_the_stdlib_has_distutils \
+	tests/test_cli.py::test_python_m_engine_imports_mrjob_without_setuptools \
+	tests/test_cli.py::test_the_workers_import_mrjob_without_setuptools \
 	tests/test_warm_server.py tests/test_warm_client.py \
 	-m "not slow" -k "not procs and not processes and not s7"
 # Newest pyenv patch release of Python $(1), else python$(1) on PATH; empty when there is none.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from typing import Iterator, NoReturn, Sequence
 
@@ -158,8 +159,12 @@ def _stdlib_distutils() -> None:
     """Have mrjob's ``import distutils`` find the standard library's, not setuptools' replacement,
     whose imports (``pkg_resources``...) cost ~0.15 s of every command -- as the forkserver does
     for the workers (``engine.executor._context``). Python 3.12 has no standard ``distutils``:
-    nothing changes there, nor where something imported ``distutils`` already."""
-    if sys.version_info >= (3, 12) or "distutils" in sys.modules:
+    there, setuptools' own copy, without setuptools (``_setuptools_distutils``). Nothing changes
+    where something imported ``distutils`` already."""
+    if "distutils" in sys.modules:
+        return
+    if sys.version_info >= (3, 12):
+        _setuptools_distutils()
         return
     shim = sys.modules.get("_distutils_hack")
     if not (hasattr(shim, "remove_shim") and hasattr(shim, "add_shim")):
@@ -174,6 +179,34 @@ def _stdlib_distutils() -> None:
             import distutils.version  # noqa: F401  (what mrjob.compat imports)
         except ImportError:  # a Python built without it: setuptools' after all
             shim.add_shim()  # type: ignore[union-attr]
+
+
+def _setuptools_distutils() -> None:
+    """Python 3.12+: setuptools' copy of distutils (``setuptools/_distutils``, the modules its
+    shim would give mrjob) loaded as ``distutils`` by its path, without importing the
+    ``setuptools`` package around it, which the shim does first (``pkg_resources`` and all).
+    Where that copy is not there, or does not load, the shim's way after all."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("setuptools")  # a top-level name: found, not imported
+    roots = list(spec.submodule_search_locations or ()) if spec is not None else []
+    init = os.path.join(roots[0], "_distutils", "__init__.py") if roots else ""
+    if not os.path.isfile(init):
+        return
+    found = importlib.util.spec_from_file_location(
+        "distutils", init, submodule_search_locations=[os.path.dirname(init)]
+    )
+    if found is None or found.loader is None:
+        return
+    module = importlib.util.module_from_spec(found)
+    sys.modules["distutils"] = module
+    try:
+        found.loader.exec_module(module)
+        import distutils.spawn  # noqa: F401  (what mrjob.util imports)
+        import distutils.version  # noqa: F401  (what mrjob.compat imports)
+    except Exception:  # leave no half of it behind
+        for name in [n for n in sys.modules if n == "distutils" or n.startswith("distutils.")]:
+            del sys.modules[name]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -413,6 +413,7 @@ def _context() -> Any:
         return ctx
     ctx.set_forkserver_preload(
         [
+            *(["engine.distutils_preload"] if sys.version_info >= (3, 12) else []),
             "engine.tasks",
             "engine.records",
             "engine.arrow.pipeline",
@@ -424,7 +425,8 @@ def _context() -> Any:
     )
     # On Python < 3.12 the forkserver imports the standard library's ``distutils`` (which
     # mrjob imports) rather than setuptools' replacement, whose imports cost ~0.18 s
-    # before the first task can start. ensure_running() starts it once.
+    # before the first task can start (3.12+: engine.distutils_preload, setuptools' copy
+    # without setuptools). ensure_running() starts it once.
     saved = os.environ.get(DISTUTILS_VAR)
     if saved is None and sys.version_info < (3, 12):
         os.environ[DISTUTILS_VAR] = "stdlib"

@@ -389,19 +389,49 @@ def test_bad_sizes_name_the_switch(switches, needle, text_inputs):
     assert needle in line
 
 
-def test_python_m_engine_imports_mrjob_without_setuptools_where_the_stdlib_has_distutils():
+def test_the_workers_import_mrjob_without_setuptools(tmp_path: Path) -> None:
+    """The workers' forkserver imports mrjob without setuptools too (the standard library's
+    distutils below 3.12, setuptools' copy alone from 3.12: engine.distutils_preload)."""
+    job = tmp_path / "mr_modules.py"
+    job.write_text(
+        "import sys\n"
+        "from mrjob.job import MRJob\n\n\n"
+        "class MRModules(MRJob):\n"
+        "    def mapper(self, _, line):\n"
+        "        yield 'setuptools', 'setuptools' in sys.modules\n"
+        "        yield 'distutils', 'distutils' in sys.modules\n\n\n"
+        "if __name__ == '__main__':\n"
+        "    MRModules.run()\n"
+    )
+    data = tmp_path / "in.txt"
+    data.write_text("a\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--executor", "processes", str(job), str(data), "-q"],
+        capture_output=True, cwd=ROOT, timeout=120, env={**os.environ, "ENGINE_SERVER": "off"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert sorted(done.stdout.decode().splitlines()) == ['"distutils"\ttrue', '"setuptools"\tfalse']
+
+
+def test_python_m_engine_imports_mrjob_without_setuptools():
     """``python -m engine`` has mrjob import the standard library's distutils (~0.15 s less than
-    setuptools' replacement, which imports pkg_resources) on Pythons that still have one."""
+    setuptools' replacement, which imports pkg_resources) on Pythons that still have one, and
+    setuptools' copy of it without setuptools itself on 3.12+; mrjob's version compare works."""
     code = (
         "import sys\n"
         "from engine.__main__ import _stdlib_distutils\n"
         "_stdlib_distutils()\n"
         "import mrjob.job\n"
-        "print('setuptools' in sys.modules, 'distutils' in sys.modules)\n"
+        "from mrjob.compat import version_gte\n"
+        "from mrjob.util import which\n"
+        "import distutils.spawn\n"
+        "assert version_gte('2.10.1', '2.9') and not version_gte('2.9', '2.10.1')\n"
+        "assert which('python3') and callable(distutils.spawn.find_executable)\n"
+        "print('setuptools' in sys.modules, 'distutils' in sys.modules, distutils.__file__)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0 and b"distutils" not in done.stderr, done.stderr.decode()  # no warning
-    setuptools_loaded, distutils_loaded = done.stdout.decode().split()
-    assert distutils_loaded == "True"
-    if sys.version_info < (3, 12):
-        assert setuptools_loaded == "False"
+    setuptools_loaded, distutils_loaded, where = done.stdout.decode().split()
+    assert distutils_loaded == "True" and setuptools_loaded == "False"
+    if sys.version_info >= (3, 12):
+        assert where.endswith(os.path.join("setuptools", "_distutils", "__init__.py")), where
