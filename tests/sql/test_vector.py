@@ -675,6 +675,17 @@ def _broadcast_join_of(session: Session, join: str) -> tuple:
     return plan, spec, rows
 
 
+def _big_and_small(tmp_path: Path, big: str, small: str) -> Session:
+    """A session with tables big (k integer, x) and small (k integer, y) of these '|' lines."""
+    session = _session_over(tmp_path, "big", big, "k integer, x varchar(8)")
+    path = tmp_path / "small.txt"
+    path.write_text(small)
+    ddl = f"create table small (k integer, y varchar(8)); copy small from '{path}' delimiter '|';"
+    for statement in session.parse(ddl):
+        session.execute(statement)
+    return session
+
+
 @pytest.mark.parametrize("join", ["JOIN", "LEFT JOIN"])
 def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_path: Path, join: str) -> None:
     # the first task writes the side and its keys once (vector._shared_join); the others map it
@@ -683,12 +694,7 @@ def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_pat
     rng = random.Random(5)
     big = "".join(f"{rng.choice(['', rng.randint(0, 60)])}|b{i}\n" for i in range(400))
     small = "".join(f"{rng.choice(['', rng.randint(0, 40)])}|s{i}\n" for i in range(150))
-    session = _session_over(tmp_path, "big", big, "k integer, x varchar(8)")
-    path = tmp_path / "small.txt"
-    path.write_text(small)
-    ddl = f"create table small (k integer, y varchar(8)); copy small from '{path}' delimiter '|';"
-    for statement in session.parse(ddl):
-        session.execute(statement)
+    session = _big_and_small(tmp_path, big, small)
     plan, spec, rows = _broadcast_join_of(session, join)
     expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
     shared = tmp_path / "job" / ".broadcast-side"
@@ -715,12 +721,7 @@ def test_a_shared_side_keyed_by_its_own_columns_writes_them_once_and_waits_for_n
 
     big = "".join(f"{i % 70}|b{i}\n" for i in range(300))
     small = "".join(f"{i % 50}|s{i}\n" for i in range(120))
-    session = _session_over(tmp_path, "big", big, "k integer, x varchar(8)")
-    path = tmp_path / "small.txt"
-    path.write_text(small)
-    ddl = f"create table small (k integer, y varchar(8)); copy small from '{path}' delimiter '|';"
-    for statement in session.parse(ddl):
-        session.execute(statement)
+    session = _big_and_small(tmp_path, big, small)
     plan, spec, rows = _broadcast_join_of(session, "JOIN")
     expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
     shared = tmp_path / "job" / ".broadcast-side"
