@@ -1300,7 +1300,7 @@ def _column_keys(spec: Dict[str, Any], small: pa.Table) -> Optional[pa.Table]:
         if e[0] != "col":
             return None
         column = small.column(e[1])
-        if pa.types.is_floating(column.type) or column.null_count or column.num_chunks != 1:
+        if pa.types.is_floating(column.type) or column.null_count or column.num_chunks > 1:
             return None
         columns.append(column)
     rows = pa.array(np.arange(small.num_rows, dtype=np.int64))
@@ -1382,8 +1382,13 @@ class BroadcastJoin:
             return pa.ipc.open_file(pa.memory_map(os.path.join(path, f"{name}.arrow"))).read_all()
 
         side = mapped("side")
-        keys = _column_keys(spec, side)
-        return cls(spec, side, mapped("keys") if keys is None else keys)
+        # keys.arrow is there exactly where save found the keys not to be the side's columns
+        keys = (
+            mapped("keys") if os.path.exists(os.path.join(path, "keys.arrow")) else _column_keys(spec, side)
+        )
+        if keys is None:  # pragma: no cover - save writes keys.arrow for such a side
+            raise ValueError(f"broadcast side {path!r} has no keys.arrow and keys that are not its columns")
+        return cls(spec, side, keys)
 
     def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
         """The joined rows of *big* (columns ``c0..``), and the big row each came from."""

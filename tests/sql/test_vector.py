@@ -739,6 +739,21 @@ def test_a_shared_side_keyed_by_its_own_columns_writes_them_once_and_waits_for_n
     assert expected[0].num_rows > 0
 
 
+def test_an_empty_shared_side_joins_as_the_side_read(tmp_path: Path) -> None:
+    # its file holds no batch: the keys taken from it have no chunk, as the side read has one
+    from engine.sql import vector
+
+    session = _big_and_small(tmp_path, "".join(f"{i}|b{i}\n" for i in range(50)), "")
+    plan, spec, rows = _broadcast_join_of(session, "LEFT JOIN")
+    expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
+    shared = tmp_path / "job" / ".broadcast-side"
+    shared.parent.mkdir()
+    for _ in range(2):
+        got = vector._shared_join(spec, plan.tables, str(shared)).probe(rows)
+        assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+    assert expected[0].num_rows == 50
+
+
 def _selective_join(tmp_path: Path, key: str) -> Session:
     """A big table whose filter keeps ~2% of its rows, joined with a side of many more rows than
     that (so a map task holds its filtered rows back for one probe: vector._HeldProbe), the side's
