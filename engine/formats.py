@@ -150,12 +150,15 @@ class SplitReader:
                 f.seek(split.start - 1)
                 pos = split.start - 1 + len(f.readline())
                 self.first_line_offset = pos
-            if _HAS_PREAD and f.seekable():
-                yield from _pread_blocks(f.fileno(), pos, end, block_bytes)
-                self.check_unchanged(f)
-                return
+            # Where the file can be read at an offset, each block is read at its exact size, up
+            # to the end of the line that holds its last byte (found first with a small pread),
+            # rather than read short and copied to complete that line (8 MB copied a block).
+            exact = _HAS_PREAD and f.seekable()
             while pos < end:
-                block = f.read(min(block_bytes, end - pos))
+                want = min(block_bytes, end - pos)
+                if exact:
+                    want = _line_end(f.fileno(), pos + want - 1) - pos
+                block = f.read(want)
                 if not block:
                     break
                 pos += len(block)
@@ -253,25 +256,6 @@ def _is_codec_error(exc: OSError) -> bool:
 
 
 _HAS_PREAD = hasattr(os, "pread")
-
-
-def _pread_blocks(fd: int, pos: int, end: int, block_bytes: int) -> Iterator[bytes]:
-    """The blocks of whole lines from *pos* (a line's start) to the line that holds byte
-    ``end - 1``, each read at once at its exact size: the end of the line that holds a block's
-    last byte is found first (a small ``pread`` past it), so a block is not read short and then
-    copied to complete its last line (8 MB copied a block otherwise)."""
-    while pos < end:
-        stop = _line_end(fd, pos + min(block_bytes, end - pos) - 1)
-        block = os.pread(fd, stop - pos, pos)
-        while 0 < len(block) < stop - pos:  # a short read (a regular file's end only, in practice)
-            more = os.pread(fd, stop - pos - len(block), pos + len(block))
-            if not more:
-                break
-            block += more
-        if not block:
-            return  # the file ends early: check_unchanged says so
-        pos += len(block)
-        yield block
 
 
 def _line_end(fd: int, offset: int) -> int:

@@ -28,7 +28,7 @@ lines_st = st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")),
 def test_blocks_of_all_splits_tile_the_file_in_whole_lines(
     tmp_path_factory, lines, split_size, block, crlf, last_end, pread
 ):
-    # pread: each block read at its size (formats._pread_blocks), else read, then completed
+    # pread: each block read at its size (up to formats._line_end), else read, then completed
     end = b"\r\n" if crlf else b"\n"
     data = end.join(lines) + (end if lines and last_end else b"")
     path = tmp_path_factory.mktemp("f") / "f.txt"
