@@ -1288,23 +1288,26 @@ def _shared_join(
     return BroadcastJoin.load(spec, path)
 
 
-def _column_keys(spec: Dict[str, Any], small: pa.Table) -> Optional[pa.Table]:
-    """The side's join keys (``BroadcastJoin.small_keys``) where they are its own columns as they
+def _keys_are_columns(spec: Dict[str, Any], small: pa.Table) -> bool:
+    """Whether the side's join keys (``BroadcastJoin.small_keys``) are its own columns as they
     are -- each key a column, not floating-point (``_canonical`` changes those), without a NULL
-    (a row with one is dropped) -- taken from *small* without a copy; else None. A 1M-row side's
-    URL keys are ~60 MB that the shared side then need not write a second time."""
-    import numpy as np
-
-    columns = []
+    (a row with one is dropped) -- so that the shared side need not write them a second time
+    (a 1M-row side's URL keys: ~60 MB): ``load`` takes them from the side."""
     for e in spec["small_keys"]:
         if e[0] != "col":
-            return None
+            return False
         column = small.column(e[1])
-        if pa.types.is_floating(column.type) or column.null_count or column.num_chunks > 1:
-            return None
-        columns.append(column)
-    rows = pa.array(np.arange(small.num_rows, dtype=np.int64))
-    return pa.table([*columns, rows], names=[*_names("k", len(columns)), "__j"])
+        if pa.types.is_floating(column.type) or column.null_count:
+            return False
+    return True
+
+
+def _keys_table(keys: Sequence[Any], n: int) -> pa.Table:
+    """Join keys ``k0..`` of the side's *n* rows, beside each one's row ``__j``."""
+    import numpy as np
+
+    rows = pa.array(np.arange(n, dtype=np.int64))
+    return pa.table([*keys, rows], names=[*_names("k", len(keys)), "__j"])
 
 
 class BroadcastJoin:
@@ -1329,8 +1332,6 @@ class BroadcastJoin:
     @classmethod
     def read(cls, spec: Dict[str, Any], tables: Sequence[TableDef]) -> BroadcastJoin:
         """The join of *spec* with its small side read from its *tables*' files."""
-        import numpy as np
-
         parts = []
         for p in spec["pipes"]:
             table = tables[p["table"]]
@@ -1344,8 +1345,7 @@ class BroadcastJoin:
         for k in keys:  # NULL equals nothing: a small row with a NULL key matches no row
             if k.null_count:
                 keep = pc.is_valid(k) if keep is None else pc.and_(keep, pc.is_valid(k))
-        rows = pa.array(np.arange(small.num_rows, dtype=np.int64))
-        small_keys = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__j"])
+        small_keys = _keys_table(keys, small.num_rows)
         if keep is not None:
             small_keys = small_keys.filter(keep)
         return cls(spec, small, small_keys)
@@ -1353,14 +1353,14 @@ class BroadcastJoin:
     def save(self, path: str) -> None:
         """The side and its keys as Arrow IPC files in directory *path*, which appears whole or
         not at all (written beside it, then renamed). Keys that are the side's own columns
-        (``_column_keys``) are not written twice: ``load`` takes them from the side."""
+        (``_keys_are_columns``) are not written twice: ``load`` takes them from the side."""
         import shutil
         import tempfile
 
         # The index is not shared: a process builds its own when it first probes with a batch
         # that needs one (``_probe_index``); a selective join never does.
         files = [("side", self.small)]
-        if _column_keys(self.spec, self.small) is None:
+        if not _keys_are_columns(self.spec, self.small):
             files.append(("keys", self.small_keys))
         temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
         try:
@@ -1382,12 +1382,10 @@ class BroadcastJoin:
             return pa.ipc.open_file(pa.memory_map(os.path.join(path, f"{name}.arrow"))).read_all()
 
         side = mapped("side")
-        # keys.arrow is there exactly where save found the keys not to be the side's columns
-        keys = (
-            mapped("keys") if os.path.exists(os.path.join(path, "keys.arrow")) else _column_keys(spec, side)
-        )
-        if keys is None:  # pragma: no cover - save writes keys.arrow for such a side
-            raise ValueError(f"broadcast side {path!r} has no keys.arrow and keys that are not its columns")
+        if os.path.exists(os.path.join(path, "keys.arrow")):
+            keys = mapped("keys")
+        else:  # the side's own columns (save found them so)
+            keys = _keys_table([side.column(e[1]) for e in spec["small_keys"]], side.num_rows)
         return cls(spec, side, keys)
 
     def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
