@@ -740,11 +740,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         runner = Runner(args.timeout, Path(tmp))
-        with contextlib.ExitStack() as stack:
-            if "engine-sql-warm" in parse_systems(args.systems):
-                check_served = stack.enter_context(warm_server(runner.warm_env))
+        warm = "engine-sql-warm" in parse_systems(args.systems)
+        with warm_server(runner.warm_env) if warm else contextlib.nullcontext() as check_served:
             cells, twins = run_suite(args, qs, workers, mrjob_for, runner, sql_for)
-            if runner.warm_runs:
+            if check_served is not None:
                 check_served(runner.warm_runs)
         mem = memory_bound(args, workers[-1], runner) if args.memory_bound else None
     elapsed = time.time() - started

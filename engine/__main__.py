@@ -155,7 +155,7 @@ def split_engine_switches(job_args: Sequence[str]) -> tuple[list[str], list[str]
     return moved, rest
 
 
-def _stdlib_distutils() -> None:
+def _distutils_without_setuptools() -> None:
     """Have mrjob's ``import distutils`` find the standard library's, not setuptools' replacement,
     whose imports (``pkg_resources``...) cost ~0.15 s of every command -- as the forkserver does
     for the workers (``engine.executor._context``). Python 3.12 has no standard ``distutils``:
@@ -212,7 +212,7 @@ def _setuptools_distutils() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    _stdlib_distutils()
+    _distutils_without_setuptools()
     if argv and argv[0] == "server":
         from engine.warm_server import cli
 

@@ -3,6 +3,6 @@ setuptools' copy of ``distutils`` without setuptools (``engine.__main__._setupto
 before its preload imports mrjob, as ``python -m engine`` does for the driver. Below 3.12 the
 forkserver gets the standard library's through ``SETUPTOOLS_USE_DISTUTILS=stdlib`` instead."""
 
-from engine.__main__ import _stdlib_distutils
+from engine.__main__ import _distutils_without_setuptools
 
-_stdlib_distutils()
+_distutils_without_setuptools()

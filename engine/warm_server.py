@@ -111,9 +111,9 @@ def warm_up() -> None:
     carry into the child."""
     import importlib
 
-    from engine.__main__ import _stdlib_distutils
+    from engine.__main__ import _distutils_without_setuptools
 
-    _stdlib_distutils()  # before mrjob imports distutils, as main() does
+    _distutils_without_setuptools()  # before mrjob imports distutils, as main() does
     for name in WARM_MODULES:
         importlib.import_module(name)
     import sqlglot

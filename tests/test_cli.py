@@ -419,8 +419,8 @@ def test_python_m_engine_imports_mrjob_without_setuptools():
     setuptools' copy of it without setuptools itself on 3.12+; mrjob's version compare works."""
     code = (
         "import sys\n"
-        "from engine.__main__ import _stdlib_distutils\n"
-        "_stdlib_distutils()\n"
+        "from engine.__main__ import _distutils_without_setuptools\n"
+        "_distutils_without_setuptools()\n"
         "import mrjob.job\n"
         "from mrjob.compat import version_gte\n"
         "from mrjob.util import which\n"
