@@ -64,7 +64,7 @@ PY_TESTS ?= tests/test_runner.py tests/test_parity.py::test_job_matches_inline \
 	tests/sql/test_compile.py tests/sql/test_script.py tests/sql/test_refusals.py \
 	tests/test_cli.py::test_python_m_engine_imports_mrjob_without_setuptools \
 	tests/test_cli.py::test_the_workers_import_mrjob_without_setuptools \
-	tests/test_warm_server.py tests/test_warm_client.py \
+	tests/test_warm_server.py tests/test_warm_client.py tests/test_startup_gc.py \
 	-m "not slow" -k "not procs and not processes and not s7"
 # Newest pyenv patch release of Python $(1), else python$(1) on PATH; empty when there is none.
 find_python = $(firstword $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python 2>/dev/null \

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Iterator, NoReturn, Sequence
 
+from engine import startup_gc
 from engine.errors import EngineError, JobInterrupted
 
 log = logging.getLogger("engine")
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine.warm_server import cli
 
         return cli(argv[1:])
+    startup_gc.pause()  # until a job's tasks run (engine.startup_gc); not in the long-lived server
     if argv and argv[0] in ("hive", "sql"):  # their own parsers (engine/sql/cli.py)
         from engine.warm_client import run_on_server
 
@@ -225,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             return rc
         from engine.sql.cli import run as run_sql
 
-        return run_sql(argv[1:], hive=argv[0] == "hive")
+        rc = run_sql(argv[1:], hive=argv[0] == "hive")
+        startup_gc.freeze_for_exit()  # no code of the user's ran here
+        return rc
     args = build_parser().parse_args(argv)
     if args.command == "report":
         return _report(args)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import replace
 from typing import Iterator, Mapping, Sequence
 
-from engine import commit, leftovers
+from engine import commit, leftovers, startup_gc
 from engine.errors import InputError, JobInterrupted
 from engine.executor import Executor, make_executor
 from engine.formats import check_skipped
@@ -64,6 +64,7 @@ def run_job(
     Raises ``InputError``/``CommitError``/``TaskFailedError``/``JobInterrupted``; on any
     failure the output path is left as it was and temporary files are removed.
     """
+    startup_gc.resume()  # the tasks' garbage is collected (engine.startup_gc)
     job_id = job_id or new_job_id()
     logs = _Logs(history, write_history, report_path, output_dir)
     if history is not None:

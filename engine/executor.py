@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Protocol, Sequence
 
+from engine import startup_gc
 from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
 from engine.leftovers import proc_stat
 from engine.plan import JobPlan
@@ -275,6 +276,9 @@ def _worker_main(
     driver_alive: multiprocessing.connection.Connection | None = None,
 ) -> None:
     """Loop of one worker process: receive a task, run it, send back the outcome."""
+    # Forked from a process still in its start-up pause (a warm server's command forks its own
+    # forkserver), a worker collects its tasks' garbage all the same (engine.startup_gc).
+    startup_gc.resume()
     # The driver handles Ctrl-C and stops us itself; don't die mid-write on SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if driver_alive is not None:
@@ -411,21 +415,10 @@ def _context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
     if fork_forkserver is not None and fork_forkserver():
         return ctx
-    ctx.set_forkserver_preload(
-        [
-            *(["engine.distutils_preload"] if sys.version_info >= (3, 12) else []),
-            "engine.tasks",
-            "engine.records",
-            "engine.arrow.pipeline",
-            "mrjob.job",
-            "mrjob.protocol",
-            "pyarrow.acero",
-            "pyarrow.parquet",
-        ]
-    )
+    ctx.set_forkserver_preload(["engine.worker_preload"])
     # On Python < 3.12 the forkserver imports the standard library's ``distutils`` (which
     # mrjob imports) rather than setuptools' replacement, whose imports cost ~0.18 s
-    # before the first task can start (3.12+: engine.distutils_preload, setuptools' copy
+    # before the first task can start (3.12+: engine.worker_preload loads setuptools' copy
     # without setuptools). ensure_running() starts it once.
     saved = os.environ.get(DISTUTILS_VAR)
     if saved is None and sys.version_info < (3, 12):

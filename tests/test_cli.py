@@ -391,7 +391,7 @@ def test_bad_sizes_name_the_switch(switches, needle, text_inputs):
 
 def test_the_workers_import_mrjob_without_setuptools(tmp_path: Path) -> None:
     """The workers' forkserver imports mrjob without setuptools too (the standard library's
-    distutils below 3.12, setuptools' copy alone from 3.12: engine.distutils_preload)."""
+    distutils below 3.12, setuptools' copy alone from 3.12: engine.worker_preload)."""
     job = tmp_path / "mr_modules.py"
     job.write_text(
         "import sys\n"

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import sqlglot
 from sqlglot import exp
 
+from engine import startup_gc
 from engine.errors import JobDefinitionError
 from engine.sql import stages as S
 from engine.sql.catalog import TableDef, local_size
@@ -483,6 +484,7 @@ class Session:
         except ValueError as exc:  # mrjob's parser: an unknown switch, or a bad value
             raise SqlError(f"{exc} (a switch python -m engine sql passes to the job)") from None
         with job.make_runner() as runner:
+            startup_gc.resume()  # mrjob's runners run tasks here too (inline)
             runner.run()
             from engine.mrjob_bridge import Counters
 
