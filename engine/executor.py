@@ -276,8 +276,8 @@ def _worker_main(
     driver_alive: multiprocessing.connection.Connection | None = None,
 ) -> None:
     """Loop of one worker process: receive a task, run it, send back the outcome."""
-    # Forked from a process still in its start-up pause (a warm server's command forks its own
-    # forkserver), a worker collects its tasks' garbage all the same (engine.startup_gc).
+    # Forked from a process in its start-up pause (the forkserver, engine.worker_preload; or a
+    # warm server's command, which forks its own), a worker collects its tasks' garbage.
     startup_gc.resume()
     # The driver handles Ctrl-C and stops us itself; don't die mid-write on SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -407,15 +407,16 @@ DISTUTILS_VAR = "SETUPTOOLS_USE_DISTUTILS"
 fork_forkserver: Callable[[], bool] | None = None
 
 
-def _context() -> Any:
-    """forkserver, started: workers fork from a clean server that preloaded the engine, so
-    they start fast and never inherit the driver's threads (pyarrow's pools)."""
+def _context(preload: Sequence[str] = ()) -> Any:
+    """forkserver, started: workers fork from a clean server that preloaded the engine (and the
+    modules in *preload*, where this call starts it), so they start fast and never inherit the
+    driver's threads (pyarrow's pools)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     if fork_forkserver is not None and fork_forkserver():
         return ctx
-    ctx.set_forkserver_preload(["engine.worker_preload"])
+    ctx.set_forkserver_preload(["engine.worker_preload", *preload])
     # On Python < 3.12 the forkserver imports the standard library's ``distutils`` (which
     # mrjob imports) rather than setuptools' replacement, whose imports cost ~0.18 s
     # before the first task can start (3.12+: engine.worker_preload loads setuptools' copy
@@ -431,26 +432,32 @@ def _context() -> Any:
     return ctx
 
 
-def warm_up() -> None:
-    """Start the forkserver now, so its imports overlap the driver's planning."""
-    _context()
+def warm_up(preload: Sequence[str] = ()) -> None:
+    """Start the forkserver now (with *preload* imported too), so its imports overlap the
+    driver's planning."""
+    _context(preload)
 
 
-def start_executor(kind: str, input_paths: Sequence[str], timeouts_set: bool = False) -> str:
+def start_executor(
+    kind: str, input_paths: Sequence[str], timeouts_set: bool = False, preload: Sequence[str] = ()
+) -> str:
     """The executor ``choose_executor`` picks for the job, with the forkserver started now if
-    it is ``processes``: the runner asks before it plans, a SQL session as soon as it has a
-    query's plan (the server's imports then overlap the job's set-up)."""
+    it is ``processes`` (importing *preload* too): the runner asks before it plans, a SQL
+    session as soon as it has a query's plan (the server's imports then overlap the job's
+    set-up)."""
     executor = choose_executor(kind, input_paths, timeouts_set)
     if executor == "processes":
         # The forkserver inherits SIGINT ignored (as the workers it forks do), so a Ctrl-C
         # while it imports does not print its KeyboardInterrupt traceback; the driver alone
         # handles Ctrl-C and stops the workers.
         with sigint_ignored():
-            warm_up()
+            warm_up(preload)
     return executor
 
 
-def start_executor_for_args(job_args: Sequence[str], input_paths: Sequence[str]) -> str:
+def start_executor_for_args(
+    job_args: Sequence[str], input_paths: Sequence[str], preload: Sequence[str] = ()
+) -> str:
     """``start_executor`` for a job given *job_args* (its ``--executor``, ``--task-timeout``,
     ``mapreduce.task.timeout``) and *input_paths*, before the job is made (a SQL session, which
     knows its tables' files before it has a query)."""
@@ -460,7 +467,7 @@ def start_executor_for_args(job_args: Sequence[str], input_paths: Sequence[str])
     default = OPTIONS_BY_NAME["executor"].default
     kind = args[args.index("--executor") + 1] if "--executor" in args[:-1] else default
     timeouts = "--task-timeout" in args or any("mapreduce.task.timeout" in a for a in args)
-    return start_executor(kind, input_paths, timeouts)
+    return start_executor(kind, input_paths, timeouts, preload)
 
 
 class ProcessExecutor:

@@ -1,17 +1,19 @@
 """What the workers' forkserver imports before it forks them: ``engine.executor._context`` names
-this module as its preload. The engine, mrjob and pyarrow load with the cyclic collector paused,
-and what they made is frozen after (``engine.startup_gc``), so a forked worker never scans them
-(nor, copy-on-write, copies their pages to do so). On Python 3.12+, setuptools' copy of
-``distutils`` comes first, without setuptools (``engine.__main__._distutils_without_setuptools``),
-as ``python -m engine`` does for the driver; below 3.12 the forkserver gets the standard library's
-through ``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.executor._context``)."""
+this module first in its preload (a SQL query's modules follow: ``engine.sql.WORKER_MODULES``).
+The cyclic collector is paused here for the forkserver's life (``engine.startup_gc``): the
+modules load without collections, and the forkserver, which only forks, makes no garbage; each
+worker freezes what it inherits and turns the collector on before its first task
+(``engine.executor._worker_main``). On Python 3.12+, setuptools' copy of ``distutils`` comes
+first, without setuptools (``engine.__main__._distutils_without_setuptools``), as ``python -m
+engine`` does for the driver; below 3.12 the forkserver gets the standard library's through
+``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.executor._context``)."""
 
 import importlib
 import sys
 
 from engine import startup_gc
 
-#: The modules a task runs with, so that no worker imports them after its fork.
+#: The modules every task runs with, so that no worker imports them after its fork.
 MODULES = (
     "engine.tasks",
     "engine.records",
@@ -20,6 +22,7 @@ MODULES = (
     "mrjob.protocol",
     "pyarrow.acero",
     "pyarrow.parquet",
+    "numpy.ma",  # numpy 2 imports it at the Arrow shuffle's first pa.array(ndarray): ~10 ms
 )
 
 startup_gc.pause()
@@ -32,4 +35,3 @@ for _name in MODULES:
         importlib.import_module(_name)
     except ImportError:  # as the forkserver's own preload loop: a task imports it, or says why not
         pass
-startup_gc.resume()

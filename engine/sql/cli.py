@@ -150,11 +150,12 @@ def _start_workers_early(text: str, table_paths: List[str], job_args: List[str])
     server started for nothing, or started later by the session, as it would be anyway."""
     from engine.executor import start_executor_for_args
     from engine.s3 import is_s3
+    from engine.sql import WORKER_MODULES
 
     quoted = (m.group(1).replace("''", "'") for m in _QUOTED.finditer(text))
     paths = [p for p in [*quoted, *table_paths] if is_s3(p) or os.path.exists(p)]
     if paths:
-        start_executor_for_args(job_args, list(dict.fromkeys(paths)))
+        start_executor_for_args(job_args, list(dict.fromkeys(paths)), WORKER_MODULES)
 
 
 def run(argv: List[str], hive: bool) -> int:
