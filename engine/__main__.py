@@ -159,7 +159,7 @@ def split_engine_switches(job_args: Sequence[str]) -> tuple[list[str], list[str]
 def _distutils_without_setuptools() -> None:
     """Have mrjob's ``import distutils`` find the standard library's, not setuptools' replacement,
     whose imports (``pkg_resources``...) cost ~0.15 s of every command -- as the forkserver does
-    for the workers (``engine.executor._context``). Python 3.12 has no standard ``distutils``:
+    for the workers (``engine.forkserver.context``). Python 3.12 has no standard ``distutils``:
     there, setuptools' own copy, without setuptools (``_setuptools_distutils``). Nothing changes
     where something imported ``distutils`` already."""
     if "distutils" in sys.modules:

@@ -207,7 +207,7 @@ class EngineRunner(MRJobRunner):
         # without an ``if __name__ == "__main__":`` guard would run the job again in every
         # worker): they load the job from its file by path and need nothing from __main__.
         with _main_module_not_rerun_in_workers():
-            from engine.executor import start_executor
+            from engine.forkserver import start_executor
 
             opts = self._opts
             jobconf = opts["jobconf"] or {}

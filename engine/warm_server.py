@@ -435,9 +435,9 @@ def _child(request: Dict[str, Any], fds: List[int], close: List[Any], mask: Any)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             _take_client(request, fds)
             warm_client.in_server = True
-            import engine.executor
+            import engine.forkserver
 
-            engine.executor.fork_forkserver = functools.partial(_fork_forkserver, _thread_count())
+            engine.forkserver.fork_forkserver = functools.partial(_fork_forkserver, _thread_count())
             from engine.__main__ import main
 
             rc = main(list(request["argv"]))

@@ -1,4 +1,4 @@
-"""What the workers' forkserver imports before it forks them: ``engine.executor._context`` names
+"""What the workers' forkserver imports before it forks them: ``engine.forkserver.context`` names
 this module first in its preload (a SQL query's modules follow: ``engine.sql.WORKER_MODULES``).
 The cyclic collector is paused here for the forkserver's life (``engine.startup_gc``): the
 modules load without collections, and the forkserver, which only forks, makes no garbage; each
@@ -6,7 +6,7 @@ worker freezes what it inherits and turns the collector on before its first task
 (``engine.executor._worker_main``). On Python 3.12+, setuptools' copy of ``distutils`` comes
 first, without setuptools (``engine.__main__._distutils_without_setuptools``), as ``python -m
 engine`` does for the driver; below 3.12 the forkserver gets the standard library's through
-``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.executor._context``)."""
+``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.forkserver.context``)."""
 
 import importlib
 import sys

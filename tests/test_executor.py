@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import TaskFailedError
-from engine.executor import PROMOTE_SECONDS, SMALL_INPUT_BYTES, _Failure, _failure_message, choose_executor
+from engine.executor import PROMOTE_SECONDS, _Failure, _failure_message
 from engine.mrjob_bridge import load_job_class
 from engine.plan import JobPlan, StepPlan, Wave
 from engine.tasks import ReduceTask
@@ -432,21 +432,6 @@ def test_sigkill_message_names_no_vectorize_only_for_a_twin():
 
 
 # ---------------------------------------------------------------- --executor auto (small jobs "uber")
-
-
-def test_auto_runs_small_local_inputs_in_this_process_and_the_rest_in_workers(tmp_path):
-    small, big = tmp_path / "small.txt", tmp_path / "big.txt"
-    small.write_text("a b\n")
-    with open(big, "wb") as f:  # sparse: one byte past the limit, written in no time
-        f.truncate(SMALL_INPUT_BYTES + 1)
-    assert choose_executor("auto", [str(small)]) == "auto"  # AutoExecutor: this process first
-    assert choose_executor("auto", [str(tmp_path)]) == "processes"  # the directory holds both
-    assert choose_executor("auto", [str(big)]) == "processes"
-    assert choose_executor("auto", [str(small)], timeouts_set=True) == "processes"  # only a worker is killed
-    assert choose_executor("auto", ["s3://bucket/key"]) == "processes"
-    assert choose_executor("auto", [str(tmp_path / "missing")]) == "processes"  # the driver names it
-    assert choose_executor("processes", [str(small)]) == "processes"
-    assert choose_executor("serial", [str(big)]) == "serial"
 
 
 def test_default_executor_runs_a_small_job_in_the_driver_and_gives_inline_output(tmp_path):

@@ -144,11 +144,11 @@ _QUOTED = re.compile(r"'((?:[^']|'')+)'")
 def _start_workers_early(text: str, table_paths: List[str], job_args: List[str]) -> None:
     """Start the engine's worker server before the script is parsed when its queries will need
     it: when the local files its quoted paths (and ``--table``'s) name are more than the
-    engine runs in this process, or one is on S3 (``executor.choose_executor``). The server's
+    engine runs in this process, or one is on S3 (``forkserver.choose_executor``). The server's
     imports (pyarrow, the engine: ~0.3 s) then overlap this process's (sqlglot, mrjob) and
     the planning, rather than follow them. A guess from the text alone: a wrong one costs a
     server started for nothing, or started later by the session, as it would be anyway."""
-    from engine.executor import start_executor_for_args
+    from engine.forkserver import start_executor_for_args
     from engine.s3 import is_s3
     from engine.sql import WORKER_MODULES
 

@@ -423,7 +423,7 @@ class Session:
     def _start_workers(self, inputs: List[str]) -> None:
         """Start the engine's worker server now if the job will run in worker processes, so
         that its imports (pyarrow, ~0.3 s) overlap the job's set-up here rather than follow it."""
-        from engine.executor import start_executor_for_args
+        from engine.forkserver import start_executor_for_args
         from engine.sql import WORKER_MODULES
 
         start_executor_for_args(self.job_args, inputs, WORKER_MODULES)

@@ -204,12 +204,12 @@ def test_a_bad_job_switch_is_one_error_line(switch, says, capsys):
 
 
 def test_the_worker_server_starts_before_parsing_for_the_scripts_files(tmp_path, monkeypatch):
-    from engine import executor
+    from engine import forkserver
     from engine.sql import WORKER_MODULES, cli
 
     started = []
     monkeypatch.setattr(
-        executor,
+        forkserver,
         "start_executor_for_args",
         lambda args, paths, preload: started.append((args, paths)) if preload == WORKER_MODULES else None,
     )
