@@ -225,3 +225,29 @@ def test_the_worker_server_starts_before_parsing_for_the_scripts_files(tmp_path,
     started.clear()
     cli._start_workers_early("SELECT 1 FROM t WHERE a = '|'", [], [])
     assert started == []  # no file named: nothing to guess from
+
+
+def test_a_command_ends_its_process_with_every_row_through_the_pipe_and_its_own_status(tmp_path):
+    """``python -m engine sql`` ends its process (with what start-up made frozen out of the last
+    collection: ``engine.startup_gc``) with the rows it wrote to a pipe all there (DuckDB's), its
+    status lines too, and a failed query's status 1, in workers as in the driver."""
+    rows = tmp_path / "rows.txt"
+    rows.write_text("".join(f"{i}|{i % 7}\n" for i in range(200_000)))
+    sql = f"create table t (id integer, k integer); copy t from '{rows}' delimiter '|'; select id, k from t;"
+    source = f"read_csv('{rows}', delim='|', header=false)"
+    [want] = duckdb.sql(f"select count(*), sum(column0), sum(column1) from {source}").fetchall()
+    for executor in ("serial", "processes"):
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "sql", "-c", sql, "--format", "tsv", "--executor", executor],
+            capture_output=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()
+        got = [tuple(map(int, line.split("\t"))) for line in done.stdout.decode().splitlines()]
+        assert (len(got), sum(r[0] for r in got), sum(r[1] for r in got)) == want
+        assert "fetched 200000 row(s)" in done.stderr.decode()
+        bad = subprocess.run(
+            [sys.executable, "-m", "engine", "sql", "-c", sql.replace("select id", "select nope"),
+             "--executor", executor],
+            capture_output=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert bad.returncode == 1 and "nope" in bad.stderr.decode()
