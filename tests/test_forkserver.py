@@ -12,6 +12,13 @@ from engine.forkserver import SMALL_INPUT_BYTES, choose_executor
 ROOT = Path(__file__).parent.parent
 
 
+def _printed(code: str) -> str:
+    """What *code* prints, run by a fresh interpreter in the repository (a forkserver of its own)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode().strip()
+
+
 def test_auto_runs_small_local_inputs_in_this_process_and_the_rest_in_workers(tmp_path):
     small, big = tmp_path / "small.txt", tmp_path / "big.txt"
     small.write_text("a b\n")
@@ -36,9 +43,7 @@ def test_the_module_imports_nothing_heavy():
         "print(sorted(m for m in ('mrjob', 'pyarrow', 'sqlglot', 'numpy', 'engine.executor', 'engine.tasks')"
         " if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
-    assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.decode().strip() == "[]"
+    assert _printed(code) == "[]"
 
 
 def test_the_forkserver_preloads_the_modules_it_is_started_with(tmp_path):
@@ -61,6 +66,4 @@ def test_the_forkserver_preloads_the_modules_it_is_started_with(tmp_path):
         "print(here.recv())\n"
         "child.join()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.decode().strip() == "[True, True, False]"
+    assert _printed(code) == "[True, True, False]"
