@@ -660,7 +660,7 @@ class AutoExecutor:
 
 
 def make_executor(kind: str, plan: JobPlan, job_id: str) -> Executor:
-    """``processes``, ``serial`` or ``auto`` (``AutoExecutor``; ``choose_executor`` picks)."""
+    """``processes``, ``serial`` or ``auto`` (``AutoExecutor``; ``forkserver.choose_executor`` picks)."""
     if kind == "auto":
         return AutoExecutor(plan, job_id)
     if kind == "serial":

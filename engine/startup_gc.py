@@ -10,12 +10,14 @@ still holds, only to free memory that the OS takes back anyway: ~45 ms of a 0.27
 1. ``pause()``: first thing in ``python -m engine`` and in the forkserver's preload
    (``engine.worker_preload``): no collection while the modules load and the query is planned.
 2. ``resume()``: before a job's tasks run (``engine.driver.run_job``; the SQL session, before a
-   job on one of mrjob's runners) and in each worker before its first task
-   (``engine.executor._worker_main``; the forkserver, which only forks, stays paused). What
-   start-up made is frozen first (``gc.freeze``: moved to a generation that no pass scans, so a
-   worker does not touch the pages it shares with the forkserver to collect them), then the
-   collector is back on: a task's garbage is collected as ever. It undoes ``pause()``'s pause
-   only; a process whose collector was off already keeps it off.
+   job on one of mrjob's runners), after a SQL command's first statement (one may run no job),
+   in every worker (``engine.executor._worker_main``, whichever process forked it) and in every
+   other process the forkserver forks (``os.register_at_fork`` in ``engine.worker_preload``; the
+   forkserver itself, which only forks, stays paused). What start-up made is frozen first
+   (``gc.freeze``: moved to a generation that no pass scans, so a worker does not touch the
+   pages it shares with the forkserver to collect them), then the collector is back on: a
+   task's garbage is collected as ever. It undoes ``pause()``'s pause only; a process whose
+   collector was off already keeps it off.
 3. ``freeze_for_exit()``: at the end of a SQL command (which runs no code of the user's in this
    process), the objects left are frozen, and the last collection has nothing to scan. Not
    after ``python -m engine run JOB.py``: a frozen cycle is never collected, so a file the job

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,11 @@ def test_a_worker_forked_in_the_pause_collects_its_tasks_garbage():
     startup_gc.pause()
     here, there = multiprocessing.Pipe()
     here.send(None)  # no task: the worker's loop returns at once
-    _worker_main(there, JobPlan.__new__(JobPlan), "job_x")
+    sigint = signal.getsignal(signal.SIGINT)  # a worker ignores Ctrl-C: not this test process
+    try:
+        _worker_main(there, JobPlan.__new__(JobPlan), "job_x")
+    finally:
+        signal.signal(signal.SIGINT, sigint)
     assert gc.isenabled()
 
 
@@ -83,6 +88,17 @@ def test_an_inline_sql_job_runs_with_the_collector_on(tmp_path, monkeypatch):
     assert seen == [True]
 
 
+def test_a_sql_command_that_runs_no_job_turns_collection_on_after_its_first_statement(tmp_path, capsys):
+    """EXPLAIN, DDL: no job resumes the collector, so the command does after a statement."""
+    from engine.sql.cli import run as sql_cli
+
+    (tmp_path / "t.txt").write_text("1\n")
+    startup_gc.pause()
+    script = f"create table t (id integer); copy t from '{tmp_path}/t.txt'; select count(*) from t;"
+    assert sql_cli(["-c", script, "--explain", "-q"], hive=False) == 0
+    assert gc.isenabled() and "Stage" in capsys.readouterr().out
+
+
 JOB = """\
 import gc
 from mrjob.job import MRJob
@@ -98,7 +114,7 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("executor", ["serial", "processes"])
+@pytest.mark.parametrize("executor", ["serial", "processes"], ids=["in_the_driver", "in_workers"])
 def test_python_m_engine_runs_its_tasks_with_the_collector_on(tmp_path, executor):
     """The command pauses collection for its start-up; its tasks, in the driver or in workers
     forked from the forkserver (whose preload pauses it too), run with it on."""

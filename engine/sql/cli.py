@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+from engine import startup_gc
 from engine.errors import EngineError
 from engine.sql.catalog import TableDef
 
@@ -200,6 +201,7 @@ def run(argv: List[str], hive: bool) -> int:
         for st in statements:
             start = time.monotonic()
             result = session.execute(st, explain_only=args.explain)
+            startup_gc.resume()  # start-up is over, whether or not the statement ran a job
             if result.explain:
                 sys.stdout.write(result.explain)
             elif result.text is not None or result.rows is not None:
