@@ -19,9 +19,9 @@ still holds, only to free memory that the OS takes back anyway: ~45 ms of a 0.27
    task's garbage is collected as ever. It undoes ``pause()``'s pause only; a process whose
    collector was off already keeps it off.
 3. ``freeze_for_exit()``: at the end of a SQL command (which runs no code of the user's in this
-   process), the objects left are frozen, and the last collection has nothing to scan. Not
-   after ``python -m engine run JOB.py``: a frozen cycle is never collected, so a file the job
-   left open in one would not be flushed at exit.
+   process) and of the forkserver (which only forks), the objects left are frozen, and the
+   last collection has nothing to scan. Not after ``python -m engine run JOB.py``: a frozen
+   cycle is never collected, so a file the job left open in one would not be flushed at exit.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ first, without setuptools (``engine.__main__._distutils_without_setuptools``), a
 engine`` does for the driver; below 3.12 the forkserver gets the standard library's through
 ``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.forkserver.context``)."""
 
+import atexit
 import importlib
 import os
 import sys
@@ -29,6 +30,9 @@ MODULES = (
 
 startup_gc.pause()
 os.register_at_fork(after_in_child=startup_gc.resume)  # every process it forks, a pool's too
+# Its exit (its command's end) scans nothing: a pipe the command wrote to sees its end only when
+# the forkserver, which holds it too, is gone: ~70 ms sooner. The forked children end in os._exit.
+atexit.register(startup_gc.freeze_for_exit)
 if sys.version_info >= (3, 12):
     from engine.__main__ import _distutils_without_setuptools
 
