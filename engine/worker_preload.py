@@ -4,9 +4,9 @@ The cyclic collector is paused here for the forkserver's life (``engine.startup_
 modules load without collections, and the forkserver, which only forks, makes no garbage; each
 process it forks freezes what it inherits and turns the collector on (``os.register_at_fork``):
 an engine worker, and any other -- a ``multiprocessing`` pool of the user's code, which shares
-this forkserver. On Python 3.12+, setuptools' copy of ``distutils`` comes
-first, without setuptools (``engine.__main__._distutils_without_setuptools``), as ``python -m
-engine`` does for the driver; below 3.12 the forkserver gets the standard library's through
+this forkserver. On Python 3.12+, setuptools' copy of ``distutils`` comes first, without
+setuptools (``engine.__main__._distutils_without_setuptools``), as ``python -m engine`` does for
+the driver; below 3.12 the forkserver gets the standard library's through
 ``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.forkserver.context``)."""
 
 import atexit
