@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Protocol
 
-from engine import forkserver, startup_gc
+from engine import forkserver
 from engine.errors import EngineError, InputError, JobDefinitionError, JobInterrupted, TaskFailedError
 from engine.leftovers import proc_stat
 from engine.plan import JobPlan
@@ -272,9 +272,6 @@ def _worker_main(
     driver_alive: multiprocessing.connection.Connection | None = None,
 ) -> None:
     """Loop of one worker process: receive a task, run it, send back the outcome."""
-    # Forked from a process in its start-up pause (the forkserver, engine.worker_preload; or a
-    # warm server's command, which forks its own), a worker collects its tasks' garbage.
-    startup_gc.resume()
     # The driver handles Ctrl-C and stops us itself; don't die mid-write on SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if driver_alive is not None:

@@ -89,12 +89,6 @@ def context(preload: Sequence[str] = ()) -> Any:
     return ctx
 
 
-def warm_up(preload: Sequence[str] = ()) -> None:
-    """Start the forkserver now (with *preload* imported too), so its imports overlap the
-    driver's planning."""
-    context(preload)
-
-
 def start_executor(
     kind: str, input_paths: Sequence[str], timeouts_set: bool = False, preload: Sequence[str] = ()
 ) -> str:
@@ -108,7 +102,7 @@ def start_executor(
         # while it imports does not print its KeyboardInterrupt traceback; the driver alone
         # handles Ctrl-C and stops the workers.
         with sigint_ignored():
-            warm_up(preload)
+            context(preload)  # started now: its imports overlap the driver's planning
     return executor
 
 

@@ -11,9 +11,10 @@ still holds, only to free memory that the OS takes back anyway: ~45 ms of a 0.27
    (``engine.worker_preload``): no collection while the modules load and the query is planned.
 2. ``resume()``: before a job's tasks run (``engine.driver.run_job``; the SQL session, before a
    job on one of mrjob's runners), after a SQL command's first statement (one may run no job),
-   in every worker (``engine.executor._worker_main``, whichever process forked it) and in every
-   other process the forkserver forks (``os.register_at_fork`` in ``engine.worker_preload``; the
-   forkserver itself, which only forks, stays paused). What start-up made is frozen first
+   and in every process forked during the pause (``os.register_at_fork``): each worker the
+   forkserver forks (the forkserver itself, which only forks, stays paused), a
+   ``multiprocessing`` pool of the user's that shares it, a forkserver that a warm server's
+   command forks of itself (``engine.warm_server``). What start-up made is frozen first
    (``gc.freeze``: moved to a generation that no pass scans, so a worker does not touch the
    pages it shares with the forkserver to collect them), then the collector is back on: a
    task's garbage is collected as ever. It undoes ``pause()``'s pause only; a process whose
@@ -27,17 +28,24 @@ still holds, only to free memory that the OS takes back anyway: ~45 ms of a 0.27
 from __future__ import annotations
 
 import gc
+import os
 
 #: Whether ``pause()`` turned the collector off (and ``resume()`` has not turned it on again).
 _paused = False
+#: Whether this process has ``resume`` run in every child it forks (registered once).
+_at_fork = False
 
 
 def pause() -> None:
-    """Turn the cyclic collector off for start-up, if it is on."""
-    global _paused
+    """Turn the cyclic collector off for start-up, if it is on; a process forked meanwhile
+    resumes it at once (``os.register_at_fork``)."""
+    global _paused, _at_fork
     if gc.isenabled():
         gc.disable()
         _paused = True
+        if not _at_fork:
+            os.register_at_fork(after_in_child=resume)
+            _at_fork = True
 
 
 def resume() -> None:

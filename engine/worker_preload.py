@@ -2,16 +2,15 @@
 this module first in its preload (a SQL query's modules follow: ``engine.sql.WORKER_MODULES``).
 The cyclic collector is paused here for the forkserver's life (``engine.startup_gc``): the
 modules load without collections, and the forkserver, which only forks, makes no garbage; each
-process it forks freezes what it inherits and turns the collector on (``os.register_at_fork``):
-an engine worker, and any other -- a ``multiprocessing`` pool of the user's code, which shares
-this forkserver. On Python 3.12+, setuptools' copy of ``distutils`` comes first, without
-setuptools (``engine.__main__._distutils_without_setuptools``), as ``python -m engine`` does for
-the driver; below 3.12 the forkserver gets the standard library's through
-``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.forkserver.context``)."""
+process it forks freezes what it inherits and turns the collector on (``startup_gc.pause``
+has it done at every fork): an engine worker, and any other -- a ``multiprocessing`` pool of
+the user's code, which shares this forkserver. On Python 3.12+, setuptools' copy of
+``distutils`` comes first, without setuptools (``engine.__main__._distutils_without_setuptools``),
+as ``python -m engine`` does for the driver; below 3.12 the forkserver gets the standard
+library's through ``SETUPTOOLS_USE_DISTUTILS=stdlib`` (``engine.forkserver.context``)."""
 
 import atexit
 import importlib
-import os
 import sys
 
 from engine import startup_gc
@@ -29,7 +28,6 @@ MODULES = (
 )
 
 startup_gc.pause()
-os.register_at_fork(after_in_child=startup_gc.resume)  # every process it forks, a pool's too
 # Its exit (its command's end) scans nothing: a pipe the command wrote to sees its end only when
 # the forkserver, which holds it too, is gone: ~70 ms sooner. The forked children end in os._exit.
 atexit.register(startup_gc.freeze_for_exit)
