@@ -193,8 +193,7 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
 
 def _vectorization(plan: StagePlan) -> str:
     """Whether ``-r engine`` runs the plan on Arrow batches (``engine.sql.vector``), or why not."""
-    from engine.sql.job import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR
-    from engine.sql.vector_plan import why_not
+    from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, why_not
 
     reason = why_not(plan.to_json())
     if reason is None:

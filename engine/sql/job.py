@@ -25,21 +25,15 @@ from mrjob.step import MRStep
 
 from engine.job import EngineMRJob
 from engine.sql import operators as ops
-from engine.sql.catalog import RowReader, TableDef, local_size, table_for_path
+from engine.sql.catalog import RowReader, TableDef, table_for_path
 from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol, TsvTextProtocol
-from engine.sql.stages import broadcast_tables, decode, stream_columns
-from engine.sql.vector_plan import why_not
+from engine.sql.stages import decode, stream_columns
+from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, runs_arrow_form, why_not
 
 #: How many carry keys spread carried rows over a step's reducers.
 CARRY_KEYS = 64
 #: The counter group of the row counts (``Stage-N rows out``, ``TABLE rows read``).
 COUNTER_GROUP = "sql"
-#: Below this many bytes of (local) table files a query runs on the record form even where it has
-#: an Arrow form: the record form starts ~0.4 s sooner (no pyarrow, no NumPy in the process).
-ARROW_MIN_BYTES = 8 * 1024 * 1024
-#: A Parquet file holds about this many times its bytes as text (compressed columns): the bytes
-#: that ``--sql-arrow-min-bytes`` compares (200k AMPLab visits: 6 MB of Parquet, 35 MB of text).
-PARQUET_TEXT_FACTOR = 6
 #: The stream of the record a step sends so that the next step (a global aggregate) has a map task.
 SENTINEL = -1
 
@@ -316,22 +310,10 @@ class SqlJob(EngineMRJob):
     # ------------------------------------------------------------------ the Arrow form
 
     def offers_vector_steps(self) -> bool:
-        """Whether ``-r engine`` should run the Arrow form: the plan has one, and its tables
-        hold at least ``--sql-arrow-min-bytes`` of text (tables on S3 count as large; Parquet
-        files as ``PARQUET_TEXT_FACTOR`` times their bytes): the tables its mappers scan and
-        those its map-side joins load whole (a small scan probing a large broadcast side reads
-        that side a row at a time on the record form). Asked by the driver before it builds
+        """Whether ``-r engine`` should run the Arrow form (``vector_plan.runs_arrow_form``: the
+        plan has one, and its tables are large enough). Asked by the driver before it builds
         anything, so the driver imports no pyarrow."""
-        plan = self._plan()
-        if why_not(plan) is not None:
-            return False
-        sizes = []
-        for t in sorted({*self._table_streams, *broadcast_tables(plan)}):
-            size = local_size(self._tables[t])
-            if size is None:  # on S3: large
-                return True
-            sizes.append(size * (PARQUET_TEXT_FACTOR if self._tables[t].format == "parquet" else 1))
-        return sum(sizes) >= self.options.sql_arrow_min_bytes
+        return runs_arrow_form(self._plan(), self.options.sql_arrow_min_bytes)
 
     def vector_steps(self) -> Optional[List[Any]]:
         """The plan's Arrow form (``engine.sql.vector``): one ``VectorStep`` per stage, or

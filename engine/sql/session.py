@@ -78,18 +78,35 @@ class Result:
         return len(self.rows) if self.rows is not None else (self.text or b"").count(b"\n")
 
 
-def engine_broadcast_bytes(job_args: Sequence[str]) -> int:
-    """The engine's default broadcast limit: Hive's 25 MB, or a quarter of the memory budget
-    shared among the workers if that is more (64 MiB for 2 workers of the default 512M).
+def engine_broadcast_bytes(job_args: Sequence[str], arrow_form: bool = False) -> int:
+    """The engine's default broadcast limit: Hive's 25 MB, or more where the memory budget
+    allows: a quarter of it for a query that runs on the Arrow form (128 MiB of the default
+    512M), a quarter shared among the workers for one on the record form (64 MiB for 2
+    workers, 8 MiB for 16).
 
-    The side is read once per job on the Arrow form (every worker maps the same copy and hash
-    index), once per worker on the record form: against a shuffled join, that saves
+    The Arrow form reads the side once per job: one task writes it as Arrow files that every
+    worker maps (``engine.sql.vector.broadcast_join``), so the side's pages are in memory once
+    however many workers probe it (each process builds its own hash index, ~16 bytes a row, and
+    only for a join that needs one). The record form's every worker holds the side as Python
+    objects, so its limit is shared among them. Against a shuffled join, a broadcast saves
     partitioning, writing and sorting both sides, which costs more than reading a side of tens
-    of MB (AMPLab 3A: bench/RESULTS.md). The limit stays shared among the workers for the
-    record form's sake, whose every worker holds the side as Python objects."""
+    of MB (AMPLab 3A: bench/RESULTS.md) -- at 16 workers too, where the shared limit would
+    shuffle 3A's 41 MB of rankings."""
     from engine.options import DEFAULT_MEMORY_BUDGET, parse_size, resolve_one
 
-    raw: Dict[str, Optional[str]] = {"--memory-budget": None, "--num-cores": None}
+    raw = _switch_values(job_args, ("--memory-budget", "--num-cores"))
+    try:
+        budget = parse_size(raw["--memory-budget"], DEFAULT_MEMORY_BUDGET, "--memory-budget")
+        workers = resolve_one("num_cores", raw["--num-cores"] and int(raw["--num-cores"]))
+    except (ValueError, JobDefinitionError):  # the job itself says what is wrong with them
+        return S.BROADCAST_BYTES
+    sharing = 1 if arrow_form else max(1, int(workers))
+    return max(S.BROADCAST_BYTES, budget // (4 * sharing))
+
+
+def _switch_values(job_args: Sequence[str], switches: Sequence[str]) -> Dict[str, Optional[str]]:
+    """The last value each of *switches* has in *job_args* (``--x V`` or ``--x=V``), else None."""
+    raw: Dict[str, Optional[str]] = {switch: None for switch in switches}
     args = list(job_args)
     for k, a in enumerate(args):
         for switch in raw:
@@ -97,12 +114,7 @@ def engine_broadcast_bytes(job_args: Sequence[str]) -> int:
                 raw[switch] = args[k + 1]
             elif a.startswith(switch + "="):
                 raw[switch] = a.split("=", 1)[1]
-    try:
-        budget = parse_size(raw["--memory-budget"], DEFAULT_MEMORY_BUDGET, "--memory-budget")
-        workers = resolve_one("num_cores", raw["--num-cores"] and int(raw["--num-cores"]))
-    except (ValueError, JobDefinitionError):  # the job itself says what is wrong with them
-        return S.BROADCAST_BYTES
-    return max(S.BROADCAST_BYTES, budget // (4 * max(1, int(workers))))
+    return raw
 
 
 @dataclass
@@ -344,7 +356,13 @@ class Session:
         """The stage plan of one query."""
         compiler = Compiler(self.catalog(), self.dialect)
         root = prune_plan(compiler.compile(query))
-        plan = S.cut(root, self.dialect, local_size, self.broadcast_bytes())
+        # Cut for the Arrow form's broadcast limit first: the plan tells which form runs it,
+        # and a plan the record form runs is cut again for that form's (shared) limit.
+        limit = self.broadcast_bytes(arrow_form=True)
+        plan = S.cut(root, self.dialect, local_size, limit)
+        record_limit = self.broadcast_bytes(arrow_form=False)
+        if record_limit != limit and not self._runs_arrow_form(plan):
+            plan = S.cut(root, self.dialect, local_size, record_limit)
         for t in plan.tables:
             if not t.locations:
                 raise SqlError(
@@ -395,9 +413,11 @@ class Session:
 
     # ------------------------------------------------------------------ running
 
-    def broadcast_bytes(self) -> int:
+    def broadcast_bytes(self, arrow_form: bool = False) -> int:
         """The largest join side joined map-side: Hive's settings (``SET hive.auto.convert.join=false``
-        turns it off), and only where every task can read local files (the engine, inline, local)."""
+        turns it off), and only where every task can read local files (the engine, inline, local);
+        on the engine, by default, more for a plan that runs on the Arrow form
+        (``engine_broadcast_bytes``)."""
         if self.runner not in ("engine", "inline", "local"):
             return 0
         if self.broadcast_limit is not None:
@@ -407,8 +427,22 @@ class Session:
         if "hive.mapjoin.smalltable.filesize" in self.settings:
             return int(self.settings["hive.mapjoin.smalltable.filesize"])
         if self.runner == "engine":
-            return engine_broadcast_bytes(self.job_args)
+            return engine_broadcast_bytes(self.job_args, arrow_form)
         return S.BROADCAST_BYTES
+
+    def _runs_arrow_form(self, plan: S.StagePlan) -> bool:
+        """Whether ``-r engine`` will run *plan* on its Arrow form (``SqlJob.offers_vector_steps``,
+        given this session's ``--sql-arrow-min-bytes`` and ``--no-vectorize``)."""
+        from engine.sql.vector_plan import ARROW_MIN_BYTES, runs_arrow_form
+
+        if self.runner != "engine" or "--no-vectorize" in self.job_args:
+            return False
+        raw = _switch_values(self.job_args, ("--sql-arrow-min-bytes",))["--sql-arrow-min-bytes"]
+        try:
+            min_bytes = ARROW_MIN_BYTES if raw is None else int(raw)
+        except ValueError:  # the job itself says what is wrong with it
+            return False
+        return runs_arrow_form(plan.to_json(), min_bytes)
 
     def inputs(self, plan: S.StagePlan) -> List[str]:
         """The job's input paths: the locations of the tables its mappers read."""

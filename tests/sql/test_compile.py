@@ -160,3 +160,33 @@ def test_the_columns_each_table_is_read_for(session):
     (join,) = [op for op in plan["stages"][0]["inputs"][0]["pipes"][0]["ops"] if op[0] == "broadcast_join"]
     assert stream_columns(plan) == {0: [0, 1]}
     assert [pipe_columns(p["ops"]) for p in join[1]["pipes"]] == [[0]]
+
+
+def test_the_arrow_form_broadcasts_at_any_worker_count_the_record_form_shares_its_limit(tmp_path):
+    # Planned only, never run: the side's file is sparse, 30 MB by its size (the limit's floor is
+    # Hive's 25 MB). Of a 1G budget, the Arrow form broadcasts up to a quarter (every worker maps
+    # one copy); the record form's every worker holds the side, so 16 of them share that quarter.
+    (tmp_path / "t.txt").write_text("1|a\n")
+    with open(tmp_path / "side.txt", "wb") as f:
+        f.truncate(30_000_000)
+    sql = "select t.name, side.tag from t left join side on t.id = side.id"  # side alone may be broadcast
+
+    def join_kinds(*job_args: str, limit=None) -> list:
+        s = Session("redshift", runner="engine", job_args=["--memory-budget", "1G", *job_args])
+        s.broadcast_limit = limit
+        for st in s.parse(
+            "create table t (id integer, name varchar(5)); create table side (id integer, tag varchar(5));"
+            f"copy t from '{tmp_path / 't.txt'}'; copy side from '{tmp_path / 'side.txt'}';"
+        ):
+            s.execute(st)
+        plan = plan_of(s, sql)
+        return [s.kind for s in plan.stages], plan.encode()
+
+    assert join_kinds("--num-cores", "16")[0] == ["map"]  # broadcast
+    assert join_kinds("--num-cores", "16", "--no-vectorize")[0] == ["join"]  # shuffled
+    record_by_size = join_kinds("--num-cores", "16", "--sql-arrow-min-bytes", str(10**9))
+    assert record_by_size[0] == ["join"]
+    assert join_kinds("--num-cores", "2", "--no-vectorize")[0] == ["map"]  # 1G / 8 shared: 128 MiB
+    # the plan cut again for the record form is the plan cut for it alone
+    once = join_kinds("--num-cores", "16", "--sql-arrow-min-bytes", str(10**9), limit=25_000_000)
+    assert once == record_by_size
