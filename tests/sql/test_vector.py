@@ -699,14 +699,18 @@ def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_pat
     expected = vector.BroadcastJoin.read(spec, plan.tables).probe(rows)
     shared = tmp_path / "job" / ".broadcast-side"
     shared.parent.mkdir()
-    for _ in range(2):  # written by the first, mapped by both
-        got = vector._shared_join(spec, plan.tables, str(shared)).probe(rows)
-        assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+    builds = []
+    build = vector._HashIndex.build
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vector._HashIndex, "build", lambda *a: builds.append(1) or build(*a))
+        for _ in range(2):  # written by the first, mapped by both: the side, then its index
+            got = vector._shared_join(spec, plan.tables, str(shared)).probe(rows)
+            assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+    assert len(builds) == 1  # the second process maps the first's index
     assert sorted(p.name for p in shared.parent.iterdir()) == [".broadcast-side", ".broadcast-side.lock"]
-    assert sorted(p.name for p in shared.iterdir()) == [
-        "keys.arrow",
-        "side.arrow",
-    ]  # no index: each builds its own
+    (index,) = [p.name for p in shared.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in shared.iterdir()) == [index, f"{index}.lock", "keys.arrow", "side.arrow"]
+    assert sorted(p.name for p in (shared / index).iterdir()) == ["hashes.npy", "positions.npy", "rows.npy"]
     assert expected[0].num_rows > 0
 
 
@@ -735,7 +739,7 @@ def test_a_shared_side_keyed_by_its_own_columns_writes_them_once_and_waits_for_n
         assert join is not None
         got = join.probe(rows)
         assert got[0].equals(expected[0]) and got[1].equals(expected[1])
-    assert sorted(p.name for p in shared.iterdir()) == ["side.arrow"]
+    assert sorted(p.name for p in shared.iterdir() if p.suffix == ".arrow") == ["side.arrow"]
     assert expected[0].num_rows > 0
 
 
@@ -1072,3 +1076,28 @@ def test_the_broadcast_hash_index_finds_arrow_joins_pairs(case, collide) -> None
     got = list(zip(i.to_pylist(), j.to_pylist()))
     assert got == sorted(got)  # by probe row, then small row: the record form's order
     assert got == _arrow_pairs(probe, small)
+
+
+def test_a_shared_sides_hash_index_is_built_once_and_mapped_by_every_process(tmp_path: Path) -> None:
+    # vector._shared_index: the first process to need it writes it beside the side; the others
+    # map it, and find the same pairs. Key types without a hash share that too (Arrow's join).
+    from engine.sql import vector
+
+    keys = [pa.array([5, 3, 5, 9, 3], pa.int64())]
+    probe = [pa.array([3, 9, 4], pa.int64())]
+    rows = np.arange(5, dtype=np.int64)
+    fresh = vector._HashIndex.build(keys, rows)
+    builds = []
+    build = vector._HashIndex.build
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vector._HashIndex, "build", lambda *a: builds.append(1) or build(*a))
+        for _ in range(2):
+            index = vector._shared_index(str(tmp_path), (pa.int64(),), keys, rows)
+            got, want = index.pairs(probe), fresh.pairs(probe)
+            assert got[0].equals(want[0]) and got[1].equals(want[1])
+        assert isinstance(index.hashes, np.memmap)  # mapped from the first one's files
+        flags = [pa.array([True, False])]
+        for _ in range(2):
+            assert vector._shared_index(str(tmp_path), (pa.bool_(),), flags, rows[:2]) is None
+    assert len(builds) == 2  # once for each key type
+    assert _arrow_pairs(probe, keys) == list(zip(got[0].to_pylist(), got[1].to_pylist()))
