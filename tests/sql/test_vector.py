@@ -710,7 +710,8 @@ def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_pat
     assert sorted(p.name for p in shared.parent.iterdir()) == [".broadcast-side", ".broadcast-side.lock"]
     (index,) = [p.name for p in shared.iterdir() if p.is_dir()]
     assert sorted(p.name for p in shared.iterdir()) == [index, f"{index}.lock", "keys.arrow", "side.arrow"]
-    assert sorted(p.name for p in (shared / index).iterdir()) == ["hashes.npy", "positions.npy", "rows.npy"]
+    arrays = sorted(f"{a}.npy" for a in vector._HashIndex.ARRAYS)
+    assert sorted(p.name for p in (shared / index).iterdir()) == arrays
     assert expected[0].num_rows > 0
 
 
