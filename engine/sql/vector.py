@@ -818,6 +818,9 @@ class ArrowForm:
         pipe = s["inputs"][0]["pipes"][0]
         inp = s["inputs"][0]
         held = _HeldProbe.of(pipe["ops"], self.tables) if s["kind"] != "join" else None
+        # A global aggregate over a stage's rows: each task adds its partial over no rows at its
+        # end, whether or not a batch came (a reduce task of an empty partition maps none).
+        over_none = not first and s["kind"] == "aggregate" and not inp["keys"]
 
         def mapper(batch: Any) -> Optional[pa.Table]:
             if first:
@@ -842,8 +845,13 @@ class ArrowForm:
             return None if ready is None else shaped(ready)
 
         def mapper_final() -> Optional[pa.Table]:
-            assert held is not None
-            ready = held.take()
+            ready = held.take() if held is not None else None
+            if over_none:
+                return (
+                    _empty_partial(s)
+                    if ready is None
+                    else concat([shaped(ready), _empty_partial(s)], ["", ""])
+                )
             return None if ready is None else shaped(ready)
 
         def shaped(table: pa.Table) -> pa.Table:
@@ -883,7 +891,7 @@ class ArrowForm:
             # the rows as they are
             return table.append_column("k", pa.nulls(n, pa.int8()))
 
-        return mapper, (mapper_final if held is not None else None)
+        return mapper, (mapper_final if held is not None or over_none else None)
 
     def _top_k(self, s: Dict[str, Any]) -> Callable[[pa.Table], pa.Table]:
         keys, limit = s["spec"]["keys"], s["spec"]["limit"]
@@ -957,6 +965,29 @@ def _with_empty_row(cols: Dict[str, Any], n: int) -> pa.Table:
         for name, col in cols.items()
     }
     return pa.concat_tables([pa.table(cols), pa.table(empty)])
+
+
+def _empty_partial(s: Dict[str, Any]) -> pa.Table:
+    """Global aggregate stage *s*'s map output over no rows (``_with_empty_row`` of none), typed
+    by the plan, since no batch may have come to type it: each value column has the Arrow type
+    of its argument's SQL type (``arrow_type``), the type the stage before gives that column."""
+    cols: Dict[str, Any] = {}
+    for j, a in enumerate(s["spec"]["aggs"]):  # the columns of ``_mapper``'s ``shaped``, in order
+        if a["arg"] is None:
+            continue
+        values = pa.array([], arrow_type(from_string(a["arg_type"])) if a["arg_type"] else pa.null())
+        if _collects_distinct(a):
+            cols[f"a{j}"] = values
+            continue
+        if a["func"] in ("avg", "count"):
+            cols[f"a{j}.n"] = pa.array([], pa.int64())
+        if a["func"] != "count":
+            cols[f"a{j}"] = values
+        if _max_sees_nan(a):
+            cols[f"a{j}.nan"] = pa.array([], pa.int8())
+        if _checked_sum(a):
+            cols[f"a{j}.f"] = pa.array([], pa.float64())
+    return _with_empty_row(cols, 0)
 
 
 def _first_rows(n: int) -> Callable[[pa.Table], pa.Table]:

@@ -95,9 +95,6 @@ def why_not(plan: Dict[str, Any]) -> Optional[str]:
                     return f"{where} has the aggregate {name}"
                 if a["arg"] is not None:
                     exprs.append(a["arg"])
-            if s["spec"]["nkeys"] == 0 and s["id"] != 0:
-                # its one row over no rows needs a map task; the stage before may give none
-                return f"{where} is an aggregate without GROUP BY over a stage's rows"
         elif s["kind"] == "sort":
             exprs += [k["expr"] for k in s["spec"]["keys"]]
         elif s["kind"] == "window":

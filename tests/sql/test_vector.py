@@ -137,6 +137,19 @@ class Case(NamedTuple):
 
 CASES = [
     Case(
+        "a_global_aggregate_of_a_stages_rows",
+        "SELECT count(*), count(n), sum(n), min(g), max(s), sum(s), avg(s), max(m), min(t), "
+        "count(DISTINCT n), sum(DISTINCT n) "
+        "FROM (SELECT g, count(*) AS n, sum(dc) AS s, max(db) AS m, min(ts) AS t FROM v GROUP BY g) q",
+    ),
+    Case(
+        "a_global_aggregate_of_a_stage_without_rows",
+        "SELECT count(*), count(n), sum(n), min(g), max(s), sum(s), avg(s), max(m), min(t), "
+        "count(DISTINCT n), coalesce(sum(n), 0) + 1, count(*) * 2 "
+        "FROM (SELECT g, count(*) AS n, sum(dc) AS s, max(db) AS m, min(ts) AS t FROM v "
+        "WHERE id < 0 GROUP BY g) q",
+    ),
+    Case(
         "every_aggregate_per_group",
         "SELECT g, count(*), count(k), sum(k), min(k), max(k), sum(dc), avg(dc), min(dc), sum(db), "
         "avg(db), min(d), max(ts), min(g), max(g) FROM v GROUP BY g",
@@ -357,6 +370,13 @@ def test_tsv_output_is_what_write_rows_prints_on_both_forms(env: Env, case: Case
 SHUFFLED = [
     Case(
         "inner_then_group_by", "SELECT a.g, count(*), sum(b.x) FROM v a JOIN v b ON a.id = b.k GROUP BY a.g"
+    ),
+    Case(
+        "inner_then_a_global_aggregate", "SELECT count(*), sum(b.x), max(a.g) FROM v a JOIN v b ON a.id = b.k"
+    ),
+    Case(
+        "an_empty_join_then_a_global_aggregate",
+        "SELECT count(*), sum(b.x), max(a.g), avg(b.dc) FROM v a JOIN v b ON a.id = b.k WHERE a.x > 5000",
     ),
     Case(
         "full_with_a_residual_as_the_result",
@@ -983,7 +1003,6 @@ def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exa
 @pytest.mark.parametrize(
     ("sql", "reason"),
     [
-        ("SELECT count(*) FROM (SELECT g FROM v GROUP BY g) q", "Stage-2 is an aggregate without GROUP BY"),
         (
             "SELECT q.g, b.id FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q FULL JOIN v b ON q.n = b.x",
             "Stage-2 is a join over a stage's rows",
