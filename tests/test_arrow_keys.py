@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.arrow.keys import MAX_VECTOR_KEY_BYTES, crc32, hash64, json_key_bytes, partitions
+from engine.arrow.keys import MAX_VECTOR_KEY_BYTES, byte_order, crc32, hash64, json_key_bytes, partitions
 from engine.shuffle import partition_of
 
 TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["", '"', "\\", "\x7f", "\t", "é", "a b"]))
@@ -95,3 +95,20 @@ def test_hash64_of_strings_slices_large_types_and_trailing_zero_bytes():
     assert hash64(pa.array(many)).tolist()[-5:] == [_hash64_reference(v.encode()) for v in many[-5:]]
     assert len(set(hash64(pa.array(["a", "a\x00", "a\x00\x00"])).tolist())) == 3
     assert len(hash64(pa.array([], pa.string()))) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"", b"a", b"ab", b"b", b"\x00", b"a\x00", b"\xff", b"ba"]), max_size=60),
+    st.booleans(),
+)
+def test_byte_order_is_the_stable_sort_of_the_bytes(values, as_text) -> None:
+    # keys that repeat go through their dictionary; the order is sort_indices', ties in row order
+    array = pa.array(values, pa.binary())
+    if as_text:
+        array = pa.array([v.decode("latin-1") for v in values], pa.string())
+    want = sorted(
+        range(len(values)), key=lambda i: (array[i].as_py().encode("utf-8") if as_text else values[i], i)
+    )
+    assert byte_order(array).to_pylist() == want
+    assert byte_order(pa.chunked_array([array[:5], array[5:]], array.type)).to_pylist() == want

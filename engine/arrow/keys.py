@@ -15,6 +15,7 @@ vectorized map task. Here both happen on whole columns:
   still being hashed at position *j* are a prefix).
 * ``hash64`` is a faster hash of the same values, eight bytes a step, for hash indexes that
   check every match against the values (``engine.sql.vector``'s broadcast join).
+* ``byte_order`` is ``sort_indices`` of key bytes that repeat, sorting each distinct key once.
 """
 
 from __future__ import annotations
@@ -61,9 +62,7 @@ def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.uint32)
     if n > CRC_CHUNK_ROWS:
-        return np.concatenate(
-            [_crc32(values.slice(i, CRC_CHUNK_ROWS)) for i in range(0, n, CRC_CHUNK_ROWS)]
-        )
+        return np.concatenate([_crc32(values.slice(i, CRC_CHUNK_ROWS)) for i in range(0, n, CRC_CHUNK_ROWS)])
     return _crc32(values)
 
 
@@ -146,6 +145,23 @@ def _hash64(words: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.nd
         at += 8
         rows = rows[left > 8]
     return h
+
+
+def byte_order(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``pc.sort_indices(values)`` (stable, by bytes) of a binary or string array: where its
+    values repeat (a join's or a reduce slice's key bytes, each key on many rows), each distinct
+    value is compared once -- the dictionary sorted, then the rows by their value's rank, an
+    integer sort -- about twice as fast for ten rows a key; else the plain sort."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = values.dictionary_encode()
+    distinct = len(encoded.dictionary)
+    if distinct * 2 > len(values) or values.null_count:
+        return pc.sort_indices(values)
+    by_value = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(distinct, dtype=np.int32)
+    rank[by_value] = np.arange(distinct, dtype=np.int32)
+    return pa.array(np.argsort(rank[encoded.indices.to_numpy()], kind="stable"))
 
 
 def partitions(key_bytes: pa.Array, num_partitions: int) -> np.ndarray:

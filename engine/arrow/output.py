@@ -68,7 +68,7 @@ def _merge_rounds(paths: Sequence[str], level: int) -> Iterator[pa.Table]:
                 continue
             merged = pa.concat_tables(pieces)
             if merged.num_rows:
-                yield merged.take(pc.sort_indices(merged.column("key")))
+                yield merged.take(arrow_keys.byte_order(merged.column("key")))
     finally:
         for f in files:
             f.close()
@@ -131,7 +131,7 @@ def sorted_output(
     if table.num_rows == 0:
         return pa.array([], pa.binary()), []
     group_keys = step_keys(table, step, key_write)
-    order = pc.sort_indices(group_keys)  # stable, byte order
+    order = arrow_keys.byte_order(group_keys)  # stable, byte order
     return group_keys.take(order), output_lines(step, table.take(order), write)
 
 

@@ -63,6 +63,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from mrjob.compat import jobconf_from_env
 
+from engine.arrow.keys import byte_order
 from engine.arrow.read import concat
 from engine.arrow.step import VectorStep
 from engine.errors import JobDefinitionError
@@ -1115,7 +1116,7 @@ class ShuffledJoin:
         form's order, and each row's key bytes."""
         import numpy as np
 
-        table = table.take(pc.sort_indices(table.column("kb")))  # stable: step 1
+        table = table.take(byte_order(table.column("kb")))  # stable: step 1
         n = table.num_rows
         kb = table.column("kb").combine_chunks()
         group = np.cumsum(_changes([kb], n))  # each row's key group, in key order
