@@ -1,7 +1,7 @@
 """Compiled SQL on its Arrow form beside DuckDB: AMPLab queries 1-3 over text and Parquet.
 
     python -m bench.sql_vector --uservisits 10000000 --repeat 3 --record-max-rows 1000000
-    python -m bench.sql_vector --queries 1A,2A,2C,3A,3C
+    python -m bench.sql_vector --queries 1A,2A,2C,3A,3C,J
 
 Each system is its own process, timed from start to exit, the runs interleaved (this machine is
 shared and noisy): DuckDB (``bench.duckrun``, ``--workers`` threads, the query over the same
@@ -11,6 +11,8 @@ the AMPLab generator's comma-separated part files read as Hive tables (``data.am
 rankings has a tenth of uservisits' rows); Parquet is the same rows written by DuckDB (a file a
 table, row groups of 1M rows), read with ``--table``. The join of query 3 is broadcast where
 rankings' files are at most Hive's 25 MB, else shuffled (``engine.sql.vector.ShuffledJoin``).
+Query ``J`` (``JOINS``) joins every visit to its page, a join no filter makes selective: the
+broadcast hash index's probe, or the shuffled join's reduce side, at 10M rows.
 Every engine answer is checked against DuckDB's (the same rows by their first column, each number
 within 1e-9). With ``--warm``, the same command also runs handed to a warm server
 (``engine.warm_server``, started on a socket of this run's own and stopped at its end): "engine-sql
@@ -35,6 +37,11 @@ from bench.measure import compile_bytecode, run_measured, warm_server
 from data import amplab
 
 TABLES = ("rankings", "uservisits")
+#: Queries beside AMPLab's (``data.amplab.VARIANTS``), by name.
+JOINS = {
+    "J": "SELECT COUNT(*), SUM(R.pageRank) FROM Rankings AS R JOIN UserVisits AS UV "
+    "ON R.pageURL = UV.destURL",
+}
 #: DuckDB's rows of a query whose top row may tie (``_check``).
 TIES = 10
 
@@ -165,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--formats", default="text,parquet")
-    ap.add_argument("--queries", default="1A,2A,2C,3A", help="AMPLab variants (data.amplab.VARIANTS)")
+    ap.add_argument(
+        "--queries", default="1A,2A,2C,3A", help="AMPLab variants (data.amplab.VARIANTS), or J (JOINS)"
+    )
     ap.add_argument("--record-max-rows", type=int, default=1_000_000)
     ap.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "bench-amplab"))
     ap.add_argument("--warm", action="store_true", help="also run each query on a warm server")
@@ -173,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_bytecode()
     base = Path(args.data_dir) / f"uv{args.uservisits}"
     _prepare(base, args.uservisits, args.files)
-    queries = {v: amplab.VARIANTS[v] for v in args.queries.split(",")}
+    queries = {v: JOINS[v] if v in JOINS else amplab.VARIANTS[v] for v in args.queries.split(",")}
     with tempfile.TemporaryDirectory(prefix="sv-", dir="/tmp") as tmp:  # short: a socket's path
         scratch = Path(tmp)
         socket = str(scratch / "s" / "server.sock")
