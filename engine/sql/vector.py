@@ -363,10 +363,18 @@ def _case(s: Any, name: str) -> Any:
     return out
 
 
-def run_pipe(pipe_ops: Sequence[List[Any]], table: pa.Table, tables: Sequence[TableDef] = ()) -> pa.Table:
+def run_pipe(
+    pipe_ops: Sequence[List[Any]],
+    table: pa.Table,
+    tables: Sequence[TableDef] = (),
+    stage: Optional[Dict[str, Any]] = None,
+) -> pa.Table:
     """A pipe's filters, projections and map-side joins over *table* (columns ``c0..``);
-    *tables* are the plan's, for a join's broadcast side."""
-    for op in pipe_ops:
+    *tables* are the plan's, for a join's broadcast side; *stage*, the one the pipe feeds, tells
+    which of a join's columns the rest of the pipe reads (``pipe_columns``): only those are taken
+    for the joined rows, the others are NULL columns (a join that keeps none of its key columns
+    then copies no key twice)."""
+    for at, op in enumerate(pipe_ops):
         if op[0] == "filter":
             mask = _array(kernel(op[1], table), table.num_rows, pa.bool_())
             table = table.filter(mask)  # a NULL predicate drops the row, as False does
@@ -374,7 +382,8 @@ def run_pipe(pipe_ops: Sequence[List[Any]], table: pa.Table, tables: Sequence[Ta
             cols = [_array(kernel(x, table), table.num_rows) for x in op[1]]
             table = pa.table(cols, names=_names("c", len(cols)))
         else:
-            table, _ = broadcast_join(op[1], tables).probe(table)
+            used = pipe_columns(list(pipe_ops[at + 1 :]), stage)
+            table, _ = broadcast_join(op[1], tables).probe(table, None if used is None else set(used))
     return table
 
 
@@ -818,7 +827,7 @@ class ArrowForm:
         (``_HeldProbe``), the mapper_final that gives the rows held at the end."""
         pipe = s["inputs"][0]["pipes"][0]
         inp = s["inputs"][0]
-        held = _HeldProbe.of(pipe["ops"], self.tables) if s["kind"] != "join" else None
+        held = _HeldProbe.of(pipe["ops"], self.tables, s) if s["kind"] != "join" else None
         # A global aggregate over a stage's rows: each task adds its partial over no rows at its
         # end, whether or not a batch came (a reduce task of an empty partition maps none).
         over_none = not first and s["kind"] == "aggregate" and not inp["keys"]
@@ -841,7 +850,7 @@ class ArrowForm:
             else:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
             if held is None:
-                return shaped(run_pipe(pipe["ops"], table, self.tables))
+                return shaped(run_pipe(pipe["ops"], table, self.tables, s))
             ready = held.add(table)
             return None if ready is None else shaped(ready)
 
@@ -1200,12 +1209,18 @@ class _HeldProbe:
     (an error of a held batch's later ops comes after an error of a later batch's filter, where
     the record form would raise the first; the query fails either way, naming the split)."""
 
-    def __init__(self, before: List[List[Any]], after: List[List[Any]], tables: Sequence[TableDef]) -> None:
+    def __init__(
+        self,
+        before: List[List[Any]],
+        after: List[List[Any]],
+        tables: Sequence[TableDef],
+        stage: Optional[Dict[str, Any]] = None,
+    ) -> None:
         from engine.arrow.read import block_bytes
         from engine.environment import TASK_BUDGET_VAR
         from engine.options import DEFAULT_MEMORY_BUDGET
 
-        self.before, self.after, self.tables = before, after, tables
+        self.before, self.after, self.tables, self.stage = before, after, tables, stage
         self.held: List[pa.Table] = []
         self.rows = self.nbytes = 0
         self.side_rows: Optional[int] = None  # the join's side, once loaded
@@ -1214,14 +1229,16 @@ class _HeldProbe:
         self.cap = block_bytes(int(os.environ.get(TASK_BUDGET_VAR) or DEFAULT_MEMORY_BUDGET))
 
     @classmethod
-    def of(cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef]) -> Optional[_HeldProbe]:
+    def of(
+        cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef], stage: Optional[Dict[str, Any]] = None
+    ) -> Optional[_HeldProbe]:
         """The held probe of a pipe whose first map-side join has one key and a filter before
         it (without one, a batch reaches the join whole: nothing to gain by holding), else None."""
         for at, op in enumerate(pipe_ops):
             if op[0] not in ("filter", "project"):
                 if len(op[1]["big_keys"]) != 1 or not any(o[0] == "filter" for o in pipe_ops[:at]):
                     return None
-                return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables)
+                return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
         return None
 
     def add(self, table: pa.Table) -> Optional[pa.Table]:
@@ -1247,7 +1264,7 @@ class _HeldProbe:
             return None
         table = concat(self.held, [""] * len(self.held))  # their schemas unified (an all-NULL batch's)
         self.held, self.rows, self.nbytes = [], 0, 0
-        return run_pipe(self.after, table, self.tables)
+        return run_pipe(self.after, table, self.tables, self.stage)
 
 
 #: The broadcast sides this process loaded for the job ``_JOINS_JOB``, by their spec.
@@ -1343,6 +1360,19 @@ def _shared_index(
                     pass
                 return index
     return _HashIndex.load(columns, path)
+
+
+def _taken(table: pa.Table, rows: Any, used: Optional[set], first: int) -> pa.Table:
+    """*table*'s *rows* (``take``), of the columns whose place in the joined row (*first* +
+    their own) is in *used* (all where it is None); the others as NULL columns of their type."""
+    if used is None:
+        return table.take(rows)
+    n = len(rows)
+    columns = [
+        column.take(rows) if first + c in used else pa.nulls(n, column.type)
+        for c, column in enumerate(table.columns)
+    ]
+    return pa.table(columns, names=table.schema.names)
 
 
 def _keys_are_columns(spec: Dict[str, Any], small: pa.Table) -> bool:
@@ -1448,8 +1478,9 @@ class BroadcastJoin:
         join.shared = path
         return join
 
-    def probe(self, big: pa.Table) -> Tuple[pa.Table, pa.Array]:
-        """The joined rows of *big* (columns ``c0..``), and the big row each came from."""
+    def probe(self, big: pa.Table, used: Optional[set] = None) -> Tuple[pa.Table, pa.Array]:
+        """The joined rows of *big* (columns ``c0..``), and the big row each came from; with
+        *used*, the joined columns read after the join: the others come out NULL (not taken)."""
         import numpy as np
 
         n = big.num_rows
@@ -1469,7 +1500,11 @@ class BroadcastJoin:
             pairs = left.join(small_keys, knames, knames, join_type="inner", use_threads=False)
             pairs = pairs.select(["__i", "__j"]).sort_by([("__i", "ascending"), ("__j", "ascending")])
             i, j = pairs.column("__i"), pairs.column("__j")
-        joined = self._rows(big.take(i), self.small.take(j))
+        if used is not None and self.spec["residual"] is not None:
+            used = used | E.columns_used(self.spec["residual"])
+        big_first = 0 if not self.small_left else self.small.num_columns
+        small_first = 0 if self.small_left else big.num_columns
+        joined = self._rows(_taken(big, i, used, big_first), _taken(self.small, j, used, small_first))
         if self.spec["residual"] is not None:
             keep = _array(kernel(self.spec["residual"], joined), joined.num_rows, pa.bool_())
             keep = pc.fill_null(keep, False)
