@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Iterator, NoReturn, Sequence
 
-from engine import startup_gc
+from engine import arrow_pool, startup_gc
 from engine.errors import EngineError, JobInterrupted
 
 log = logging.getLogger("engine")
@@ -213,6 +213,7 @@ def _setuptools_distutils() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    arrow_pool.default()  # before anything imports pyarrow: the server's, a command's, its workers'
     _distutils_without_setuptools()
     if argv and argv[0] == "server":
         from engine.warm_server import cli

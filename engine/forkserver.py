@@ -9,6 +9,7 @@ all (a small local input runs in the driver, as Hadoop's "uber" jobs do) and sta
 forkserver if so. This module imports nothing heavier than multiprocessing and the engine's
 splits, so that a SQL command can call it before anything else: importing ``engine.executor``
 (mrjob among it) first would hold the forkserver back by ~50 ms.
+
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import threading
 from typing import Any, Callable, Iterator, Sequence
 
+from engine.arrow_pool import ARROW_POOL, ARROW_POOL_VAR
 from engine.errors import InputError
 from engine.s3 import is_s3
 
@@ -78,14 +80,18 @@ def context(preload: Sequence[str] = ()) -> Any:
     # mrjob imports) rather than setuptools' replacement, whose imports cost ~0.18 s
     # before the first task can start (3.12+: engine.worker_preload loads setuptools' copy
     # without setuptools). ensure_running() starts it once.
-    saved = os.environ.get(DISTUTILS_VAR)
-    if saved is None and sys.version_info < (3, 12):
+    # The workers' Arrow allocator (engine.arrow_pool) also for a job run by mrjob's launcher
+    # (``python job.py -r engine``), whose process did not start as ``python -m engine``.
+    added = [name for name in (DISTUTILS_VAR, ARROW_POOL_VAR) if name not in os.environ]
+    if DISTUTILS_VAR in added and sys.version_info < (3, 12):
         os.environ[DISTUTILS_VAR] = "stdlib"
+    if ARROW_POOL_VAR in added:
+        os.environ[ARROW_POOL_VAR] = ARROW_POOL
     try:
         multiprocessing.forkserver.ensure_running()
     finally:
-        if saved is None:
-            os.environ.pop(DISTUTILS_VAR, None)
+        for name in added:
+            os.environ.pop(name, None)
     return ctx
 
 

@@ -67,3 +67,29 @@ def test_the_forkserver_preloads_the_modules_it_is_started_with(tmp_path):
         "child.join()\n"
     )
     assert _printed(code) == "[True, True, True]"
+
+
+def test_workers_allocate_arrow_memory_from_the_system_allocator_unless_the_user_chose_one(tmp_path):
+    # engine.arrow_pool: the forkserver starts with it, the command's own environment stays as it was
+    data = tmp_path / "in.txt"
+    data.write_text("a\n")
+    code = (
+        "import multiprocessing, os\n"
+        "os.environ.pop('ARROW_DEFAULT_MEMORY_POOL', None)\n"
+        "from engine.forkserver import start_executor\n"
+        f"assert start_executor('processes', [{str(data)!r}]) == 'processes'\n"
+        "print(os.environ.get('ARROW_DEFAULT_MEMORY_POOL'))\n"
+        "ctx = multiprocessing.get_context('forkserver')\n"
+        "here, there = ctx.Pipe()\n"
+        "report = 'import pyarrow; conn.send(pyarrow.default_memory_pool().backend_name)'\n"
+        "child = ctx.Process(target=exec, args=(report, {'conn': there}))\n"
+        "child.start()\n"
+        "print(here.recv())\n"
+        "child.join()\n"
+    )
+    assert _printed(code).split() == ["None", "system"]
+    chosen = code.replace(
+        "os.environ.pop('ARROW_DEFAULT_MEMORY_POOL', None)",
+        "os.environ['ARROW_DEFAULT_MEMORY_POOL'] = 'mimalloc'",
+    )
+    assert _printed(chosen).split() == ["mimalloc", "mimalloc"]
