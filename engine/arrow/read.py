@@ -163,9 +163,9 @@ def _dictionaries_decoded(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     """A type holding every value of *a* and of *b* as the same Python value (what the
-    record path sees), or ``None``: integers widen, floats widen, ``string`` and
-    ``large_string`` (``binary``, ``large_binary``) meet, a dictionary is its values, a
-    NULL column takes any type, timestamps of one time zone take the finer unit (not ns).
+    record path sees), or ``None``: integers widen, floats widen, decimals of one scale widen,
+    ``string`` and ``large_string`` (``binary``, ``large_binary``) meet, a dictionary is its
+    values, a NULL column takes any type, timestamps of one time zone take the finer unit (not ns).
     An integer and a float do not meet: ``1`` and ``1.0`` are different output."""
     if pa.types.is_dictionary(a):
         a = a.value_type
@@ -185,6 +185,8 @@ def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
         return {16: pa.int16(), 32: pa.int32(), 64: pa.int64()}.get(width)
     if pa.types.is_floating(a) and pa.types.is_floating(b):
         return a if a.bit_width >= b.bit_width else b
+    if pa.types.is_decimal128(a) and pa.types.is_decimal128(b) and a.scale == b.scale:
+        return a if a.precision >= b.precision else b  # not another scale: 1.5 would print 1.50
     lists = (pa.types.is_list, pa.types.is_large_list)
     if any(f(a) for f in lists) and any(f(b) for f in lists):  # collect()'s partial lists
         item = _common_type(a.value_type, b.value_type)

@@ -980,7 +980,10 @@ def _with_empty_row(cols: Dict[str, Any], n: int) -> pa.Table:
 def _empty_partial(s: Dict[str, Any]) -> pa.Table:
     """Global aggregate stage *s*'s map output over no rows (``_with_empty_row`` of none), typed
     by the plan, since no batch may have come to type it: each value column has the Arrow type
-    of its argument's SQL type (``arrow_type``), the type the stage before gives that column."""
+    of its argument's SQL type (``arrow_type``). That may be a narrower decimal than the type a
+    kernel of the stage before gives the column (``max(dc) * 3``: the plan's decimal(27,2),
+    Arrow's decimal(28,2)); ``unify_schemas`` widens it to the other partials' precision. (Not
+    Arrow's NULL type, whose DISTINCT partial has no kernel.)"""
     cols: Dict[str, Any] = {}
     for j, a in enumerate(s["spec"]["aggs"]):  # the columns of ``_mapper``'s ``shaped``, in order
         if a["arg"] is None:

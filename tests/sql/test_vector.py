@@ -150,6 +150,11 @@ CASES = [
         "WHERE id < 0 GROUP BY g) q",
     ),
     Case(
+        "a_global_aggregate_of_computed_decimals",  # Arrow's precision is not the plan's: decimal(28,2)
+        "SELECT max(m), sum(m), sum(round(m, 1)), count(DISTINCT m), max(coalesce(m, 0)) "
+        "FROM (SELECT g, max(dc) * 3 AS m FROM v GROUP BY g) q",
+    ),
+    Case(
         "every_aggregate_per_group",
         "SELECT g, count(*), count(k), sum(k), min(k), max(k), sum(dc), avg(dc), min(dc), sum(db), "
         "avg(db), min(d), max(ts), min(g), max(g) FROM v GROUP BY g",
@@ -373,6 +378,10 @@ SHUFFLED = [
     ),
     Case(
         "inner_then_a_global_aggregate", "SELECT count(*), sum(b.x), max(a.g) FROM v a JOIN v b ON a.id = b.k"
+    ),
+    Case(
+        "inner_then_a_global_aggregate_of_a_decimal",
+        "SELECT sum(a.dc * 3), count(*) FROM v a JOIN v b ON a.id = b.k",
     ),
     Case(
         "an_empty_join_then_a_global_aggregate",
