@@ -82,11 +82,11 @@ def context(preload: Sequence[str] = ()) -> Any:
     # without setuptools). ensure_running() starts it once.
     # The workers' Arrow allocator (engine.arrow_pool) also for a job run by mrjob's launcher
     # (``python job.py -r engine``), whose process did not start as ``python -m engine``.
-    added = [name for name in (DISTUTILS_VAR, ARROW_POOL_VAR) if name not in os.environ]
-    if DISTUTILS_VAR in added and sys.version_info < (3, 12):
-        os.environ[DISTUTILS_VAR] = "stdlib"
-    if ARROW_POOL_VAR in added:
-        os.environ[ARROW_POOL_VAR] = ARROW_POOL
+    wanted = {ARROW_POOL_VAR: ARROW_POOL}
+    if sys.version_info < (3, 12):
+        wanted[DISTUTILS_VAR] = "stdlib"
+    added = {name: value for name, value in wanted.items() if name not in os.environ}
+    os.environ.update(added)
     try:
         multiprocessing.forkserver.ensure_running()
     finally:

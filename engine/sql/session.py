@@ -89,10 +89,10 @@ def engine_broadcast_bytes(job_args: Sequence[str], arrow_form: bool = False) ->
     however many workers probe it, and so are those of its hash index (~32 bytes a row, built
     once, for a join that needs one). The limit compares the side's files, as Hive's does: a
     Parquet side takes several times its bytes in memory. The record form's every worker holds
-    the side as Python objects, so its limit is shared among them. Against a shuffled join, a broadcast saves
-    partitioning, writing and sorting both sides, which costs more than reading a side of tens
-    of MB (AMPLab 3A: bench/RESULTS.md) -- at 16 workers too, where the shared limit would
-    shuffle 3A's 41 MB of rankings."""
+    the side as Python objects, so its limit is shared among them. Against a shuffled join, a
+    broadcast saves partitioning, writing and sorting both sides, which costs more than reading
+    a side of tens of MB (AMPLab 3A: bench/RESULTS.md) -- at 16 workers too, where the shared
+    limit would shuffle 3A's 41 MB of rankings."""
     from engine.options import DEFAULT_MEMORY_BUDGET, parse_size, resolve_one
 
     raw = _switch_values(job_args, ("--memory-budget", "--num-cores"))

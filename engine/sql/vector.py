@@ -856,13 +856,9 @@ class ArrowForm:
 
         def mapper_final() -> Optional[pa.Table]:
             ready = held.take() if held is not None else None
-            if over_none:
-                return (
-                    _empty_partial(s)
-                    if ready is None
-                    else concat([shaped(ready), _empty_partial(s)], ["", ""])
-                )
-            return None if ready is None else shaped(ready)
+            if ready is not None:
+                return shaped(ready)  # a global aggregate's has its row over no rows (_with_empty_row)
+            return _empty_partial(s) if over_none else None
 
         def shaped(table: pa.Table) -> pa.Table:
             """The pipe's rows as the stage's map output."""
@@ -1318,11 +1314,48 @@ def broadcast_join(
 def _shared_join(
     spec: Dict[str, Any], tables: Sequence[TableDef], path: str, wait: bool = True
 ) -> Optional[BroadcastJoin]:
-    """The join of *spec* from the job's shared copy of its side at *path*, which the first task
-    to get the lock writes (Hive's map join builds its hash table once, in a local task, for
-    every mapper): the other workers wait for it rather than read the side too, and every
-    process maps the same pages (a worker's copy of a 1M-row side: ~70 MB, ~0.5 s). With *wait*
-    false, None rather than a wait while another process holds the lock."""
+    """The join of *spec* from the job's shared copy of its side at *path* (``_made_once``; Hive's
+    map join builds its hash table once, in a local task, for every mapper): the other workers
+    wait for it rather than read the side too, and every process maps the same pages (a worker's
+    copy of a 1M-row side: ~70 MB, ~0.5 s). With *wait* false, None rather than a wait while
+    another process holds the lock."""
+    return _made_once(
+        path,
+        lambda: BroadcastJoin.read(spec, tables),
+        BroadcastJoin.save,
+        lambda p: BroadcastJoin.load(spec, p),
+        wait,
+    )
+
+
+def _shared_index(
+    shared: str, types: Tuple[pa.DataType, ...], columns: Sequence[pa.Array], rows: Any
+) -> Optional[_HashIndex]:
+    """The hash index of key *columns* (of *types*) of the side mapped from directory *shared*,
+    made once beside it as the side itself (``_made_once``): one build a job, not one a worker (a
+    1M-row side's: ~0.4 s), and one copy in memory, mapped by every worker (~32 bytes a row), so
+    that a side's memory does not grow with the workers (``session.engine_broadcast_bytes``)."""
+    digest = hashlib.sha1(repr([str(t) for t in types]).encode()).hexdigest()[:12]
+    return _made_once(
+        os.path.join(shared, f"index-{digest}"),
+        lambda: _HashIndex.build(columns, rows),
+        _HashIndex.save,
+        lambda p: _HashIndex.load(columns, p),
+    )
+
+
+def _made_once(
+    path: str,
+    make: Callable[[], Any],
+    save: Callable[[Any, str], None],
+    load: Callable[[str], Any],
+    wait: bool = True,
+) -> Any:
+    """What *make* gives, shared by a job's processes through directory *path*: the first to get
+    the lock (``path.lock``) makes it and *save*s it there (``_write_directory``: whole or not at
+    all); every process then *load*s it from there, mapped rather than copied. With *wait* false,
+    None rather than a wait while another process holds the lock. Where the save fails (no room
+    to share it), the process that made it keeps its own."""
     if not os.path.isdir(path):
         import fcntl
 
@@ -1332,37 +1365,27 @@ def _shared_join(
             except BlockingIOError:
                 return None
             if not os.path.isdir(path):
-                join = BroadcastJoin.read(spec, tables)
+                made = make()
                 try:
-                    join.save(path)
-                except OSError:  # no room to share it: this process keeps its own copy
-                    return join
-    return BroadcastJoin.load(spec, path)
+                    save(made, path)
+                except OSError:
+                    return made
+    return load(path)
 
 
-def _shared_index(
-    shared: str, types: Tuple[pa.DataType, ...], columns: Sequence[pa.Array], rows: Any
-) -> Optional[_HashIndex]:
-    """The hash index of key *columns* (of *types*) of the side mapped from directory *shared*,
-    from the files the first process to need it wrote there, under a lock as the side itself
-    (``_shared_join``): one build a job, not one a worker (a 1M-row side's: ~0.4 s), and one copy
-    in memory, mapped by every worker (24 bytes a row), so that a side's memory does not grow
-    with the workers (``session.engine_broadcast_bytes``)."""
-    import fcntl
+def _write_directory(path: str, write: Callable[[str], None]) -> None:
+    """Directory *path* with the files *write* puts in the directory it is given, appearing whole
+    or not at all: written beside it, then renamed."""
+    import shutil
+    import tempfile
 
-    digest = hashlib.sha1(repr([str(t) for t in types]).encode()).hexdigest()[:12]
-    path = os.path.join(shared, f"index-{digest}")
-    if not os.path.isdir(path):
-        with open(path + ".lock", "ab") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not os.path.isdir(path):
-                index = _HashIndex.build(columns, rows)
-                try:
-                    _HashIndex.save(index, path)
-                except OSError:  # no room to share it: this process keeps its own
-                    pass
-                return index
-    return _HashIndex.load(columns, path)
+    temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
+    try:
+        write(temp)
+        os.rename(temp, path)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
 
 
 def _taken(table: pa.Table, rows: Any, used: Optional[set], first: int) -> pa.Table:
@@ -1443,26 +1466,21 @@ class BroadcastJoin:
 
     def save(self, path: str) -> None:
         """The side and its keys as Arrow IPC files in directory *path*, which appears whole or
-        not at all (written beside it, then renamed). Keys that are the side's own columns
+        not at all (``_write_directory``). Keys that are the side's own columns
         (``_keys_are_columns``) are not written twice: ``load`` takes them from the side."""
-        import shutil
-        import tempfile
-
         # No index here: the first process to probe with a batch that needs one builds it and
         # adds it to this directory (``_index``); a selective join never does.
         files = [("side", self.small)]
         if not _keys_are_columns(self.spec, self.small):
             files.append(("keys", self.small_keys))
-        temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
-        try:
+
+        def write(directory: str) -> None:
             for name, table in files:
-                with pa.OSFile(os.path.join(temp, f"{name}.arrow"), "wb") as sink:
+                with pa.OSFile(os.path.join(directory, f"{name}.arrow"), "wb") as sink:
                     with pa.ipc.new_file(sink, table.schema) as writer:
                         writer.write_table(table)
-            os.rename(temp, path)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
+
+        _write_directory(path, write)
 
     @classmethod
     def load(cls, spec: Dict[str, Any], path: str) -> BroadcastJoin:
@@ -1628,23 +1646,17 @@ class _HashIndex:
     @staticmethod
     def save(index: Optional[_HashIndex], path: str) -> None:
         """*index* (``None``: the key types have no hash) as directory *path*, which appears whole
-        or not at all (written beside it, then renamed)."""
-        import shutil
-        import tempfile
-
+        or not at all (``_write_directory``)."""
         import numpy as np
 
-        temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path))
-        try:
+        def write(directory: str) -> None:
             if index is None:
-                open(os.path.join(temp, "none"), "wb").close()
-            else:
-                for name in _HashIndex.ARRAYS:
-                    np.save(os.path.join(temp, f"{name}.npy"), getattr(index, name))
-            os.rename(temp, path)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
+                open(os.path.join(directory, "none"), "wb").close()
+                return
+            for name in _HashIndex.ARRAYS:
+                np.save(os.path.join(directory, f"{name}.npy"), getattr(index, name))
+
+        _write_directory(path, write)
 
     @classmethod
     def load(cls, columns: Sequence[pa.Array], path: str) -> Optional[_HashIndex]:

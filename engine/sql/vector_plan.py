@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 from engine.sql import expr as E
 from engine.sql.catalog import TableDef, local_size, location_holds
 from engine.sql.regex_serde import re2_form
-from engine.sql.stages import broadcast_tables
+from engine.sql.stages import broadcast_tables, stream_columns
 
 #: Below this many bytes of (local) table files a query runs on the record form even where it has
 #: an Arrow form: the record form starts ~0.4 s sooner (no pyarrow, no NumPy in the process).
@@ -40,15 +40,8 @@ def runs_arrow_form(plan: Dict[str, Any], min_bytes: int = ARROW_MIN_BYTES) -> b
     if why_not(plan) is not None:
         return False
     tables = [TableDef.from_json(t) for t in plan["tables"]]
-    scanned = {
-        p["source"][1]
-        for s in plan["stages"]
-        for inp in s["inputs"]
-        for p in inp["pipes"]
-        if p["source"][0] == "table"
-    }
     total = 0
-    for t in sorted({*scanned, *broadcast_tables(plan)}):
+    for t in sorted({*stream_columns(plan), *broadcast_tables(plan)}):  # scanned, loaded whole
         size = local_size(tables[t])
         if size is None:  # on S3: large
             return True
