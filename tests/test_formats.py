@@ -59,3 +59,29 @@ def test_compressed_blocks_are_whole_lines_and_damage_is_named(tmp_path):
     bad.write_bytes(good.read_bytes()[:-40])
     with pytest.raises(InputError, match=r"b\.txt\.gz.*corrupt or truncated after \d+ lines"):
         list(SplitReader(InputSplit(str(bad), "compressed", 0, bad.stat().st_size)).lines())
+
+
+def test_a_parquet_split_is_read_page_by_page_not_its_row_group_whole(tmp_path):
+    # A row group of one poorly compressible ~16 MB column: read a batch at a time, the task
+    # holds the batch and a page buffer, not the column chunk too (pyarrow's pre_buffer).
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.arrow.read import input_batches
+
+    values = pa.array([os.urandom(8).hex() for _ in range(1 << 20)])
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"s": values}), path, row_group_size=1 << 20, compression="none")
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(0).total_compressed_size
+    assert chunk > 16 << 20
+    split = InputSplit(str(path), "parquet", 0, chunk, (0,))
+    before = pa.total_allocated_bytes()
+    peak = rows = 0
+    for batch in input_batches(split, ["s"], block_bytes=1 << 20):
+        rows += batch.num_rows
+        peak = max(peak, pa.total_allocated_bytes() - before)
+        del batch
+    assert rows == 1 << 20
+    assert peak < chunk // 4, (peak, chunk)

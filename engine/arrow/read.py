@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from engine.arrow import text as arrow_text
 from engine.errors import InputError, JobDefinitionError
-from engine.formats import SplitReader
+from engine.formats import SplitReader, parquet_file
 from engine.splits import InputSplit
 
 #: Bytes of text per record batch.
@@ -118,10 +118,8 @@ def _at_least_one(blocks: Iterator[bytes]) -> Iterator[bytes]:
 def _parquet_batches(
     split: InputSplit, columns: Sequence[str] | None, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    import pyarrow.parquet as pq
-
     try:
-        pf = pq.ParquetFile(split.path)
+        pf = parquet_file(split.path)
         wanted = None
         if columns:
             # A job reading several tables names the columns it needs from any of

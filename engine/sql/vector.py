@@ -1767,14 +1767,13 @@ def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
     import bz2
     import gzip
 
-    import pyarrow.parquet as pq
-
+    from engine.formats import parquet_file
     from engine.sql.catalog import location_files
 
     out = []
     for f in location_files(table):
         if table.format == "parquet":
-            pf = pq.ParquetFile(f)
+            pf = parquet_file(f)
             wanted = None  # the columns the query reads (the others come out NULL)
             if reader.used:
                 used = {table.columns[i][0] for i in reader.used}
