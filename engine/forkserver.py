@@ -9,7 +9,6 @@ all (a small local input runs in the driver, as Hadoop's "uber" jobs do) and sta
 forkserver if so. This module imports nothing heavier than multiprocessing and the engine's
 splits, so that a SQL command can call it before anything else: importing ``engine.executor``
 (mrjob among it) first would hold the forkserver back by ~50 ms.
-
 """
 
 from __future__ import annotations

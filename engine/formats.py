@@ -10,16 +10,19 @@ import bz2
 import gzip
 import logging
 import os
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.errors import InputError
 from engine.splits import InputSplit, check_unchanged
 
+if TYPE_CHECKING:  # pyarrow only where a Parquet split is read
+    import pyarrow.parquet as pq
+
 log = logging.getLogger(__name__)
 
+#: Bytes a file is read or written by at a time: a text split's blocks, buffered files, a
+#: Parquet column's pages (``parquet_file``).
 READ_BUFFER = 1 << 20
-#: Bytes a Parquet column is read by at a time (``parquet_file``).
-PARQUET_READ_BUFFER = 1 << 20
 #: Bytes of a split read at once by ``SplitReader.lines``.
 LINE_BLOCK = 1 << 20
 #: Counter group and name of the records ``--skip-bad-records`` skipped.
@@ -224,16 +227,16 @@ class SplitReader:
             ) from exc
 
 
-def parquet_file(path: str) -> Any:
+def parquet_file(path: str) -> pq.ParquetFile:
     """The ``pyarrow.parquet.ParquetFile`` of *path*, read a column's pages at a time through a
-    buffer of ``PARQUET_READ_BUFFER`` bytes, not each column chunk of a row group whole first
+    buffer of ``READ_BUFFER`` bytes, not each column chunk of a row group whole first
     (pyarrow's ``pre_buffer``, meant for stores of high latency: the engine's splits are local
     files). A task then holds its batch's decoded columns, not also the row group's compressed
     and decompressed chunks: two row groups of AMPLab's uservisits, four columns, Arrow's peak
     allocation 184 -> 78 MiB, at the same speed (bench/RESULTS.md)."""
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_READ_BUFFER)
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)
 
 
 def check_skipped(counters: Sequence[Mapping[str, Mapping[str, int]]], limit: int) -> None:

@@ -154,9 +154,11 @@ def byte_order(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     integer sort -- about twice as fast for ten rows a key; else the plain sort."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if values.null_count:
+        return pc.sort_indices(values)
     encoded = values.dictionary_encode()
     distinct = len(encoded.dictionary)
-    if distinct * 2 > len(values) or values.null_count:
+    if distinct * 2 > len(values):
         return pc.sort_indices(values)
     by_value = pc.sort_indices(encoded.dictionary).to_numpy()
     rank = np.empty(distinct, dtype=np.int32)
