@@ -50,6 +50,9 @@ class JobPlan:
     #: Input lines the input protocol cannot decode that the job may skip (0: none).
     skip_bad_records: int = _DEFAULTS["skip_bad_records"]
     vectorized: bool = False
+    #: Steps of a vectorized job that run their record methods: its twin has none for them
+    #: (``None`` in ``vector_steps()``); a wave where the two meet is ``engine.arrow.boundary``'s.
+    record_steps: tuple[int, ...] = ()
     working_dir: str = ""
     env: tuple[tuple[str, str], ...] = field(default=())
     #: Where the last step's output goes (the user's path or URI) and the job's scratch
@@ -60,9 +63,16 @@ class JobPlan:
     python_path: tuple[str, ...] = ()
 
     @property
-    def pipeline(self) -> Literal["records", "arrow"]:
-        """How tasks run the job: its mrjob methods (``records``) or its twin (``arrow``)."""
-        return "arrow" if self.vectorized else "records"
+    def pipeline(self) -> Literal["records", "arrow", "mixed"]:
+        """How tasks run the job: its mrjob methods (``records``), its twin (``arrow``), or its
+        twin with some steps left to their mrjob methods (``mixed``, ``record_steps``)."""
+        if not self.vectorized:
+            return "records"
+        return "mixed" if self.record_steps else "arrow"
+
+    def step_pipeline(self, step: int) -> Literal["records", "arrow"]:
+        """How tasks run *step*: on its mrjob methods or on its twin."""
+        return "arrow" if self.vectorized and step not in self.record_steps else "records"
 
     @property
     def task_memory_budget(self) -> int:

@@ -37,9 +37,28 @@ def reduce_task(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCount
     return _run(plan, task, attempt_dir, counters)
 
 
-def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
-    """The task's substeps from its source (split or runs) to its sink (runs or part)."""
-    reader, lines, precombine = _task_pipeline(plan, task, counters)
+def map_reduced(
+    plan: JobPlan,
+    task: ReduceTask,
+    attempt_dir: str,
+    counters: TaskCounters,
+    reduced: Iterator[bytes],
+    records_in: Callable[[], int],
+) -> TaskOutput:
+    """A reduce task's map side and sink over *reduced*, the lines its reduce side put out
+    on the other pipeline (``engine.arrow.boundary``); *records_in* counts what that read."""
+    return _run(plan, task, attempt_dir, counters, (reduced, records_in))
+
+
+def _run(
+    plan: JobPlan,
+    task: Task,
+    attempt_dir: str,
+    counters: TaskCounters,
+    reduced: tuple[Iterator[bytes], Callable[[], int]] | None = None,
+) -> TaskOutput:
+    """The task's substeps from its source (split, runs or *reduced* lines) to its sink (runs or part)."""
+    reader, lines, precombine = _task_pipeline(plan, task, counters, reduced)
     wave = task.wave
     if wave.shuffle_step is None:
         path = part_path(attempt_dir, task.index)
@@ -122,7 +141,10 @@ def reduce_stage(job: Any, step: int, lines: Iterable[bytes], substep: str = "re
 
 
 def _task_pipeline(
-    plan: JobPlan, task: Task, counters: TaskCounters
+    plan: JobPlan,
+    task: Task,
+    counters: TaskCounters,
+    reduced: tuple[Iterator[bytes], Callable[[], int]] | None = None,
 ) -> tuple[Callable[[], int], Iterator[bytes], MapOutput | None]:
     """Chain the task's source and substeps.
 
@@ -133,7 +155,7 @@ def _task_pipeline(
     jobs: dict[tuple[int, str], Any] = {}
     split = task.split if isinstance(task, MapTask) else None
     if split is None or split.kind != "combined":
-        return _split_pipeline(plan, task, split, counters, jobs)
+        return _split_pipeline(plan, task, split, counters, jobs, reduced)
     return _combined_pipeline(plan, task, split.parts, counters, jobs)
 
 
@@ -175,8 +197,10 @@ def _split_pipeline(
     split: InputSplit | None,
     counters: TaskCounters,
     jobs: dict[tuple[int, str], Any],
+    reduced: tuple[Iterator[bytes], Callable[[], int]] | None = None,
 ) -> tuple[Callable[[], int], Iterator[bytes], MapOutput | None]:
-    """``_task_pipeline`` over one split (or the task's runs); *jobs* caches job instances."""
+    """``_task_pipeline`` over one split (or the task's runs, or the *reduced* lines another
+    pipeline's reduce side put out); *jobs* caches job instances."""
 
     def job_for(step: int, substep: str, extra: tuple[str, ...] = ()) -> Any:
         if extra:  # mapper_raw: the file is an argument; never combined, so never shared
@@ -200,9 +224,11 @@ def _split_pipeline(
         else:
             lines = split_reader.lines()
             raw_lines = True
+    elif reduced is not None:
+        lines, records_in = reduced
     else:
         assert isinstance(task, ReduceTask)
-        merged = _Counted(merge_runs(task.runs, plan.sort_values))
+        merged = Counted(merge_runs(task.runs, plan.sort_values))
         records_in = merged.count
         assert wave.reduce_step is not None
         job = job_for(wave.reduce_step, "reducer")
@@ -253,7 +279,7 @@ class MapOutput:
     protocol: Any
 
 
-class _Counted:
+class Counted:
     """Wraps an iterator and counts what passed through it."""
 
     def __init__(self, iterator: Iterator[bytes]) -> None:

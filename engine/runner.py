@@ -82,7 +82,7 @@ class EngineRunner(MRJobRunner):
                 "before the job, or use -r local, which runs them before each task"
             )
         env = {k.replace(".", "_"): str(v) for k, v in (self._opts["jobconf"] or {}).items()}
-        vectorized = values["vectorize"] and self._can_vectorize(script, class_name, steps)
+        record_steps = self._twin_record_steps(script, class_name, steps) if values["vectorize"] else None
         working_dir = self._setup_working_dir()
         for name, value in jobconf_environment(self._cache_jobconf(working_dir)).items():
             env.setdefault(name, value)
@@ -100,39 +100,50 @@ class EngineRunner(MRJobRunner):
             sort_values=bool(self._sort_values),
             split_size=values["split_size"],
             precombine=values["precombine"],
-            vectorized=vectorized,
+            vectorized=record_steps is not None,
+            record_steps=record_steps or (),
             working_dir=working_dir,
             python_path=tuple(self._python_path(working_dir)),
             env=tuple(sorted(env.items())),
         )
 
-    def _can_vectorize(self, script: str, class_name: str, steps: tuple[StepPlan, ...]) -> bool:
-        """True if the job offers a vectorized twin the engine can run (every step reduces,
-        or the job is one map-only step)."""
+    def _twin_record_steps(
+        self, script: str, class_name: str, steps: tuple[StepPlan, ...]
+    ) -> tuple[int, ...] | None:
+        """``None`` unless the job offers a vectorized twin the engine can run (every step
+        reduces, or the job is one map-only step); else the steps the twin leaves to their
+        record methods (``JobPlan.record_steps``)."""
         from engine.mrjob_bridge import load_job_class
         from engine.plan import has_vector_twin
 
         job_class = self._mrjob_cls or load_job_class(script, class_name)
         self._job_class_for_plan = job_class
         if not has_vector_twin(job_class):
-            return False
+            return None
         map_only = len(steps) == 1 and not steps[0].has_reducer and not steps[0].has_combiner
         if not (map_only or all(step.has_reducer for step in steps)) or steps[0].mapper_raw:
             log.info(
                 "the job's vectorized twin is ignored: the engine runs twins of jobs whose steps "
                 "all reduce, or of one map-only step"
             )
-            return False
-        if not self._check_twin(steps):
+            return None
+        record_steps = self._check_twin(steps)
+        if record_steps is None:
             log.info("the job offers no vectorized twin for this run (vector_steps() is None)")
-            return False
-        log.info("running the job's vectorized (Arrow) twin; --no-vectorize runs its record methods")
-        return True
+            return None
+        if record_steps:
+            names = ", ".join(f"step {i + 1}" for i in record_steps)
+            log.info(f"running the job's vectorized (Arrow) twin, {names} on its record methods")
+        else:
+            log.info("running the job's vectorized (Arrow) twin; --no-vectorize runs its record methods")
+        return record_steps
 
-    def _check_twin(self, steps: tuple[StepPlan, ...]) -> bool:
-        """Validate the twin's declarations once, here, before any worker starts; ``False``
+    def _check_twin(self, steps: tuple[StepPlan, ...]) -> tuple[int, ...] | None:
+        """Validate the twin's declarations once, here, before any worker starts; ``None``
         when ``vector_steps()`` is ``None`` (a job whose twin covers only some of its runs,
-        as a compiled SQL query's covers the plans that have an Arrow form)."""
+        as a compiled SQL query's covers the plans that have an Arrow form), else the steps
+        it gives ``None`` for: they run their record methods, and the twins beside them
+        convert the rows (``to_pairs``, ``from_pairs``)."""
         from engine.mrjob_bridge import TaskCounters, make_job
         from engine.plan import JobPlan
 
@@ -141,19 +152,38 @@ class EngineRunner(MRJobRunner):
         offers = getattr(job, "offers_vector_steps", None)
         if offers is not None:
             # a job that builds its twin from its options (SqlJob) says whether it has one, and
-            # its generated declarations need no checking: nothing is built (no pyarrow here)
-            return bool(offers())
+            # which steps it leaves to the record methods; its generated declarations need no
+            # checking: nothing is built (no pyarrow here)
+            if not offers():
+                return None
+            record = getattr(job, "vector_record_steps", None)
+            return tuple(record()) if record is not None else ()
         twins = job.vector_steps()
         if twins is None:
-            return False
+            return None
         if len(twins) != len(steps):
             raise JobDefinitionError(
                 f"vector_steps() gives {len(twins)} steps but steps() has {len(steps)}: "
                 "give one VectorStep per step, or no vector_steps()"
             )
-        for twin in twins:
+        record_steps = tuple(i for i, twin in enumerate(twins) if twin is None)
+        if len(record_steps) == len(twins):
+            return None
+        for i, twin in enumerate(twins):
+            if twin is None:
+                continue
             twin.validate()
-        return True
+            if i > 0 and twins[i - 1] is None and twin.from_pairs is None:
+                raise JobDefinitionError(
+                    f"vector_steps() gives None for step {i} but step {i + 1}'s VectorStep has no "
+                    "from_pairs: declare how the record reducer's pairs become its input table"
+                )
+            if i + 1 < len(twins) and twins[i + 1] is None and twin.to_pairs is None:
+                raise JobDefinitionError(
+                    f"vector_steps() gives None for step {i + 2} but step {i + 1}'s VectorStep has no "
+                    "to_pairs: declare how its result table becomes the record reducer's pairs"
+                )
+        return record_steps
 
     def _setup_working_dir(self) -> str:
         """A directory holding the job's ``FILES``/``--files``/archives, like a task's cwd.

@@ -7,10 +7,12 @@ sorted runs on local disk, never through an extra map-only pass.
 
 ``run_task`` does what every task shares — its directory, its environment (Hadoop's task
 variables, working directory, ``sys.path``), its counters and timing — and hands the
-work to the job's pipeline, chosen once when the job was planned (``JobPlan.pipeline``):
+work to the pipeline of the steps it runs, chosen when the job was planned
+(``JobPlan.step_pipeline``, ``task_pipeline``):
 
     records   engine.records          the job's mrjob methods, a record at a time
     arrow     engine.arrow.pipeline   the job's vectorized twin, a batch at a time
+    boundary  engine.arrow.boundary   a wave that reduces a step on one and maps the next on the other
 
 Each pipeline has the same two entry points, ``map_task`` (a split into partitioned runs,
 or an output part) and ``reduce_task`` (a partition's runs into the next step's runs, or
@@ -32,8 +34,12 @@ from engine.mrjob_bridge import Counters, TaskCounters
 from engine.plan import JobPlan, Wave
 from engine.splits import InputSplit
 
-#: The module of each pipeline (``JobPlan.pipeline``).
-PIPELINES = {"records": "engine.records", "arrow": "engine.arrow.pipeline"}
+#: The module of each pipeline (``task_pipeline``).
+PIPELINES = {
+    "records": "engine.records",
+    "arrow": "engine.arrow.pipeline",
+    "boundary": "engine.arrow.boundary",
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,7 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
     started = time.perf_counter()
     os.makedirs(attempt_dir, exist_ok=True)
     counters = TaskCounters()
-    pipeline = importlib.import_module(PIPELINES[plan.pipeline])
+    pipeline = importlib.import_module(PIPELINES[task_pipeline(plan, task)])
     entry = pipeline.map_task if isinstance(task, MapTask) else pipeline.reduce_task
     with task_context(task_environment(plan, task, attempt, job_id), plan.working_dir, plan.python_path):
         output = entry(plan, task, attempt_dir, counters)
@@ -141,6 +147,18 @@ def run_task(plan: JobPlan, task: Task, attempt: int, attempt_dir: str, job_id: 
         time.perf_counter() - started,
         peak_rss(),
     )
+
+
+def task_pipeline(plan: JobPlan, task: Task) -> str:
+    """The pipeline that runs *task* (``PIPELINES``): its steps', or ``boundary`` for a wave
+    whose reduced step and mapped step run on different ones."""
+    wave = task.wave
+    if isinstance(task, MapTask) or wave.reduce_step is None:
+        return plan.step_pipeline(0)
+    reduced = plan.step_pipeline(wave.reduce_step)
+    if wave.shuffle_step is None or plan.step_pipeline(wave.shuffle_step) == reduced:
+        return reduced
+    return "boundary"
 
 
 def peak_rss() -> int:

@@ -82,6 +82,7 @@ WARM_MODULES = (
     "engine.executor",
     "engine.arrow.output",
     "engine.arrow.pipeline",
+    "engine.arrow.boundary",
     "pyarrow.parquet",
     "pyarrow.csv",
     "pyarrow.compute",

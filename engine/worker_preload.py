@@ -20,6 +20,7 @@ MODULES = (
     "engine.tasks",
     "engine.records",
     "engine.arrow.pipeline",
+    "engine.arrow.boundary",
     "mrjob.job",
     "mrjob.protocol",
     "pyarrow.acero",

@@ -66,7 +66,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
             try:
                 reducer.write_output(
                     writer,
-                    _key_write(job, plan, wave.reduce_step),
+                    step_key_write(job, plan, wave.reduce_step),
                     protocol_write(job, wave.reduce_step, "reducer"),
                     attempt_dir,
                 )
@@ -81,7 +81,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
         step = wave.shuffle_step
         assert step is not None
         runs, stats = map_and_shuffle(
-            twins[step], batches, _key_write(job, plan, step), task.num_partitions, budget, attempt_dir
+            twins[step], batches, step_key_write(job, plan, step), task.num_partitions, budget, attempt_dir
         )
     finally:
         if reducer is not None:
@@ -130,7 +130,7 @@ def _input_batches(split: InputSplit, twin: Any, block: int) -> Iterator[Any]:
         yield from input_batches(part, twin.columns, block, twin.text_reader)
 
 
-def _key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes]:
+def step_key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes]:
     """The encoder whose key bytes partition and order *step*'s reducer input.
 
     That is the step's mapper output protocol; a step without a mapper passes the

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from engine.errors import JobDefinitionError
 
@@ -45,6 +45,10 @@ class VectorStep:
     * ``output_bytes`` (last step): each row's output line (table → binary array, no line
       ends), for a job whose output protocol is its own; it replaces ``output_keys``,
       ``output_values`` and ``value``, which encode a row at a time.
+    * ``to_pairs`` / ``from_pairs``: where the next (previous) step runs its record methods
+      (``vector_steps()`` gives ``None`` for it; ``engine.arrow.boundary``): the reducer's
+      result table as the ``(key, value)`` pairs the step's record reducer would yield, and
+      a list of the previous record reducer's pairs as this step's mapper input table.
     """
 
     keys: Sequence[str]
@@ -60,6 +64,8 @@ class VectorStep:
     text_reader: Callable[[bytes], pa.Table | None] | None = None
     key_bytes: Callable[[pa.Table], pa.Array] | None = None
     output_bytes: Callable[[pa.Table], pa.Array] | None = None
+    to_pairs: Callable[[pa.Table], Iterable[tuple[Any, Any]]] | None = None
+    from_pairs: Callable[[Sequence[tuple[Any, Any]]], pa.Table] | None = None
 
     def validate(self) -> None:
         """Refuse unknown operations and impossible declarations."""
