@@ -191,18 +191,24 @@ def _stage_lines(plan: StagePlan, s: Stage) -> List[str]:
     return out
 
 
-def _vectorization(plan: StagePlan) -> str:
-    """Whether ``-r engine`` runs the plan on Arrow batches (``engine.sql.vector``), or why not."""
-    from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, why_not
+def _vectorization(plan: StagePlan) -> List[str]:
+    """Whether ``-r engine`` runs the plan's stages on Arrow batches (``engine.sql.vector``), and
+    why not where a stage runs on the record form."""
+    from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, record_stages, why_not
 
-    reason = why_not(plan.to_json())
-    if reason is None:
-        return (
-            "enabled: true (-r engine runs every stage on Arrow batches when the tables hold "
-            f"{ARROW_MIN_BYTES >> 20} MiB or more of text, a Parquet file counting {PARQUET_TEXT_FACTOR} "
-            "times its bytes, --sql-arrow-min-bytes; --no-vectorize: the record form)"
-        )
-    return f"enabled: false ({reason}: -r engine runs the record form)"
+    record = record_stages(plan.to_json())
+    when = (
+        f"when the tables hold {ARROW_MIN_BYTES >> 20} MiB or more of text, a Parquet file counting "
+        f"{PARQUET_TEXT_FACTOR} times its bytes, --sql-arrow-min-bytes; --no-vectorize: the record form"
+    )
+    if not record:
+        return [f"enabled: true (-r engine runs every stage on Arrow batches {when})"]
+    if len(record) == len(plan.stages):
+        return [f"enabled: false ({why_not(plan.to_json())}: -r engine runs the record form)"]
+    arrow = ", ".join(f"Stage-{s.id + 1}" for s in plan.stages if s.id not in record)
+    rest = "the rest on the record form"
+    lines = [f"enabled: partly (-r engine runs {arrow} on Arrow batches, {rest}, {when})"]
+    return lines + [f"on the record form: {reason}" for reason in record.values()]
 
 
 def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> str:
@@ -224,7 +230,7 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
         if timings is not None:
             lines.append(f"    rows out: {counters.get(f'Stage-{s.id + 1} rows out', 0)}")
     lines += ["  Stage: Stage-0", "    Fetch Operator", f"      columns: {', '.join(_names(plan.columns))}"]
-    lines += ["", "PLAN VECTORIZATION:", f"  {_vectorization(plan)}"]
+    lines += ["", "PLAN VECTORIZATION:", *(f"  {line}" for line in _vectorization(plan))]
     if timings is not None:
         lines += [
             "",
@@ -236,6 +242,12 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
             by_rows = counters.get(f"{t.name} blocks read by the record form", 0)
             if by_rows:
                 lines.append(f"  {t.name}: {by_rows} block(s) read by the record form's reader")
+        for s in plan.stages:
+            for way in ("to", "from"):
+                crossed = counters.get(f"Stage-{s.id + 1} rows {way} the record form", 0)
+                if crossed:
+                    where = "to the record form" if way == "to" else "from the record form to Arrow"
+                    lines.append(f"  Stage-{s.id + 1}: {crossed} rows crossed {where}")
         for name, seconds, records_in, records_out in timings.get("waves", ()):
             lines.append(f"  wave {name}: {seconds:.2f} s, {records_in} records in, {records_out} out")
     return "\n".join(lines) + "\n"

@@ -28,7 +28,7 @@ from engine.sql import operators as ops
 from engine.sql.catalog import RowReader, TableDef, table_for_path
 from engine.sql.protocol import HiveTextProtocol, SqlRowsOutputProtocol, SqlValueProtocol, TsvTextProtocol
 from engine.sql.stages import decode, stream_columns
-from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, runs_arrow_form, why_not
+from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, record_stages, runs_arrow_form
 
 #: How many carry keys spread carried rows over a step's reducers.
 CARRY_KEYS = 64
@@ -310,17 +310,23 @@ class SqlJob(EngineMRJob):
     # ------------------------------------------------------------------ the Arrow form
 
     def offers_vector_steps(self) -> bool:
-        """Whether ``-r engine`` should run the Arrow form (``vector_plan.runs_arrow_form``: the
-        plan has one, and its tables are large enough). Asked by the driver before it builds
-        anything, so the driver imports no pyarrow."""
+        """Whether ``-r engine`` should run the Arrow form (``vector_plan.runs_arrow_form``: a
+        stage of the plan has one, and its tables are large enough). Asked by the driver before
+        it builds anything, so the driver imports no pyarrow."""
         return runs_arrow_form(self._plan(), self.options.sql_arrow_min_bytes)
 
+    def vector_record_steps(self) -> List[int]:
+        """The steps the Arrow form leaves to the record form (``vector_plan.record_stages``:
+        EXPLAIN names each one's reason); the engine hands the rows across between them."""
+        return sorted(record_stages(self._plan()))
+
     def vector_steps(self) -> Optional[List[Any]]:
-        """The plan's Arrow form (``engine.sql.vector``): one ``VectorStep`` per stage, or
-        ``None`` when a construct of the plan has none (EXPLAIN names it); only ``-r engine``
-        asks, and ``--no-vectorize`` keeps the record form."""
+        """The plan's Arrow form (``engine.sql.vector``): a ``VectorStep`` per stage that has
+        one, ``None`` for a stage that runs on the record form (``vector_record_steps``), or
+        ``None`` when no stage has one; only ``-r engine`` asks, and ``--no-vectorize`` keeps
+        the record form."""
         plan = self._plan()
-        if why_not(plan) is not None:
+        if len(record_stages(plan)) == len(plan["stages"]):
             return None
         from engine.sql.vector import ArrowForm  # pyarrow: the engine's side only
 

@@ -432,8 +432,9 @@ class Session:
         return S.BROADCAST_BYTES
 
     def _runs_arrow_form(self, plan: S.StagePlan) -> bool:
-        """Whether ``-r engine`` will run *plan* on its Arrow form (``SqlJob.offers_vector_steps``,
-        given this session's ``--sql-arrow-min-bytes`` and ``--no-vectorize``)."""
+        """Whether ``-r engine`` will run every stage of *plan* on its Arrow form
+        (``SqlJob.offers_vector_steps``, given this session's ``--sql-arrow-min-bytes`` and
+        ``--no-vectorize``): a stage on the record form loads its broadcast side into Python."""
         from engine.sql.vector_plan import ARROW_MIN_BYTES, runs_arrow_form
 
         if self.runner != "engine" or "--no-vectorize" in self.job_args:
@@ -443,7 +444,7 @@ class Session:
             min_bytes = ARROW_MIN_BYTES if raw is None else int(raw)
         except ValueError:  # the job itself says what is wrong with it
             return False
-        return runs_arrow_form(plan.to_json(), min_bytes)
+        return runs_arrow_form(plan.to_json(), min_bytes, every_stage=True)
 
     def inputs(self, plan: S.StagePlan) -> List[str]:
         """The job's input paths: the locations of the tables its mappers read."""

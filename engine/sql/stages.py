@@ -104,6 +104,7 @@ def _stage_json(s: Stage) -> Dict[str, Any]:
         "post": s.post,
         "stream": s.stream,
         "width": len(s.columns),
+        "out_types": [str(t) for _, t in s.out_columns],  # after post: what the stage emits
         "inputs": [
             {
                 "keys": i.keys,

@@ -1,9 +1,10 @@
 """The Arrow form of a compiled plan: ``SqlJob``'s vectorized twin (``engine.arrow``).
 
-``SqlJob.vector_steps()`` gives one ``VectorStep`` per stage when the whole plan has an Arrow
-form, so ``-r engine`` runs the query a batch at a time: tables are read into typed columns,
-filters and projections are ``pyarrow.compute`` kernels, GROUP BY is Arrow's hash aggregation
-(partial map-side, final reduce-side, within the memory budget), ORDER BY/LIMIT are Arrow sorts.
+``SqlJob.vector_steps()`` gives a ``VectorStep`` for each stage that has an Arrow form
+(``vector_plan.record_stages`` says which have none), so ``-r engine`` runs those a batch at a
+time: tables are read into typed columns, filters and projections are ``pyarrow.compute``
+kernels, GROUP BY is Arrow's hash aggregation (partial map-side, final reduce-side, within the
+memory budget), ORDER BY/LIMIT are Arrow sorts.
 The record form (``engine.sql.job``, ``engine.sql.operators``) stays the reference: the Arrow
 form must give its rows, partitioned and ordered as it does (the key bytes are the record form's
 ``SqlValueProtocol`` bytes, ``key_bytes``), so the part files are the same bytes.
@@ -41,10 +42,13 @@ A query without a shuffle is one map-only step: each map task writes its rows, i
 order, to its part (``engine.arrow.pipeline``). An aggregate without GROUP BY adds an empty row
 to each batch so that it has its one row over no rows (``_with_empty_row``).
 
-What has no Arrow form yet (a join or a global aggregate over an earlier stage's rows, a regex
-RE2 lacks or reads otherwise) leaves the whole plan on the record form; EXPLAIN names the first
-such construct. A few functions (``_BY_VALUE``, and casts Arrow's kernel would read otherwise)
-run the record form's own code value by value, the rest of the plan on Arrow. Integer
+A stage without an Arrow form (a join over an earlier stage's rows, a regex RE2 lacks or reads
+otherwise), and a stage that carries rows on to a later one, run on the record form; the stages
+beside one hand their rows across as the record form's reducer pairs (``ArrowForm._to_pairs``,
+``_from_pairs``; ``engine.arrow.boundary``). EXPLAIN names each such stage and why.
+
+A few functions (``_BY_VALUE``, and casts Arrow's kernel would read otherwise) run the record
+form's own code value by value, the rest of the plan on Arrow. Integer
 arithmetic is checked: a result beyond 64 bits is an error that says to run the query with
 ``--no-vectorize``, where Python's integers have no bound; so is an integer ``sum``/``avg``
 whose total does not fit (``_check_sum``). Sums of doubles add in another order than the record
@@ -53,10 +57,11 @@ form's (the last bits may differ, as between any two SQL engines).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, overload
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, overload
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,9 +76,11 @@ from engine.sql import expr as E
 from engine.sql import operators as ops
 from engine.sql import protocol
 from engine.sql.catalog import RowReader, TableDef, table_for_path
+from engine.sql.job import SENTINEL
 from engine.sql.regex_serde import LineRegex, Re2Form, re2_form
 from engine.sql.stages import pipe_columns, stream_columns
 from engine.sql.types import SqlType, from_string
+from engine.sql.vector_plan import record_stages
 from engine.sql.vector_text import hive_lines, key_bytes, row_json, tsv_lines
 
 # ------------------------------------------------------------------------------- kernels
@@ -703,20 +710,60 @@ class ArrowForm:
         self.stages = plan["stages"]
         self.tables = [TableDef.from_json(t) for t in plan["tables"]]
         self.count = count
+        self.record = record_stages(plan)  # the stages left to the record form
         # the tables stage 1 reads (several for a shuffled join), each with its reader
-        first = [p for inp in self.stages[0]["inputs"] for p in inp["pipes"]]
+        first = [p for inp in self.stages[0]["inputs"] for p in inp["pipes"]] if 0 not in self.record else []
         self.first_tables = sorted({p["source"][1] for p in first})
         columns = stream_columns(plan)
         self.readers = {t: TableReader(self.tables[t], columns.get(t)) for t in self.first_tables}
         self._path_table: Dict[str, int] = {}
         self._joins: Dict[int, ShuffledJoin] = {}
 
-    def steps(self) -> List[VectorStep]:
-        out = []
+    def steps(self) -> List[Optional[VectorStep]]:
+        """A ``VectorStep`` per stage, ``None`` for one on the record form; a step beside one
+        hands its rows across (``to_pairs``, ``from_pairs``: ``engine.arrow.boundary``)."""
+        out: List[Optional[VectorStep]] = []
         last = len(self.stages) - 1
         for s in self.stages:
-            out.append(self._step(s, s["id"] == last))
+            i = s["id"]
+            if i in self.record:
+                out.append(None)
+                continue
+            step = self._step(s, i == last)
+            if i < last and i + 1 in self.record:
+                step = dataclasses.replace(step, to_pairs=self._to_pairs(s))
+            if i > 0 and i - 1 in self.record:
+                step = dataclasses.replace(step, from_pairs=self._from_pairs(self.stages[i - 1]))
+            out.append(step)
         return out
+
+    def _to_pairs(self, s: Dict[str, Any]) -> Callable[[pa.Table], Iterator[Tuple[Any, Any]]]:
+        """Stage *s*'s result rows as its record reducer emits them: ``None -> [stream, *row]``,
+        for a next stage on the record form (counted: ``Stage-N rows to the record form``)."""
+        stream, name = s["stream"], f"Stage-{s['id'] + 1} rows to the record form"
+
+        def to_pairs(rows: pa.Table) -> Iterator[Tuple[Any, Any]]:
+            self.count(name, rows.num_rows)
+            columns = [c.to_pylist() for c in rows.columns]
+            for row in zip(*columns) if columns else ((),) * rows.num_rows:
+                yield None, [stream, *row]
+
+        return to_pairs
+
+    def _from_pairs(self, s: Dict[str, Any]) -> Callable[[Sequence[Tuple[Any, Any]]], pa.Table]:
+        """Record stage *s*'s reducer pairs (``None -> [stream, *row]``, and the sentinel a global
+        aggregate's stage gets) as the next stage's input: columns ``c0..`` of *s*'s types
+        (counted: ``Stage-N rows from the record form``)."""
+        types = [arrow_type(from_string(t)) for t in s["out_types"]]
+        names, name = _names("c", len(types)), f"Stage-{s['id'] + 1} rows from the record form"
+
+        def from_pairs(pairs: Sequence[Tuple[Any, Any]]) -> pa.Table:
+            rows = [value[1:] for _, value in pairs if value[0] != SENTINEL]
+            self.count(name, len(rows))
+            columns = list(zip(*rows)) if rows else [()] * len(types)
+            return pa.table([pa.array(c, t) for c, t in zip(columns, types)], names=names)
+
+        return from_pairs
 
     # ------------------------------------------------------------------ per stage
 

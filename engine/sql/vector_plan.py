@@ -1,10 +1,16 @@
-"""Which compiled plans have an Arrow form (``engine.sql.vector``), decided on the JSON plan
-alone: no pyarrow here, so EXPLAIN and the shipped job ask without importing it."""
+"""Which stages of a compiled plan have an Arrow form (``engine.sql.vector``), decided on the
+JSON plan alone: no pyarrow here, so EXPLAIN and the shipped job ask without importing it.
+
+A stage without one runs on the record form, the others on Arrow (``record_stages``): the
+engine hands the rows across where the two meet (``engine.arrow.boundary``). A stage that
+carries rows to a later one (a table's or an earlier stage's, keyed by an integer: see
+``engine.sql.stages``) runs on the record form too: the Arrow shuffle has one schema a stage.
+"""
 
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from engine.sql import expr as E
 from engine.sql.catalog import TableDef, local_size, location_holds
@@ -30,14 +36,18 @@ WINDOW_FUNCTIONS = frozenset(
 )
 
 
-def runs_arrow_form(plan: Dict[str, Any], min_bytes: int = ARROW_MIN_BYTES) -> bool:
+def runs_arrow_form(
+    plan: Dict[str, Any], min_bytes: int = ARROW_MIN_BYTES, every_stage: bool = False
+) -> bool:
     """Whether ``-r engine`` runs the JSON *plan* on its Arrow form (``--no-vectorize`` aside):
-    it has one (``why_not``), and its tables hold at least *min_bytes* (``--sql-arrow-min-bytes``)
-    of text -- tables on S3 count as large, Parquet files as ``PARQUET_TEXT_FACTOR`` times their
-    bytes -- counting the tables its mappers scan and those its map-side joins load whole (a small
-    scan probing a large broadcast side reads that side a row at a time on the record form).
-    The job asks before the driver builds anything; the SQL session, to size its broadcasts."""
-    if why_not(plan) is not None:
+    a stage of it has one (*every_stage*: each has), and its tables hold at least *min_bytes*
+    (``--sql-arrow-min-bytes``) of text -- tables on S3 count as large, Parquet files as
+    ``PARQUET_TEXT_FACTOR`` times their bytes -- counting the tables its mappers scan and those
+    its map-side joins load whole (a small scan probing a large broadcast side reads that side a
+    row at a time on the record form). The job asks before the driver builds anything; the SQL
+    session, to size its broadcasts (every stage: a record stage loads its side into Python)."""
+    record = record_stages(plan)
+    if len(record) == len(plan["stages"]) or (every_stage and record):
         return False
     tables = [TableDef.from_json(t) for t in plan["tables"]]
     total = 0
@@ -50,55 +60,85 @@ def runs_arrow_form(plan: Dict[str, Any], min_bytes: int = ARROW_MIN_BYTES) -> b
 
 
 def why_not(plan: Dict[str, Any]) -> Optional[str]:
-    """``None`` if the JSON *plan* (``engine.sql.stages``) has an Arrow form, else the first
-    construct that has none, in words for EXPLAIN and the driver's log."""
+    """``None`` if every stage of the JSON *plan* (``engine.sql.stages``) has an Arrow form,
+    else the first construct that has none (or, failing one, the first stage that carries rows),
+    in words for EXPLAIN and the driver's log."""
+    own, carrying = _reasons(plan)
+    first = own or carrying
+    return first[min(first)] if first else None
+
+
+def record_stages(plan: Dict[str, Any]) -> Dict[int, str]:
+    """The stages of the JSON *plan* that run on the record form, each with the reason: the
+    first construct of it that has no Arrow form, or the rows it carries to a later stage."""
+    own, carrying = _reasons(plan)
+    return dict(sorted({**carrying, **own}.items()))
+
+
+def _reasons(plan: Dict[str, Any]) -> Tuple[Dict[int, str], Dict[int, str]]:
+    """The stages without an Arrow form of their own, and those that carry a pipe's rows to
+    the stage that consumes them (on the record form: keyed by an integer), with the reasons."""
     stages = plan["stages"]
     tables = [TableDef.from_json(t) for t in plan["tables"]]
+    own: Dict[int, str] = {}
+    carrying: Dict[int, str] = {}
     for s in stages:
-        where = f"Stage-{s['id'] + 1}"
-        if s["kind"] not in STAGE_KINDS:
-            return f"{where} is a {s['kind']}"
-        if s["kind"] == "map" and len(stages) > 1:  # pragma: no cover - the compiler plans none
-            return f"{where} is a stage without a shuffle among others"
-        if s["kind"] == "join":
-            reason = _join_why_not(s, tables)
-            if reason:
-                return f"{where}{reason}"
-            continue
-        if len(s["inputs"]) != 1 or len(s["inputs"][0]["pipes"]) != 1:
-            return f"{where} reads several inputs"
-        pipe = s["inputs"][0]["pipes"][0]
-        source = pipe["source"]
-        if s["id"] == 0:
-            if source[0] != "table":
-                return f"{where} reads no table"
-            reason = _table_why_not(tables[source[1]])
-            if reason:
-                return f"{where}: {reason}"
-        elif source != ["stage", s["id"] - 1]:
-            return f"{where} reads a table or a stage other than the one before it"
-        reason = _ops_why_not([*pipe["ops"], *s["post"]], tables)
+        reason = _stage_why_not(s, len(stages), tables)
+        if reason is not None:
+            own[s["id"]] = f"Stage-{s['id'] + 1}{reason}"
+        for inp in s["inputs"]:
+            for p in inp["pipes"]:
+                kind, source = p["source"]
+                first = 0 if kind == "table" else source + 1
+                what = tables[source].name if kind == "table" else f"Stage-{source + 1}"
+                for carrier in range(first, s["id"]):
+                    reason = f"Stage-{carrier + 1} carries {what}'s rows to Stage-{s['id'] + 1}"
+                    carrying.setdefault(carrier, reason)
+    return own, carrying
+
+
+def _stage_why_not(s: Dict[str, Any], n_stages: int, tables: List[TableDef]) -> Optional[str]:
+    """Why stage *s* has no Arrow form, as the rest of a sentence after its name (``None``: it has)."""
+    if s["kind"] not in STAGE_KINDS:
+        return f" is a {s['kind']}"
+    if s["kind"] == "map" and n_stages > 1:  # pragma: no cover - the compiler plans none
+        return " is a stage without a shuffle among others"
+    if s["kind"] == "join":
+        return _join_why_not(s, tables)
+    if len(s["inputs"]) != 1 or len(s["inputs"][0]["pipes"]) != 1:
+        return " reads several inputs"
+    pipe = s["inputs"][0]["pipes"][0]
+    source = pipe["source"]
+    if s["id"] == 0:
+        if source[0] != "table":  # pragma: no cover - the first stage reads tables
+            return " reads no table"
+        reason = _table_why_not(tables[source[1]])
         if reason:
-            return f"{where}: {reason}"
-        exprs = list(s["inputs"][0]["keys"])
-        if s["kind"] == "aggregate":
-            for a in s["spec"]["aggs"]:
-                if a["func"] not in AGGREGATES or (a["distinct"] and a["func"] not in DISTINCT_AGGREGATES):
-                    name = a["func"] + (" DISTINCT" if a["distinct"] else "")
-                    return f"{where} has the aggregate {name}"
-                if a["arg"] is not None:
-                    exprs.append(a["arg"])
-        elif s["kind"] == "sort":
-            exprs += [k["expr"] for k in s["spec"]["keys"]]
-        elif s["kind"] == "window":
-            for f in s["spec"]["funcs"]:
-                if f["func"] not in WINDOW_FUNCTIONS:  # ntile's bucket count: a constant (compile)
-                    return f"{where} has the window function {f['func']} (its Arrow form is to come)"
-            exprs += [k["expr"] for k in s["spec"]["order"]]
-        for e in exprs:
-            reason = _expr_why_not(e)
-            if reason:
-                return f"{where}: {reason}"
+            return f": {reason}"
+    elif source != ["stage", s["id"] - 1]:
+        return " reads a table or a stage other than the one before it"
+    reason = _ops_why_not([*pipe["ops"], *s["post"]], tables)
+    if reason:
+        return f": {reason}"
+    exprs = list(s["inputs"][0]["keys"])
+    if s["kind"] == "aggregate":
+        for a in s["spec"]["aggs"]:
+            if a["func"] not in AGGREGATES or (a["distinct"] and a["func"] not in DISTINCT_AGGREGATES):
+                name = a["func"] + (" DISTINCT" if a["distinct"] else "")
+                return f" has the aggregate {name}"
+            if a["arg"] is not None:
+                exprs.append(a["arg"])
+    elif s["kind"] == "sort":
+        exprs += [k["expr"] for k in s["spec"]["keys"]]
+    elif s["kind"] == "window":
+        for f in s["spec"]["funcs"]:
+            if f["func"] not in WINDOW_FUNCTIONS:  # ntile's bucket count: a constant (compile)
+                return f" has the window function {f['func']} (its Arrow form is to come)"
+        exprs += [k["expr"] for k in s["spec"]["order"]]
+    for e in exprs:
+        reason = _expr_why_not(e)
+        if reason:
+            return f": {reason}"
     return None
 
 

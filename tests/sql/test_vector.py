@@ -32,7 +32,7 @@ from engine.sql.errors import SqlError
 from engine.sql.job import SqlJob
 from engine.sql.results import write_rows
 from engine.sql.session import Session
-from engine.sql.vector_plan import why_not
+from engine.sql.vector_plan import record_stages, why_not
 from tests.sql.oracle import Table, assert_same, duck_sql, run_duckdb, run_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,14 +102,17 @@ def _parts(out: Path) -> List[bytes]:
     return [p.read_bytes() for p in sorted(out.glob("part-*"))]
 
 
-def _both_forms(session: Session, sql: str, root: Path, name: str, more: Sequence[str] = ()) -> List[bytes]:
+def _both_forms(
+    session: Session, sql: str, root: Path, name: str, more: Sequence[str] = (), record: Sequence[int] = ()
+) -> List[bytes]:
     """The plan of *sql* run on its Arrow form and on its record form: the Arrow form's parts,
-    after checking that they are the record form's bytes."""
+    after checking that they are the record form's bytes. *record*: the stages (0-based) that
+    the Arrow form leaves to the record form (the run's pipeline is then ``mixed``)."""
     (statement,) = session.parse(sql)
     plan = session.compile(statement)
-    assert why_not(plan.to_json()) is None, why_not(plan.to_json())
+    assert sorted(record_stages(plan.to_json())) == list(record), record_stages(plan.to_json())
     outputs = []
-    for form, extra in (("arrow", []), ("records", ["--no-vectorize"])):
+    for form, extra in (("mixed" if record else "arrow", []), ("records", ["--no-vectorize"])):
         out = root / f"{name}-{form}"
         args = ["-r", "engine", "--sql-plan", plan.encode(), *ARROW_ALWAYS, "--executor", "processes"]
         args += ["--jobconf", "mapreduce.job.reduces=3", "--output-dir", str(out), *more, *extra]
@@ -120,7 +123,7 @@ def _both_forms(session: Session, sql: str, root: Path, name: str, more: Sequenc
         by_records = sum(c.get("sql", {}).get("v blocks read by the record form", 0) for c in counters)
         history = json.loads((out / "_logs" / "history.json").read_text())
         assert history["job"]["options"]["pipeline"] == form
-        if form == "arrow":
+        if form != "records":
             assert by_records == 0, "a block of clean data was read by the record form's reader"
         outputs.append(_parts(out))
     assert outputs[0] == outputs[1], "the Arrow form's parts are not the record form's bytes"
@@ -1004,6 +1007,106 @@ def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exa
         session.execute(statement)
     session.job_args.append("--no-vectorize")
     assert sorted(run_engine(session, past)) == [("a", 5), ("b", 2 * big + 1)]
+
+
+# ------------------------------------------------------------------------------- per stage
+
+
+class Mixed(NamedTuple):
+    id: str
+    sql: str
+    record: Sequence[int]  # the stages (0-based) left to the record form
+    ordered: bool = False
+    shuffled: bool = False  # no join broadcast
+
+
+#: substr() with a computed length has no Arrow kernel yet: a stage that computes one runs on the record form.
+MIXED = [
+    Mixed(
+        "a_last_stage_on_the_record_form",  # its HAVING
+        "SELECT n, count(*) AS c FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q GROUP BY n "
+        "HAVING length(substr('abcdefghij', 1, count(*))) > 1",
+        [1],
+    ),
+    Mixed(
+        "a_global_aggregate_on_the_record_form_after_arrow",
+        "SELECT count(*), sum(n), max(g) FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q "
+        "HAVING length(substr('abcdefghij', 1, count(*) + 1)) > 0",
+        [1],
+    ),
+    Mixed(
+        "a_global_aggregate_of_no_rows_on_the_record_form_after_arrow",
+        "SELECT count(*), sum(n), max(g) FROM (SELECT g, count(*) AS n FROM v WHERE id < 0 GROUP BY g) q "
+        "HAVING length(substr('abcdefghij', 1, count(*) + 1)) > 0",
+        [1],
+    ),
+    Mixed(
+        "a_sort_on_arrow_after_the_record_form",
+        "SELECT g, n FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q "
+        "ORDER BY substr(g, 1, length(g) - 1), n",
+        [0],
+        ordered=True,
+    ),
+    Mixed(
+        "a_first_stage_on_the_record_form",
+        "SELECT n, count(*), sum(s) FROM (SELECT substr(g, 1, length(g) - 1) AS r, count(*) AS n, "
+        "sum(dc) AS s FROM v GROUP BY substr(g, 1, length(g) - 1)) q GROUP BY n",
+        [0],
+    ),
+    Mixed(
+        "a_global_aggregate_after_the_record_form",  # the record stage's sentinel is no row
+        "SELECT count(*), sum(n), max(r), min(s) FROM (SELECT substr(g, 1, length(g) - 1) AS r, "
+        "count(*) AS n, sum(dc) AS s FROM v GROUP BY substr(g, 1, length(g) - 1)) q",
+        [0],
+    ),
+    Mixed(
+        "a_global_aggregate_of_no_rows_after_the_record_form",
+        "SELECT count(*), sum(n), max(r) FROM (SELECT substr(g, 1, length(g) - 1) AS r, count(*) AS n "
+        "FROM v WHERE id < 0 GROUP BY substr(g, 1, length(g) - 1)) q",
+        [0],
+    ),
+    Mixed(
+        "every_type_crosses_to_the_record_form_and_back",
+        "SELECT r, s, md, mt, sd, mb, mg, c FROM (SELECT substr(g, 1, length(g) - 1) AS r, sum(s) AS s, "
+        "min(md) AS md, max(mt) AS mt, sum(sd) AS sd, min(mb) AS mb, max(g) AS mg, count(*) AS c "
+        "FROM (SELECT g, sum(dc) AS s, min(d) AS md, max(ts) AS mt, sum(db) AS sd, min(b) AS mb "
+        "FROM v GROUP BY g) a GROUP BY substr(g, 1, length(g) - 1)) b ORDER BY r NULLS FIRST",
+        [1],
+        ordered=True,
+    ),
+    Mixed(
+        "a_join_over_a_stages_rows_then_arrow",  # Stage-1 carries b's rows to the join
+        "SELECT q.g, count(*), sum(b.dc) FROM (SELECT g, count(*) AS n FROM v GROUP BY g) q "
+        "JOIN v b ON q.n = b.x GROUP BY q.g",
+        [0, 1],
+        shuffled=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", MIXED, ids=[c.id for c in MIXED])
+def test_a_stage_without_an_arrow_form_runs_on_the_record_form_beside_arrow_stages(
+    env: Env, shuffled: Env, case: Mixed
+) -> None:
+    """Only the stages without an Arrow form run on the record form (EXPLAIN names each and
+    why); the parts are the record form's bytes and the rows DuckDB's."""
+    on = shuffled if case.shuffled else env
+    _both_forms(on.session, case.sql, on.root, f"mixed-{case.id}", ["--split-size", "8K"], record=case.record)
+    (explain,) = on.session.parse(f"EXPLAIN {case.sql}")
+    text = on.session.execute(explain).explain
+    assert "enabled: partly" in text
+    for i in case.record:
+        assert f"on the record form: Stage-{i + 1}" in text
+    got = run_engine(on.session, case.sql)
+    assert_same(got, run_duckdb(on.con, duck_sql(case.sql)), case.ordered, case.sql)
+
+
+def test_explain_analyze_counts_the_rows_that_cross_between_the_forms(env: Env) -> None:
+    sql = MIXED[0].sql  # Stage-1 on Arrow, Stage-2 (its HAVING has such a substr()) on the record form
+    (statement,) = env.session.parse(f"EXPLAIN ANALYZE {sql}")
+    text = env.session.execute(statement).explain
+    groups = len(run_duckdb(env.con, "SELECT DISTINCT g FROM v"))
+    assert f"Stage-1: {groups} rows crossed to the record form" in text
 
 
 # ------------------------------------------------------------------------------- the check
