@@ -44,10 +44,12 @@ def map_reduced(
     counters: TaskCounters,
     reduced: Iterator[bytes],
     records_in: Callable[[], int],
+    budget: int,
 ) -> TaskOutput:
     """A reduce task's map side and sink over *reduced*, the lines its reduce side put out
-    on the other pipeline (``engine.arrow.boundary``); *records_in* counts what that read."""
-    return _run(plan, task, attempt_dir, counters, (reduced, records_in))
+    on the other pipeline (``engine.arrow.boundary``); *records_in* counts what that read,
+    and the map side's shuffle holds *budget* bytes (what the reduce side leaves it)."""
+    return _run(plan, task, attempt_dir, counters, (reduced, records_in), budget)
 
 
 def _run(
@@ -56,8 +58,10 @@ def _run(
     attempt_dir: str,
     counters: TaskCounters,
     reduced: tuple[Iterator[bytes], Callable[[], int]] | None = None,
+    budget: int | None = None,
 ) -> TaskOutput:
-    """The task's substeps from its source (split, runs or *reduced* lines) to its sink (runs or part)."""
+    """The task's substeps from its source (split, runs or *reduced* lines) to its sink (runs or
+    part), the shuffle within *budget* (default: the task's)."""
     reader, lines, precombine = _task_pipeline(plan, task, counters, reduced)
     wave = task.wave
     if wave.shuffle_step is None:
@@ -73,7 +77,7 @@ def _run(
     combiner_job = None
     if plan.steps[step].has_combiner:
         combiner_job = make_job(plan, step, "combiner", counters)
-    budget = plan.task_memory_budget
+    budget = plan.task_memory_budget if budget is None else budget
     change = step_environment_change(plan, task, step)
     if precombine is not None and combiner_job is not None:
         # Pre-aggregated groups are combined at each flush; the collector then holds

@@ -60,10 +60,11 @@ def _arrow_to_records(
     job = make_job(plan, step, "reducer", counters)
     twin = job.vector_steps()[step]
     _, write = step_codecs(job, step, "reducer")
-    reducer = PartitionReduce(twin, task.runs, max(1, plan.task_memory_budget // 2))
+    half = max(1, plan.task_memory_budget // 2)
+    reducer = PartitionReduce(twin, task.runs, half)
     try:
         lines = (write(key, value) for table in reducer.tables() for key, value in twin.to_pairs(table))
-        return map_reduced(plan, task, attempt_dir, counters, lines, lambda: reducer.records_in)
+        return map_reduced(plan, task, attempt_dir, counters, lines, lambda: reducer.records_in, half)
     finally:
         reducer.close()
 

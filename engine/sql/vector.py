@@ -761,7 +761,13 @@ class ArrowForm:
             rows = [value[1:] for _, value in pairs if value[0] != SENTINEL]
             self.count(name, len(rows))
             columns = list(zip(*rows)) if rows else [()] * len(types)
-            return pa.table([pa.array(c, t) for c, t in zip(columns, types)], names=names)
+            try:
+                return pa.table([pa.array(c, t) for c, t in zip(columns, types)], names=names)
+            except (OverflowError, pa.ArrowInvalid) as e:  # an integer past 64 bits, say
+                raise ValueError(
+                    f"Stage-{s['id'] + 1}'s rows (on the record form) do not fit the Arrow form's "
+                    f"types of the next stage ({e}): run the query with --no-vectorize"
+                ) from e
 
         return from_pairs
 

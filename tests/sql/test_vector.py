@@ -1109,6 +1109,23 @@ def test_explain_analyze_counts_the_rows_that_cross_between_the_forms(env: Env) 
     assert f"Stage-1: {groups} rows crossed to the record form" in text
 
 
+def test_a_record_stages_integer_past_64_bits_is_an_error_before_an_arrow_stage(tmp_path: Path) -> None:
+    """The record form's sums have no bound; the next stage's Arrow columns do: the error names
+    the stage and says what to do, and --no-vectorize gives the exact total."""
+    big = 2**62
+    session = _session_over(tmp_path, "w", f"ab|{big}\nab|{big}\nab|{big}\n", "g varchar(5), n bigint")
+    sql = (
+        "SELECT s, count(*) FROM (SELECT substr(g, 1, length(g) - 1) AS p, sum(n) AS s FROM w "
+        "GROUP BY substr(g, 1, length(g) - 1)) q GROUP BY s"
+    )
+    (statement,) = session.parse(sql)
+    assert sorted(record_stages(session.compile(statement).to_json())) == [0]
+    with pytest.raises(Exception, match=r"Stage-1's rows \(on the record form\) do not fit.*--no-vectorize"):
+        session.execute(statement)
+    session.job_args.append("--no-vectorize")
+    assert run_engine(session, sql) == [(3 * big, 1)]
+
+
 # ------------------------------------------------------------------------------- the check
 
 
