@@ -129,7 +129,7 @@ class EngineRunner(MRJobRunner):
             return None
         record_steps = self._check_twin(steps)
         if record_steps is None:
-            log.info("the job offers no vectorized twin for this run (vector_steps() is None)")
+            log.info("the job offers no vectorized twin for this run (vector_steps() gives no VectorStep)")
             return None
         if record_steps:
             names = ", ".join(f"step {i + 1}" for i in record_steps)

@@ -12,7 +12,7 @@ with its protocol and decoded by step *r + 1*'s mapper::
                                  the record pipeline's map side and shuffle (engine.records.map_reduced:
                                  step r+1's mapper, its combiner or pre-combiner, the sorted runs)
     record reduce -> Arrow map   step r's sorted runs merged and reduced (engine.records.reduce_stage)
-                                 -> step r+1's mapper input protocol -> BATCH_PAIRS pairs at a time
+                                 -> step r+1's mapper input protocol -> batch_pairs(budget) pairs at a time
                                  -> its twin's from_pairs -> the Arrow map side and shuffle
                                  (engine.arrow.shuffle.map_and_shuffle)
 
@@ -34,8 +34,15 @@ from engine.records import Counted, map_reduced, reduce_stage
 from engine.shuffle import merge_runs
 from engine.tasks import ReduceTask, Task, TaskCounts, TaskOutput
 
-#: How many of a record reducer's pairs become one input table of the next step's twin.
+#: The most of a record reducer's pairs that become one input table of the next step's twin,
+#: and the bytes a pair is reckoned to hold as Python objects (a row of a dozen values).
 BATCH_PAIRS = 1 << 16
+PAIR_BYTES = 1 << 10
+
+
+def batch_pairs(budget: int) -> int:
+    """How many pairs a table is made of within *budget* bytes (16 at the least)."""
+    return max(16, min(BATCH_PAIRS, budget // PAIR_BYTES))
 
 
 def map_task(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) -> TaskOutput:
@@ -83,14 +90,11 @@ def _records_to_arrow(
     twin = job.vector_steps()[mapped]
     read, _ = step_codecs(job, mapped, "mapper")
     pairs = (read(line) for line in lines)
-    batches = (b for chunk in _chunks(pairs, BATCH_PAIRS) for b in result_batches(twin.from_pairs(chunk)))
+    half = max(1, plan.task_memory_budget // 2)
+    chunks = _chunks(pairs, batch_pairs(half))
+    batches = (b for chunk in chunks for b in result_batches(twin.from_pairs(chunk)))
     runs, stats = map_and_shuffle(
-        twin,
-        batches,
-        step_key_write(job, plan, mapped),
-        task.num_partitions,
-        max(1, plan.task_memory_budget // 2),
-        attempt_dir,
+        twin, batches, step_key_write(job, plan, mapped), task.num_partitions, half, attempt_dir
     )
     counts = TaskCounts(
         records_in=merged.count(),

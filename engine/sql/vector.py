@@ -9,7 +9,7 @@ The record form (``engine.sql.job``, ``engine.sql.operators``) stays the referen
 form must give its rows, partitioned and ordered as it does (the key bytes are the record form's
 ``SqlValueProtocol`` bytes, ``key_bytes``), so the part files are the same bytes.
 
-Step by step, for a plan that has an Arrow form (``why_not`` says which do not):
+Step by step, for the stages that have an Arrow form (``record_stages`` says which do not):
 
 1. **Read.** Stage 1 reads its one table. A text block is parsed by pyarrow's CSV reader into
    string columns, the table's NULL rule applied (``\\N``, or Redshift's empty field), then
@@ -696,8 +696,13 @@ def _lines(block: bytes) -> List[str]:
 # ------------------------------------------------------------------------------- the steps
 
 
+#: The rows of a result table turned into Python pairs at a time, for a stage on the record form.
+PAIRS_BATCH_ROWS = 4096
+
+
 class ArrowForm:
-    """The ``VectorStep``s of a plan that has an Arrow form (``why_not`` is ``None``).
+    """The ``VectorStep``s of a plan's stages that have an Arrow form (``record_stages``: the
+    others run on the record form).
 
     *count* is ``increment_counter`` of the job that runs them: the row counts EXPLAIN ANALYZE
     reads, under the record form's counter names. *output* is the job's ``--sql-output``: the
@@ -744,9 +749,11 @@ class ArrowForm:
 
         def to_pairs(rows: pa.Table) -> Iterator[Tuple[Any, Any]]:
             self.count(name, rows.num_rows)
-            columns = [c.to_pylist() for c in rows.columns]
-            for row in zip(*columns) if columns else ((),) * rows.num_rows:
-                yield None, [stream, *row]
+            # a batch at a time: a slice's rows as Python objects are several times its bytes
+            for batch in rows.to_batches(max_chunksize=PAIRS_BATCH_ROWS):
+                columns = [c.to_pylist() for c in batch.columns]
+                for row in zip(*columns) if columns else ((),) * batch.num_rows:
+                    yield None, [stream, *row]
 
         return to_pairs
 
@@ -760,11 +767,14 @@ class ArrowForm:
         def from_pairs(pairs: Sequence[Tuple[Any, Any]]) -> pa.Table:
             rows = [value[1:] for _, value in pairs if value[0] != SENTINEL]
             self.count(name, len(rows))
+            if not types:  # rows without columns: their number is all there is
+                return pa.table({"n": pa.nulls(len(rows))}).select([])
             columns = list(zip(*rows)) if rows else [()] * len(types)
             try:
                 return pa.table([pa.array(c, t) for c, t in zip(columns, types)], names=names)
             except (OverflowError, pa.ArrowInvalid) as e:  # an integer past 64 bits, say
-                raise ValueError(
+                # the same on every attempt: not retried
+                raise JobDefinitionError(
                     f"Stage-{s['id'] + 1}'s rows (on the record form) do not fit the Arrow form's "
                     f"types of the next stage ({e}): run the query with --no-vectorize"
                 ) from e
