@@ -722,6 +722,7 @@ class ArrowForm:
         columns = stream_columns(plan)
         self.readers = {t: TableReader(self.tables[t], columns.get(t)) for t in self.first_tables}
         self._path_table: Dict[str, int] = {}
+        self._header_left: Dict[str, int] = {}  # IGNOREHEADER: a file's header lines not yet skipped
         self._joins: Dict[int, ShuffledJoin] = {}
 
     def steps(self) -> List[Optional[VectorStep]]:
@@ -868,7 +869,26 @@ class ArrowForm:
 
     def _text_reader(self, block: bytes) -> pa.Table:
         where = _input_file()
-        return self.readers[self._table_of(where)].text(block, where or "stdin")
+        reader = self.readers[self._table_of(where)]
+        if reader.table.ignore_header > 0:
+            block = self._past_header(block, where, reader.table.ignore_header)
+        return reader.text(block, where or "stdin")
+
+    def _past_header(self, block: bytes, where: str, n: int) -> bytes:
+        """*block* without what it holds of file *where*'s first *n* lines (``IGNOREHEADER n``),
+        as the record form skips them (``SqlJob._skip_header``): only a split at offset 0 has
+        them, and they may fill more than a block. The twin is made once a task, so the count
+        is the task's."""
+        if str(jobconf_from_env("mapreduce.map.input.start") or "0") != "0":
+            return block
+        left = self._header_left.setdefault(where, n)
+        at = 0
+        while left and at < len(block):
+            end = block.find(b"\n", at)
+            at = len(block) if end < 0 else end + 1
+            left -= 1
+        self._header_left[where] = left
+        return block[at:] if at else block
 
     def _table_of(self, path: str) -> int:
         """The table of stage 1 whose location holds the input file *path* (found once a file)."""

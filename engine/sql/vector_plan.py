@@ -194,7 +194,7 @@ def _ops_why_not(ops: Any, tables: Any) -> Optional[str]:
             if spec["join"] not in JOINS:
                 return f"a map-side {spec['join']} join has no Arrow form yet"
             for p in spec["pipes"]:
-                reason = _table_why_not(tables[p["table"]], header_ok=True) or _ops_why_not(p["ops"], tables)
+                reason = _table_why_not(tables[p["table"]]) or _ops_why_not(p["ops"], tables)
                 if reason:
                     return reason
             exprs = [*spec["big_keys"], *spec["small_keys"]]
@@ -208,15 +208,13 @@ def _ops_why_not(ops: Any, tables: Any) -> Optional[str]:
     return None
 
 
-def _table_why_not(t: TableDef, header_ok: bool = False) -> Optional[str]:
+def _table_why_not(t: TableDef) -> Optional[str]:
     if t.format == "regex":
         form = re2_form(t.regex)
         if isinstance(form, str):
             return f"table {t.name}'s input.regex has no RE2 form: {form}"
     if t.format == "delimited" and len(t.delimiter) != 1:
         return f"table {t.name}'s delimiter {t.delimiter!r} is not one character"
-    if t.ignore_header and not header_ok:  # a broadcast side is read whole, its headers skipped
-        return f"table {t.name} skips header lines"
     return None
 
 

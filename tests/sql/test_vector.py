@@ -1010,6 +1010,43 @@ def test_integer_sums_past_64_bits_are_an_error_and_wraps_that_come_back_are_exa
     assert sorted(run_engine(session, past)) == [("a", 5), ("b", 2 * big + 1)]
 
 
+# ------------------------------------------------------------------------------- header lines
+
+
+@pytest.mark.parametrize(
+    ("header", "more"),
+    [
+        (["id|g|x", "-- exported 2008"], ["--split-size", "4K"]),  # later splits' first lines are rows
+        (["h" * 3000, "i" * 3000, "j" * 100], ["--memory-budget", "64K"]),  # the header fills blocks
+    ],
+    ids=["splits", "header_past_a_block"],
+)
+def test_ignoreheader_skips_each_files_first_lines_on_the_arrow_form(
+    tmp_path: Path, header: List[str], more: List[str]
+) -> None:
+    """COPY ... IGNOREHEADER n: the first n lines of every file are not rows, on the Arrow form
+    as on the record form (a header line read as a row would be an error: its fields are not
+    numbers); a file of fewer lines than that holds no row."""
+    rng = random.Random(3)
+    rows = [(i, rng.choice(["a", "b", "ü", None]), rng.randint(-50, 50)) for i in range(2400)]
+    folder = tmp_path / "h"
+    folder.mkdir()
+    text = ["|".join("" if v is None else str(v) for v in r) for r in rows]
+    (folder / "1.txt").write_text("\n".join(header + text[:2000]) + "\n")
+    (folder / "2.txt").write_text("\n".join(header + text[2000:]) + "\n")
+    (folder / "3.txt").write_text(header[0] + "\n")  # a header only, shorter than n lines
+    session = Session("redshift", runner="engine", job_args=list(ARROW_ALWAYS))
+    ddl = f"create table h (id integer, g varchar(5), x integer); copy h from '{folder}' delimiter '|' "
+    for statement in session.parse(ddl + f"ignoreheader {len(header)};"):
+        session.execute(statement)
+    sql = "SELECT g, count(*), sum(x), min(id), max(id) FROM h GROUP BY g"
+    _both_forms(session, sql, tmp_path, "header", more)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE h (id INTEGER, g VARCHAR, x INTEGER)")
+    con.executemany("INSERT INTO h VALUES (?, ?, ?)", rows)
+    assert_same(run_engine(session, sql), run_duckdb(con, sql), False, sql)
+
+
 # ------------------------------------------------------------------------------- per stage
 
 
