@@ -199,8 +199,18 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         return pc.coalesce(*[_array(a, n, kind) for a in args])
     if name == "in":
         x = _array(args[0], n)
-        hit = pc.is_in(x, value_set=pa.array([a[1] for a in e[3:]], x.type))
-        return pc.if_else(pc.is_null(x), pa.scalar(None, pa.bool_()), hit)
+        if all(a[0] == "lit" and a[1] is not None for a in e[3:]):
+            hit = pc.is_in(x, value_set=pa.array([a[1] for a in e[3:]], x.type))
+            return pc.if_else(pc.is_null(x), pa.scalar(None, pa.bool_()), hit)
+        # computed values, or a NULL among them: x = v1 OR x = v2 ..., as the record form's
+        # _in (TRUE if one is equal, else NULL if x or a value is NULL, else FALSE)
+        out = None
+        for v in args[1:]:
+            # a NULL value as x's type; other values as the compiler typed them (Arrow's
+            # comparison brings numbers of two types to a common one, as a comparison would)
+            eq = _compare("eq", x, _array(v, n, x.type if pa.types.is_null(v.type) else None))
+            out = eq if out is None else pc.or_kleene(out, eq)
+        return out
     if name == "length":
         return pc.cast(pc.utf8_length(args[0]), pa.int64())
     if name == "concat":

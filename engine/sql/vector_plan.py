@@ -292,8 +292,6 @@ def _expr_why_not(e: E.Expr) -> Optional[str]:
             return "substr() with a start or length other than a positive constant has no Arrow form yet"
         if name == "like" and e[3][0] != "lit":
             return "LIKE with a pattern that is not a constant has no Arrow form yet"
-        if name == "in" and not all(a[0] == "lit" and a[1] is not None for a in e[3:]):
-            return "IN with values other than non-NULL constants has no Arrow form yet"
     for a in args:
         reason = _expr_why_not(a)
         if reason:

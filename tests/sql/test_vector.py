@@ -179,6 +179,12 @@ CASES = [
         "WHERE g LIKE 'a%' OR g LIKE '%\\_%' OR k IN (1, 2, 3) GROUP BY substr(g, 1, 2), length(g)",
     ),
     Case(
+        "in_with_computed_values_and_nulls",  # x = v1 OR x = v2 ..., three-valued
+        "SELECT k IN (x, 3) AS a, k IN (1, NULL) AS b, g IN (g, 'apple') AS c, dc IN (x, 1.25, k) AS e, "
+        "d IN (DATE '2008-01-05', d) AS f, count(*) FROM v WHERE NOT (k IN (x, NULL, 2)) OR x > 0 "
+        "GROUP BY 1, 2, 3, 4, 5",
+    ),
+    Case(
         "concat_and_coalesce_keys", "SELECT coalesce(k, 0) AS c, g || '!' AS e, count(*) FROM v GROUP BY 1, 2"
     ),
     Case(
