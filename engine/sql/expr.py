@@ -162,7 +162,11 @@ def _mod(a: Any, b: Any) -> Any:
     return r if a >= 0 else -r
 
 
-def _substr(s: str, start: int, length: Any = -1) -> Any:
+#: substr's length when it has none: the rest of the string.
+_REST = object()
+
+
+def _substr(s: str, start: int, length: Any = _REST) -> Any:
     # SQL positions are 1-based; Hive also takes 0 as 1 and a negative start from the end.
     if start > 0:
         begin = start - 1
@@ -172,9 +176,9 @@ def _substr(s: str, start: int, length: Any = -1) -> Any:
         begin = max(len(s) + start, 0)
     if length is None:
         return None
-    if length == -1:
+    if length is _REST:
         return s[begin:]
-    if length < 0:
+    if length < 0:  # Hive's empty string (Redshift refuses a negative length)
         return ""
     if start < 0:
         return s[begin : begin + length]

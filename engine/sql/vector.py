@@ -189,9 +189,11 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         # x / 0 is NULL (Hive); the divisor 1 where it is 0 keeps the kernel from its own rule
         return pc.if_else(zero, pa.scalar(None, pa.float64()), pc.divide(a, pc.if_else(zero, 1.0, b)))
     if name == "substr":
-        start = e[3][1] - 1
-        stop = start + e[4][1] if len(e) > 4 else None
-        return pc.utf8_slice_codeunits(args[0], start, stop)
+        if _constant_window(e):
+            start = e[3][1] - 1
+            stop = start + e[4][1] if len(e) > 4 else None
+            return pc.utf8_slice_codeunits(args[0], start, stop)
+        return _substr(_one(_array(args[0], n, pa.string())), *[_array(a, n) for a in args[1:]])
     if name == "like":
         return pc.match_like(_array(args[0], n, pa.string()), e[3][1])
     if name == "coalesce":
@@ -245,6 +247,70 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     if name in _PARTS:
         return pc.cast(_PARTS[name](args[0]), pa.int64())
     raise ValueError(f"no Arrow kernel for {name!r}")  # pragma: no cover - why_not refuses it
+
+
+def _constant_window(e: E.Expr) -> bool:
+    """Whether substr *e*'s start and length are positive (non-negative) integer constants:
+    Arrow's ``utf8_slice_codeunits`` then cuts every row the same."""
+    return (
+        all(a[0] == "lit" and isinstance(a[1], int) and not isinstance(a[1], bool) for a in e[3:])
+        and e[3][1] > 0
+        and min([a[1] for a in e[4:]] or [0]) >= 0
+    )
+
+
+def _one(v: Any) -> pa.Array:
+    return _one_array(v) if isinstance(v, pa.ChunkedArray) else v
+
+
+def _substr(strings: pa.Array, start: Any, length: Any = None) -> pa.Array:
+    """``expr._substr`` of each row, its start and length computed (columns): the window in
+    code points as the record form works it out -- 1-based, 0 read as 1 (the window still ends
+    where it would), a negative start counted from the end, no length the rest, a negative one
+    nothing, a NULL argument NULL -- then each row's bytes of it gathered at once (NumPy, no
+    row in Python)."""
+    import numpy as np
+
+    n = len(strings)
+
+    def numbers(v: Any, null: int) -> Any:  # NULL as *null* (the row's validity says NULL)
+        return np.asarray(pc.fill_null(v, null).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    starts = _one(pc.cast(start, pa.int64()))
+    valid = pc.and_(pc.is_valid(strings), pc.is_valid(starts))
+    first = numbers(starts, 1)
+    size = np.zeros(n, dtype=np.int64)
+    if length is not None:
+        lengths = _one(pc.cast(length, pa.int64()))
+        valid = pc.and_(valid, pc.is_valid(lengths))
+        size = numbers(lengths, 0)
+    count = numbers(pc.utf8_length(strings), 0)
+    begin = np.where(first > 0, first - 1, np.where(first == 0, 0, np.maximum(count + first, 0)))
+    if length is None:  # the rest of the string
+        end = count
+    else:  # a negative length: the empty string
+        end = np.where(first > 0, first - 1 + size, np.where(first == 0, size - 1, begin + size))
+        end = np.where(size < 0, begin, np.maximum(end, begin))
+    begin, end = np.minimum(begin, count), np.clip(end, 0, count)
+    end = np.maximum(end, begin)
+    binary = strings.cast(pa.binary())
+    _, offsets_buf, data_buf = binary.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[binary.offset : binary.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    if pc.all(pc.string_is_ascii(strings)).as_py() is not False:  # a code point is a byte
+        at, to = offsets[:-1] + begin, offsets[:-1] + end
+    else:  # the byte of each code point: the data's lead bytes, counted
+        lead = np.flatnonzero((data[offsets[0] : offsets[-1]] & 0xC0) != 0x80) + offsets[0]
+        lead = np.append(lead, offsets[-1])
+        before = np.searchsorted(lead, offsets[:-1])  # code points before each row's first byte
+        at, to = lead[before + begin], lead[before + end]
+    sizes = to - at
+    out = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=out[1:])
+    picked = np.repeat(at - out[:-1], sizes) + np.arange(int(out[-1]), dtype=np.int64)
+    cut = pa.StringArray.from_buffers(n, pa.py_buffer(out.astype(np.int32)), pa.py_buffer(data[picked]))
+    return pc.if_else(valid, cut, pa.scalar(None, pa.string()))
 
 
 def _checked(e: E.Expr, compute: Callable[[], Any]) -> Any:

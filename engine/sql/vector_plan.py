@@ -284,12 +284,6 @@ def _expr_why_not(e: E.Expr) -> Optional[str]:
         name = e[1]
         if name not in FUNCTIONS:
             return f"the function {name} has no Arrow form yet"
-        if name == "substr" and not (
-            all(a[0] == "lit" and isinstance(a[1], int) for a in e[3:])
-            and e[3][1] > 0
-            and min([a[1] for a in e[4:]] or [0]) >= 0
-        ):
-            return "substr() with a start or length other than a positive constant has no Arrow form yet"
         if name == "like" and e[3][0] != "lit":
             return "LIKE with a pattern that is not a constant has no Arrow form yet"
     for a in args:
