@@ -362,7 +362,7 @@ class Session:
         limit = self.broadcast_bytes(arrow_form=True)
         plan = S.cut(root, self.dialect, local_size, limit)
         record_limit = self.broadcast_bytes(arrow_form=False)
-        if record_limit != limit and not self._runs_arrow_form(plan):
+        if record_limit != limit and self._loads_sides_on_record_form(plan):
             plan = S.cut(root, self.dialect, local_size, record_limit)
         for t in plan.tables:
             if not t.locations:
@@ -431,20 +431,23 @@ class Session:
             return engine_broadcast_bytes(self.job_args, arrow_form)
         return S.BROADCAST_BYTES
 
-    def _runs_arrow_form(self, plan: S.StagePlan) -> bool:
-        """Whether ``-r engine`` will run every stage of *plan* on its Arrow form
-        (``SqlJob.offers_vector_steps``, given this session's ``--sql-arrow-min-bytes`` and
-        ``--no-vectorize``): a stage on the record form loads its broadcast side into Python."""
-        from engine.sql.vector_plan import ARROW_MIN_BYTES, runs_arrow_form
+    def _loads_sides_on_record_form(self, plan: S.StagePlan) -> bool:
+        """Whether ``-r engine`` would load a broadcast side of *plan* on the record form, which
+        holds it in every task as Python objects: the whole plan runs there (it has no Arrow
+        form, its tables are small for one -- ``SqlJob.offers_vector_steps`` with this session's
+        ``--sql-arrow-min-bytes`` -- or ``--no-vectorize``), or a stage with a map-side join does
+        (``vector_plan.record_form_broadcasts``)."""
+        from engine.sql.vector_plan import ARROW_MIN_BYTES, record_form_broadcasts, runs_arrow_form
 
         if self.runner != "engine" or "--no-vectorize" in self.job_args:
-            return False
+            return True
         raw = _switch_values(self.job_args, ("--sql-arrow-min-bytes",))["--sql-arrow-min-bytes"]
         try:
             min_bytes = ARROW_MIN_BYTES if raw is None else int(raw)
         except ValueError:  # the job itself says what is wrong with it
-            return False
-        return runs_arrow_form(plan.to_json(), min_bytes, every_stage=True)
+            return True
+        json_plan = plan.to_json()
+        return not runs_arrow_form(json_plan, min_bytes) or record_form_broadcasts(json_plan)
 
     def inputs(self, plan: S.StagePlan) -> List[str]:
         """The job's input paths: the locations of the tables its mappers read."""

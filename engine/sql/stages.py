@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from engine.sql import expr as E
 from engine.sql import logical as L
@@ -381,9 +381,10 @@ def pipe_columns(ops: List[List[Any]], stage: Optional[Dict[str, Any]] = None) -
     return sorted(used)
 
 
-def broadcast_tables(plan: Dict[str, Any]) -> List[int]:
+def broadcast_tables(plan: Dict[str, Any], stages: Optional[Collection[int]] = None) -> List[int]:
     """The tables (by index in ``plan["tables"]``) that the JSON plan's map-side joins load whole,
-    those of a side's own joins too."""
+    those of a side's own joins too; with *stages*, only those the joins of these stages load
+    (a stage's pipes and post run in its own step)."""
     out: List[int] = []
 
     def walk(ops: List[List[Any]]) -> None:
@@ -394,6 +395,8 @@ def broadcast_tables(plan: Dict[str, Any]) -> List[int]:
                     walk(side["ops"])
 
     for s in plan["stages"]:
+        if stages is not None and s["id"] not in stages:
+            continue
         for inp in s["inputs"]:
             for p in inp["pipes"]:
                 walk(p["ops"])

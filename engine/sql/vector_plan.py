@@ -36,18 +36,14 @@ WINDOW_FUNCTIONS = frozenset(
 )
 
 
-def runs_arrow_form(
-    plan: Dict[str, Any], min_bytes: int = ARROW_MIN_BYTES, every_stage: bool = False
-) -> bool:
+def runs_arrow_form(plan: Dict[str, Any], min_bytes: int = ARROW_MIN_BYTES) -> bool:
     """Whether ``-r engine`` runs the JSON *plan* on its Arrow form (``--no-vectorize`` aside):
-    a stage of it has one (*every_stage*: each has), and its tables hold at least *min_bytes*
-    (``--sql-arrow-min-bytes``) of text -- tables on S3 count as large, Parquet files as
-    ``PARQUET_TEXT_FACTOR`` times their bytes -- counting the tables its mappers scan and those
-    its map-side joins load whole (a small scan probing a large broadcast side reads that side a
-    row at a time on the record form). The job asks before the driver builds anything; the SQL
-    session, to size its broadcasts (every stage: a record stage loads its side into Python)."""
-    record = record_stages(plan)
-    if len(record) == len(plan["stages"]) or (every_stage and record):
+    a stage of it has one, and its tables hold at least *min_bytes* (``--sql-arrow-min-bytes``)
+    of text -- tables on S3 count as large, Parquet files as ``PARQUET_TEXT_FACTOR`` times their
+    bytes -- counting the tables its mappers scan and those its map-side joins load whole (a small
+    scan probing a large broadcast side reads that side a row at a time on the record form).
+    The job asks before the driver builds anything; the SQL session, to size its broadcasts."""
+    if len(record_stages(plan)) == len(plan["stages"]):
         return False
     tables = [TableDef.from_json(t) for t in plan["tables"]]
     total = 0
@@ -57,6 +53,12 @@ def runs_arrow_form(
             return True
         total += size * (PARQUET_TEXT_FACTOR if tables[t].format == "parquet" else 1)
     return total >= min_bytes
+
+
+def record_form_broadcasts(plan: Dict[str, Any]) -> bool:
+    """Whether a stage of the JSON *plan* that runs on the record form (``record_stages``) has a
+    map-side join: each of its tasks then holds the side as Python objects, not mapped Arrow."""
+    return bool(broadcast_tables(plan, record_stages(plan)))
 
 
 def why_not(plan: Dict[str, Any]) -> Optional[str]:

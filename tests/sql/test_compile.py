@@ -10,6 +10,7 @@ import pytest
 from engine.sql import expr as E
 from engine.sql.session import Session
 from engine.sql.stages import StagePlan, decode, pipe_columns, stream_columns
+from engine.sql.vector_plan import record_stages
 
 
 @pytest.fixture
@@ -190,3 +191,32 @@ def test_the_arrow_form_broadcasts_at_any_worker_count_the_record_form_shares_it
     # the plan cut again for the record form is the plan cut for it alone
     once = join_kinds("--num-cores", "16", "--sql-arrow-min-bytes", str(10**9), limit=25_000_000)
     assert once == record_by_size
+
+
+def test_a_plan_partly_on_arrow_keeps_a_broadcast_its_arrow_stages_load(tmp_path):
+    # Planned only, as above (a 30 MB sparse side; 16 workers share the record form's limit): a
+    # side that an Arrow stage loads is still broadcast when another stage runs on the record
+    # form; one that a record stage would load is shuffled, as for a plan wholly on records.
+    (tmp_path / "t.txt").write_text("1|a\n")
+    with open(tmp_path / "side.txt", "wb") as f:
+        f.truncate(30_000_000)
+    s = Session("redshift", runner="engine", job_args=["--memory-budget", "1G", "--num-cores", "16"])
+    for st in s.parse(
+        "create table t (id integer, name varchar(5)); create table side (id integer, tag varchar(5));"
+        f"copy t from '{tmp_path / 't.txt'}'; copy side from '{tmp_path / 'side.txt'}';"
+    ):
+        s.execute(st)
+    # stage 2's HAVING (a LIKE of a computed pattern) has no Arrow form; stage 1 joins on Arrow
+    later = (
+        "select n, count(*) from (select side.tag, count(*) as n from t left join side on t.id = side.id "
+        "group by side.tag) q group by n having max(tag) like min(tag) || '%'"
+    )
+    plan = plan_of(s, later)
+    assert [st.kind for st in plan.stages] == ["aggregate", "aggregate"]
+    assert sorted(record_stages(plan.to_json())) == [1]
+    # the join's own stage has no Arrow form: the side would be Python objects in every task
+    same = (
+        "select side.tag, count(*) from t left join side on t.id = side.id "
+        "where t.name like side.tag || '%' group by side.tag"
+    )
+    assert [st.kind for st in plan_of(s, same).stages] == ["join", "aggregate"]
