@@ -342,6 +342,9 @@ class Session:
                     f"COPY option {key.upper()} is not supported (DELIMITER, TIMEFORMAT, DATEFORMAT, "
                     "IGNOREHEADER, FORMAT AS PARQUET, REGION, CREDENTIALS)",
                 )
+        if td.format == "parquet" and td.ignore_header:
+            # Redshift refuses it too: a columnar file has no header lines
+            raise refuse(st, f"COPY {name}: IGNOREHEADER is for text; a Parquet file has no header lines")
         for f in files:
             if "://" not in f and not os.path.exists(f):
                 raise refuse(st, f"COPY {name} FROM {f!r}: no such file or directory")

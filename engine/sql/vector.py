@@ -200,19 +200,7 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
         kind = _common([a.type for a in args])
         return pc.coalesce(*[_array(a, n, kind) for a in args])
     if name == "in":
-        x = _array(args[0], n)
-        if all(a[0] == "lit" and a[1] is not None for a in e[3:]):
-            hit = pc.is_in(x, value_set=pa.array([a[1] for a in e[3:]], x.type))
-            return pc.if_else(pc.is_null(x), pa.scalar(None, pa.bool_()), hit)
-        # computed values, or a NULL among them: x = v1 OR x = v2 ..., as the record form's
-        # _in (TRUE if one is equal, else NULL if x or a value is NULL, else FALSE)
-        out = None
-        for v in args[1:]:
-            # a NULL value as x's type; other values as the compiler typed them (Arrow's
-            # comparison brings numbers of two types to a common one, as a comparison would)
-            eq = _compare("eq", x, _array(v, n, x.type if pa.types.is_null(v.type) else None))
-            out = eq if out is None else pc.or_kleene(out, eq)
-        return out
+        return _in(e, args, n)
     if name == "length":
         return pc.cast(pc.utf8_length(args[0]), pa.int64())
     if name == "concat":
@@ -249,6 +237,43 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
     raise ValueError(f"no Arrow kernel for {name!r}")  # pragma: no cover - why_not refuses it
 
 
+def _in(e: E.Expr, args: List[Any], n: int) -> Any:
+    """``x IN (v1, v2 ...)`` as the record form's ``expr._in``: TRUE if a value equals x, else
+    NULL if x or a value is NULL, else FALSE. Constants of x's own kind: Arrow's ``is_in``;
+    computed values of it: ``x = v1 OR x = v2 ...`` (Kleene's OR). Values of another kind than
+    x's (a string against a number, a date against a timestamp: never equal in Python, which
+    Arrow's casts would make equal or refuse) are compared by the record form's own code."""
+    x = _array(args[0], n)
+    if pa.types.is_null(x.type):
+        return pa.nulls(n, pa.bool_())
+    if all(a[0] == "lit" and a[1] is not None for a in e[3:]):
+        constants = pa.array([a[1] for a in e[3:]])
+        if _same_kind(constants.type, x.type):
+            try:
+                value_set = pc.cast(constants, x.type, safe=True)  # 2.5 is no integer's value
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                value_set = None
+            if value_set is not None:
+                hit = pc.is_in(x, value_set=value_set)
+                return pc.if_else(pc.is_null(x), pa.scalar(None, pa.bool_()), hit)
+    values = [_array(v, n, x.type if pa.types.is_null(v.type) else None) for v in args[1:]]
+    if not all(_same_kind(v.type, x.type) for v in values):
+        f = E.evaluator(["fn", "in", *[E.col(i) for i in range(len(args))]])
+        return _per_value(f, [x, *values], pa.bool_(), row=True)
+    out = None
+    for v in values:
+        eq = _compare("eq", x, v)
+        out = eq if out is None else pc.or_kleene(out, eq)
+    return out
+
+
+def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
+    """Whether values of types *a* and *b* compare in Arrow as in Python: the same type, two
+    integer, two floating-point, two decimal or two string types."""
+    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_string)
+    return a == b or any(kind(a) and kind(b) for kind in kinds)
+
+
 def _constant_window(e: E.Expr) -> bool:
     """Whether substr *e*'s start and length are positive (non-negative) integer constants:
     Arrow's ``utf8_slice_codeunits`` then cuts every row the same."""
@@ -278,12 +303,13 @@ def _substr(strings: pa.Array, start: Any, length: Any = None) -> pa.Array:
 
     starts = _one(pc.cast(start, pa.int64()))
     valid = pc.and_(pc.is_valid(strings), pc.is_valid(starts))
-    first = numbers(starts, 1)
+    # past 2**40 (beyond any string) a start or length cuts as 2**40 does: no sum overflows
+    first = np.clip(numbers(starts, 1), -(1 << 40), 1 << 40)
     size = np.zeros(n, dtype=np.int64)
     if length is not None:
         lengths = _one(pc.cast(length, pa.int64()))
         valid = pc.and_(valid, pc.is_valid(lengths))
-        size = numbers(lengths, 0)
+        size = np.clip(numbers(lengths, 0), -1, 1 << 40)
     count = numbers(pc.utf8_length(strings), 0)
     begin = np.where(first > 0, first - 1, np.where(first == 0, 0, np.maximum(count + first, 0)))
     if length is None:  # the rest of the string

@@ -66,6 +66,8 @@ def test_copy_of_a_missing_file_and_unknown_options_are_refused(session, tmp_pat
     assert "COPY option MANIFEST is not supported" in str(err) or "syntax error" in str(err)
     err = refusal(session, "copy nosuch from 'x' delimiter '|';")
     assert "COPY nosuch: no such table" in str(err)
+    err = refusal(session, f"copy t from '{tmp_path / 't.txt'}' ignoreheader 1 format as parquet;")
+    assert "IGNOREHEADER is for text; a Parquet file has no header lines" in str(err)
 
 
 def test_hive_variable_left_undefined_is_an_error_naming_it(tmp_path, capsys):

@@ -1048,6 +1048,49 @@ def test_the_substr_kernel_is_the_record_forms_substr(rows: List[tuple], two_arg
     assert _substr(strings, starts, lengths).to_pylist() == want
 
 
+_K = pa.array([1, 2, None, 3], pa.int64())
+_DOUBLES = pa.array([1.0, 2.0, None, 0.5])
+_TEXT = pa.array(["a", "1.0", None, "x"])
+_DATES = pa.array([dt.date(2008, 1, 5), None, dt.date(2008, 1, 6), dt.date(2008, 1, 5)])
+_TIMES = pa.array([dt.datetime(2008, 1, 5), dt.datetime(2008, 1, 5, 1), None, dt.datetime(2008, 1, 1)])
+
+
+@pytest.mark.parametrize(
+    ("expr", "columns"),
+    [
+        (["fn", "in", ["col", 0], ["lit", 1], ["lit", 2.5]], [_K]),  # 2.5 is no integer's value
+        (["fn", "in", ["col", 0], ["lit", 1], ["lit", Decimal("2.5")]], [_K]),
+        (["fn", "in", ["col", 0], ["lit", Decimal("2.0")], ["lit", 1]], [_K]),
+        (["fn", "in", ["col", 1], ["col", 0], ["lit", "a"]], [_DOUBLES, _TEXT]),  # Hive's x cast once
+        (["fn", "in", ["col", 1], ["col", 0], ["lit", dt.date(2008, 1, 5)]], [_DATES, _TIMES]),
+        (["fn", "in", ["lit", None], ["lit", None]], [_K]),
+        (["fn", "in", ["col", 0], ["lit", None], ["lit", 3]], [_K]),
+        (["fn", "in", ["col", 0], ["col", 0], ["lit", 7.0]], [_DOUBLES]),
+    ],
+    ids=["float", "decimal", "whole_decimal", "string_number", "date_timestamp", "nulls", "null", "same"],
+)
+def test_in_is_the_record_forms_in_whatever_the_kinds_of_its_values(expr: list, columns: list) -> None:
+    """``x IN (...)`` on Arrow against the record form's ``_in``, value for value: a value of
+    another kind than x's is never equal to it (Python's rule), where Arrow's casts would cut
+    or refuse it."""
+    from engine.sql import expr as E
+    from engine.sql.vector import kernel
+
+    table = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
+    got = kernel(expr, table)
+    f = E.evaluator(expr)
+    assert got.to_pylist() == [f(list(r.values())) for r in table.to_pylist()]
+
+
+def test_substr_of_starts_and_lengths_past_any_string() -> None:
+    from engine.sql.expr import FUNCTIONS
+    from engine.sql.vector import _substr
+
+    for start, length in ((5, 2**63 - 1), (-(2**63), 3), (2**62, 3), (2**63 - 1, 2**63 - 1)):
+        got = _substr(pa.array(["abcdef"]), pa.array([start]), pa.array([length])).to_pylist()
+        assert got == [FUNCTIONS["substr"]("abcdef", start, length)]
+
+
 # ------------------------------------------------------------------------------- header lines
 
 
