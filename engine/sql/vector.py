@@ -573,11 +573,16 @@ class TableReader:
     def text(self, block: bytes, where: str) -> pa.Table:
         """A block of whole lines of *where*."""
         t = self.table
+        if not block:  # an empty split's, or one a header filled
+            return self._typed([pa.array([], k) for k in self.types])
         if self._re2 is not None:
             return self._regex_text(block, where)
         try:
             if b"\r" in block or block.startswith(b"\n") or _has_empty_line(block):
                 raise Refused("a \\r or an empty line")  # the CSV reader reads them otherwise
+            delimiter = t.delimiter
+            if len(delimiter) != 1 or not delimiter.isascii():
+                block, delimiter = _one_byte_delimiter(block, delimiter)
             raw = pacsv.read_csv(
                 pa.py_buffer(block),
                 read_options=pacsv.ReadOptions(
@@ -586,7 +591,7 @@ class TableReader:
                     block_size=max(1 << 20, len(block) + 1),
                 ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=t.delimiter, quote_char=False, double_quote=False, ignore_empty_lines=False
+                    delimiter=delimiter, quote_char=False, double_quote=False, ignore_empty_lines=False
                 ),
                 convert_options=pacsv.ConvertOptions(
                     # none read (count(*)): the first, as text, for the number of rows
@@ -774,6 +779,21 @@ class TableReader:
         return pa.Table.from_arrays(
             [pa.array([r[i] for r in rows], k) for i, k in enumerate(self.types)], schema=self.schema
         )
+
+
+#: Bytes that stand in for a delimiter the CSV reader cannot take (several characters, or one
+#: outside ASCII): control characters that text rarely holds (not a tab, not a line's end).
+_STAND_INS = [bytes([c]) for c in (*range(0x01, 0x09), *range(0x0E, 0x20), 0x7F)]
+
+
+def _one_byte_delimiter(block: bytes, delimiter: str) -> Tuple[bytes, str]:
+    """*block* with each *delimiter* (``str.split``'s: left to right, not overlapping; UTF-8 makes
+    a match a whole character's bytes) replaced by one byte the block does not hold, and that
+    byte; ``Refused`` (the record form's reader) if it holds them all."""
+    for byte in _STAND_INS:
+        if byte not in block:
+            return block.replace(delimiter.encode("utf-8"), byte), byte.decode("ascii")
+    raise Refused("no byte free to stand in for the delimiter")
 
 
 def _has_empty_line(block: bytes) -> bool:

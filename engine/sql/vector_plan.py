@@ -215,8 +215,6 @@ def _table_why_not(t: TableDef) -> Optional[str]:
         form = re2_form(t.regex)
         if isinstance(form, str):
             return f"table {t.name}'s input.regex has no RE2 form: {form}"
-    if t.format == "delimited" and len(t.delimiter) != 1:
-        return f"table {t.name}'s delimiter {t.delimiter!r} is not one character"
     return None
 
 

@@ -104,11 +104,18 @@ def _parts(out: Path) -> List[bytes]:
 
 
 def _both_forms(
-    session: Session, sql: str, root: Path, name: str, more: Sequence[str] = (), record: Sequence[int] = ()
+    session: Session,
+    sql: str,
+    root: Path,
+    name: str,
+    more: Sequence[str] = (),
+    record: Sequence[int] = (),
+    clean: Sequence[str] = ("v",),
 ) -> List[bytes]:
     """The plan of *sql* run on its Arrow form and on its record form: the Arrow form's parts,
     after checking that they are the record form's bytes. *record*: the stages (0-based) that
-    the Arrow form leaves to the record form (the run's pipeline is then ``mixed``)."""
+    the Arrow form leaves to the record form (the run's pipeline is then ``mixed``); *clean*:
+    the tables whose blocks the Arrow form must read itself, none by the record form's reader."""
     (statement,) = session.parse(sql)
     plan = session.compile(statement)
     assert sorted(record_stages(plan.to_json())) == list(record), record_stages(plan.to_json())
@@ -121,7 +128,9 @@ def _both_forms(
         with job.make_runner() as runner:
             runner.run()
             counters = runner.counters()
-        by_records = sum(c.get("sql", {}).get("v blocks read by the record form", 0) for c in counters)
+        by_records = sum(
+            c.get("sql", {}).get(f"{t} blocks read by the record form", 0) for c in counters for t in clean
+        )
         history = json.loads((out / "_logs" / "history.json").read_text())
         assert history["job"]["options"]["pipeline"] == form
         if form != "records":
@@ -1091,6 +1100,26 @@ def test_substr_of_starts_and_lengths_past_any_string() -> None:
         assert got == [FUNCTIONS["substr"]("abcdef", start, length)]
 
 
+@pytest.mark.parametrize("delimiter", ["::", "¦", "|~|"], ids=["two", "non_ascii", "three"])
+def test_a_delimiter_the_csv_reader_cannot_take_is_read_on_the_arrow_form(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """Several characters, or one outside ASCII: each stands in as a byte the block does not
+    hold, so the fields are ``str.split``'s (a lone ``:``, ``|`` or ``~`` inside a field stays)."""
+    rng = random.Random(9)
+    words = ["a:b", "c|d", "e~f", "ü", "日本", "", "x"]
+    rows = [(i, rng.choice(words), rng.randint(-20, 20)) for i in range(1500)]
+    text = "".join(f"{i}{delimiter}{g}{delimiter}{x}\n" for i, g, x in rows)
+    columns = "id integer, g varchar(10), x integer"
+    session = _session_over(tmp_path, "m", text, columns, f"delimiter '{delimiter}'")
+    sql = "SELECT g, count(*), sum(x), min(id) FROM m GROUP BY g"
+    _both_forms(session, sql, tmp_path, "delimiter", ["--split-size", "8K"], clean=["m"])
+    con = duckdb.connect()
+    con.execute("CREATE TABLE m (id INTEGER, g VARCHAR, x INTEGER)")
+    con.executemany("INSERT INTO m VALUES (?, ?, ?)", [(i, g or None, x) for i, g, x in rows])
+    assert_same(run_engine(session, sql), run_duckdb(con, sql), False, sql)
+
+
 # ------------------------------------------------------------------------------- header lines
 
 
@@ -1121,7 +1150,7 @@ def test_ignoreheader_skips_each_files_first_lines_on_the_arrow_form(
     for statement in session.parse(ddl + f"ignoreheader {len(header)};"):
         session.execute(statement)
     sql = "SELECT g, count(*), sum(x), min(id), max(id) FROM h GROUP BY g"
-    _both_forms(session, sql, tmp_path, "header", more)
+    _both_forms(session, sql, tmp_path, "header", more, clean=["h"])
     con = duckdb.connect()
     con.execute("CREATE TABLE h (id INTEGER, g VARCHAR, x INTEGER)")
     con.executemany("INSERT INTO h VALUES (?, ?, ?)", rows)
