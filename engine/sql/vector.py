@@ -574,21 +574,22 @@ class TableReader:
         """A block of whole lines of *where*."""
         t = self.table
         if not block:  # an empty split's, or one a header filled
-            return self._typed([pa.array([], k) for k in self.types])
+            return self.schema.empty_table()
         if self._re2 is not None:
             return self._regex_text(block, where)
         try:
             if b"\r" in block or block.startswith(b"\n") or _has_empty_line(block):
                 raise Refused("a \\r or an empty line")  # the CSV reader reads them otherwise
-            delimiter = t.delimiter
+            delimiter, parsed = t.delimiter, block
             if len(delimiter) != 1 or not delimiter.isascii():
-                block, delimiter = _one_byte_delimiter(block, delimiter)
+                # the block itself stays as it is, for the record form's reader on a refusal
+                parsed, delimiter = _one_byte_delimiter(block, delimiter)
             raw = pacsv.read_csv(
-                pa.py_buffer(block),
+                pa.py_buffer(parsed),
                 read_options=pacsv.ReadOptions(
                     column_names=[n for n, _ in t.columns],
                     use_threads=False,
-                    block_size=max(1 << 20, len(block) + 1),
+                    block_size=max(1 << 20, len(parsed) + 1),
                 ),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter, quote_char=False, double_quote=False, ignore_empty_lines=False

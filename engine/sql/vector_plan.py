@@ -211,6 +211,8 @@ def _ops_why_not(ops: Any, tables: Any) -> Optional[str]:
 
 
 def _table_why_not(t: TableDef) -> Optional[str]:
+    if t.format == "delimited" and (not t.delimiter or "\n" in t.delimiter):  # lines split first
+        return f"table {t.name}'s delimiter {t.delimiter!r} is empty or holds a line end"
     if t.format == "regex":
         form = re2_form(t.regex)
         if isinstance(form, str):

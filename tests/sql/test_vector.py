@@ -1120,6 +1120,26 @@ def test_a_delimiter_the_csv_reader_cannot_take_is_read_on_the_arrow_form(
     assert_same(run_engine(session, sql), run_duckdb(con, sql), False, sql)
 
 
+def test_a_block_with_such_a_delimiter_that_arrow_refuses_is_read_as_it_is(tmp_path: Path) -> None:
+    """A value Arrow's cast refuses (``1_0``, which Python's int reads) sends the block to the
+    record form's reader with its own delimiters, not the byte that stood in for them; a line
+    of too few fields is that reader's error, naming the delimiter."""
+    text = "".join(f"{i}::g{i % 3}::{'1_0' if i == 7 else i}\n" for i in range(50))
+    session = _session_over(tmp_path, "m", text, "id integer, g varchar(10), x integer", "delimiter '::'")
+    sql = "SELECT g, count(*), sum(x) FROM m GROUP BY g"
+    _both_forms(session, sql, tmp_path, "refused", clean=())
+    assert ("g1", 17, sum(i for i in range(50) if i % 3 == 1) - 7 + 10) in run_engine(session, sql)
+    assert session.last_counters["sql"]["m blocks read by the record form"] >= 1
+    columns = "id integer, g varchar(10), x integer"
+    bad = _session_over(tmp_path, "b", "1::a::2\n3::b\n", columns, "delimiter '::'")
+    with pytest.raises(Exception, match="has 2 fields.*'::'"):
+        run_engine(bad, "SELECT g, count(*) FROM b GROUP BY g")
+    # a delimiter holding a line end never matches (lines are split first): the record form's
+    odd = _session_over(tmp_path, "o", "1;\n", "id integer", "delimiter ';\n'")
+    (statement,) = odd.parse("SELECT count(*) FROM o")
+    assert "holds a line end" in (why_not(odd.compile(statement).to_json()) or "")
+
+
 # ------------------------------------------------------------------------------- header lines
 
 
