@@ -25,7 +25,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any, Iterable, Iterator
 
-from engine.arrow.pipeline import step_key_write
+from engine.arrow.pipeline import half_budget, step_key_write
 from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batches
 from engine.environment import in_environment, step_environment_change
 from engine.mrjob_bridge import TaskCounters, make_job, step_codecs
@@ -67,7 +67,7 @@ def _arrow_to_records(
     job = make_job(plan, step, "reducer", counters)
     twin = job.vector_steps()[step]
     _, write = step_codecs(job, step, "reducer")
-    half = max(1, plan.task_memory_budget // 2)
+    half = half_budget(plan)
     reducer = PartitionReduce(twin, task.runs, half)
     try:
         lines = (write(key, value) for table in reducer.tables() for key, value in twin.to_pairs(table))
@@ -90,7 +90,7 @@ def _records_to_arrow(
     twin = job.vector_steps()[mapped]
     read, _ = step_codecs(job, mapped, "mapper")
     pairs = (read(line) for line in lines)
-    half = max(1, plan.task_memory_budget // 2)
+    half = half_budget(plan)
     chunks = _chunks(pairs, batch_pairs(half))
     batches = (b for chunk in chunks for b in result_batches(twin.from_pairs(chunk)))
     runs, stats = map_and_shuffle(

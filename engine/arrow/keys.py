@@ -66,7 +66,9 @@ def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _crc32(values)
 
 
-def _crc32(values: pa.Array) -> np.ndarray:
+def binary_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A binary or string array's value offsets (``len + 1`` of them, into the data) and its
+    data buffer's bytes, as NumPy views: no copy of the values."""
     n = len(values)
     if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type):
         offset_type: Any = np.int64
@@ -76,6 +78,12 @@ def _crc32(values: pa.Array) -> np.ndarray:
     _, offsets_buf, data_buf = values.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=offset_type)[values.offset : values.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    return offsets, data
+
+
+def _crc32(values: pa.Array) -> np.ndarray:
+    n = len(values)
+    offsets, data = binary_buffers(values)
     starts = offsets[:-1].astype(np.int64)
     lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
     # a stable sort of small integers is a radix sort in NumPy
@@ -110,18 +118,12 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if values.null_count:
         raise ValueError("hash64() of an array with nulls")
     n = len(values)
-    if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type):
-        offset_type: Any = np.int64
-    else:
-        values = values.cast(pa.binary()) if pa.types.is_string(values.type) else values
-        offset_type = np.int32
-    _, offsets_buf, data_buf = values.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[values.offset : values.offset + n + 1]
+    offsets, raw = binary_buffers(values)
     first, end = (int(offsets[0]), int(offsets[-1])) if n else (0, 0)
     # the values' bytes and 8 zero bytes after them, read as a uint64 at any byte position
     data = np.zeros(end - first + 8, dtype=np.uint8)
-    if data_buf is not None and end > first:
-        data[: end - first] = np.frombuffer(data_buf, dtype=np.uint8)[first:end]
+    if end > first:
+        data[: end - first] = raw[first:end]
     words = np.ndarray(shape=(len(data) - 7,), dtype=np.uint64, buffer=data, strides=(1,))
     out = np.empty(n, dtype=np.uint64)
     for i in range(0, n, CRC_CHUNK_ROWS):  # a chunk's temporaries stay in the CPU's cache

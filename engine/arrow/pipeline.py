@@ -54,7 +54,7 @@ def _run(plan: JobPlan, task: Task, attempt_dir: str, counters: TaskCounters) ->
         # The reduce side reads its partition in slices within the budget: all of it in
         # a last wave, half when the next step's map side shares the task (the other half).
         if wave.shuffle_step is not None:
-            budget = max(1, budget // 2)
+            budget = half_budget(plan)
         reducer = PartitionReduce(twins[wave.reduce_step], task.runs, budget)
     try:
         if reducer is None and wave.shuffle_step is None:
@@ -128,6 +128,12 @@ def _input_batches(split: InputSplit, twin: Any, block: int) -> Iterator[Any]:
     for part in split.parts:
         set_environment(input_environment(part))
         yield from input_batches(part, twin.columns, block, twin.text_reader)
+
+
+def half_budget(plan: JobPlan) -> int:
+    """What each half of a wave that reduces one step and maps the next holds: half the task's
+    budget (``engine.arrow.boundary`` gives its two pipelines the same shares)."""
+    return max(1, plan.task_memory_budget // 2)
 
 
 def step_key_write(job: Any, plan: JobPlan, step: int) -> Callable[[Any, Any], bytes]:

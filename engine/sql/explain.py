@@ -196,7 +196,8 @@ def _vectorization(plan: StagePlan) -> List[str]:
     why not where a stage runs on the record form."""
     from engine.sql.vector_plan import ARROW_MIN_BYTES, PARQUET_TEXT_FACTOR, record_stages, why_not
 
-    record = record_stages(plan.to_json())
+    json_plan = plan.to_json()
+    record = record_stages(json_plan)
     when = (
         f"when the tables hold {ARROW_MIN_BYTES >> 20} MiB or more of text, a Parquet file counting "
         f"{PARQUET_TEXT_FACTOR} times its bytes, --sql-arrow-min-bytes; --no-vectorize: the record form"
@@ -204,7 +205,7 @@ def _vectorization(plan: StagePlan) -> List[str]:
     if not record:
         return [f"enabled: true (-r engine runs every stage on Arrow batches {when})"]
     if len(record) == len(plan.stages):
-        return [f"enabled: false ({why_not(plan.to_json())}: -r engine runs the record form)"]
+        return [f"enabled: false ({why_not(json_plan)}: -r engine runs the record form)"]
     arrow = ", ".join(f"Stage-{s.id + 1}" for s in plan.stages if s.id not in record)
     rest = "the rest on the record form"
     lines = [f"enabled: partly (-r engine runs {arrow} on Arrow batches, {rest}, {when})"]
@@ -243,10 +244,9 @@ def explain_text(plan: StagePlan, timings: Optional[Dict[str, Any]] = None) -> s
             if by_rows:
                 lines.append(f"  {t.name}: {by_rows} block(s) read by the record form's reader")
         for s in plan.stages:
-            for way in ("to", "from"):
+            for way, where in (("to", "to the record form"), ("from", "from the record form to Arrow")):
                 crossed = counters.get(f"Stage-{s.id + 1} rows {way} the record form", 0)
                 if crossed:
-                    where = "to the record form" if way == "to" else "from the record form to Arrow"
                     lines.append(f"  Stage-{s.id + 1}: {crossed} rows crossed {where}")
         for name, seconds, records_in, records_out in timings.get("waves", ()):
             lines.append(f"  wave {name}: {seconds:.2f} s, {records_in} records in, {records_out} out")

@@ -326,11 +326,12 @@ class SqlJob(EngineMRJob):
         ``None`` when no stage has one; only ``-r engine`` asks, and ``--no-vectorize`` keeps
         the record form."""
         plan = self._plan()
-        if len(record_stages(plan)) == len(plan["stages"]):
+        record = record_stages(plan)
+        if len(record) == len(plan["stages"]):
             return None
         from engine.sql.vector import ArrowForm  # pyarrow: the engine's side only
 
-        return ArrowForm(plan, self._count, self.options.sql_output).steps()
+        return ArrowForm(plan, self._count, self.options.sql_output, record).steps()
 
     def _count(self, name: str, n: int) -> None:
         if n:

@@ -68,7 +68,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from mrjob.compat import jobconf_from_env
 
-from engine.arrow.keys import byte_order
+from engine.arrow.keys import binary_buffers, byte_order
 from engine.arrow.read import concat
 from engine.arrow.step import VectorStep
 from engine.errors import JobDefinitionError
@@ -193,7 +193,7 @@ def _call(name: str, e: E.Expr, args: List[Any], n: int) -> Any:
             start = e[3][1] - 1
             stop = start + e[4][1] if len(e) > 4 else None
             return pc.utf8_slice_codeunits(args[0], start, stop)
-        return _substr(_one(_array(args[0], n, pa.string())), *[_array(a, n) for a in args[1:]])
+        return _substr(_one_array(_array(args[0], n, pa.string())), *[_array(a, n) for a in args[1:]])
     if name == "like":
         return pc.match_like(_array(args[0], n, pa.string()), e[3][1])
     if name == "coalesce":
@@ -284,10 +284,6 @@ def _constant_window(e: E.Expr) -> bool:
     )
 
 
-def _one(v: Any) -> pa.Array:
-    return _one_array(v) if isinstance(v, pa.ChunkedArray) else v
-
-
 def _substr(strings: pa.Array, start: Any, length: Any = None) -> pa.Array:
     """``expr._substr`` of each row, its start and length computed (columns): the window in
     code points as the record form works it out -- 1-based, 0 read as 1 (the window still ends
@@ -301,13 +297,13 @@ def _substr(strings: pa.Array, start: Any, length: Any = None) -> pa.Array:
     def numbers(v: Any, null: int) -> Any:  # NULL as *null* (the row's validity says NULL)
         return np.asarray(pc.fill_null(v, null).to_numpy(zero_copy_only=False), dtype=np.int64)
 
-    starts = _one(pc.cast(start, pa.int64()))
+    starts = _one_array(pc.cast(start, pa.int64()))
     valid = pc.and_(pc.is_valid(strings), pc.is_valid(starts))
     # past 2**40 (beyond any string) a start or length cuts as 2**40 does: no sum overflows
     first = np.clip(numbers(starts, 1), -(1 << 40), 1 << 40)
     size = np.zeros(n, dtype=np.int64)
     if length is not None:
-        lengths = _one(pc.cast(length, pa.int64()))
+        lengths = _one_array(pc.cast(length, pa.int64()))
         valid = pc.and_(valid, pc.is_valid(lengths))
         size = np.clip(numbers(lengths, 0), -1, 1 << 40)
     count = numbers(pc.utf8_length(strings), 0)
@@ -319,11 +315,8 @@ def _substr(strings: pa.Array, start: Any, length: Any = None) -> pa.Array:
         end = np.where(size < 0, begin, np.maximum(end, begin))
     begin, end = np.minimum(begin, count), np.clip(end, 0, count)
     end = np.maximum(end, begin)
-    binary = strings.cast(pa.binary())
-    _, offsets_buf, data_buf = binary.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[binary.offset : binary.offset + n + 1]
+    offsets, data = binary_buffers(strings)
     offsets = offsets.astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     if pc.all(pc.string_is_ascii(strings)).as_py() is not False:  # a code point is a byte
         at, to = offsets[:-1] + begin, offsets[:-1] + end
     else:  # the byte of each code point: the data's lead bytes, counted
@@ -829,16 +822,23 @@ class ArrowForm:
 
     *count* is ``increment_counter`` of the job that runs them: the row counts EXPLAIN ANALYZE
     reads, under the record form's counter names. *output* is the job's ``--sql-output``: the
-    text its last stage writes (``SqlJob.output_protocol``), here a column at a time.
+    text its last stage writes (``SqlJob.output_protocol``), here a column at a time. *record*:
+    the plan's ``record_stages`` where the caller has them.
     """
 
-    def __init__(self, plan: Dict[str, Any], count: Callable[[str, int], None], output: str = "rows") -> None:
+    def __init__(
+        self,
+        plan: Dict[str, Any],
+        count: Callable[[str, int], None],
+        output: str = "rows",
+        record: Optional[Dict[int, str]] = None,
+    ) -> None:
         self.plan = plan
         self.output = output
         self.stages = plan["stages"]
         self.tables = [TableDef.from_json(t) for t in plan["tables"]]
         self.count = count
-        self.record = record_stages(plan)  # the stages left to the record form
+        self.record = record_stages(plan) if record is None else record  # left to the record form
         # the tables stage 1 reads (several for a shuffled join), each with its reader
         first = [p for inp in self.stages[0]["inputs"] for p in inp["pipes"]] if 0 not in self.record else []
         self.first_tables = sorted({p["source"][1] for p in first})
@@ -1903,8 +1903,10 @@ class _HashIndex:
         return pa.chunked_array([probe[i[equal]]]), pa.chunked_array([self.rows[at[equal]]])
 
 
-def _one_array(column: pa.ChunkedArray) -> pa.Array:
-    """*column* as one array, without a copy where it is one chunk already."""
+def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """*column* as one array, without a copy where it is one (chunk) already."""
+    if not isinstance(column, pa.ChunkedArray):
+        return column
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
@@ -1962,10 +1964,7 @@ def _equal_values(a: pa.Array, b: pa.Array) -> Any:
 def _key_array(e: E.Expr, table: pa.Table) -> Any:
     """Key expression *e* over *table*, canonical as ``ops.canonical`` makes keys: one group, one
     join key for ``-0.0`` and ``0.0``."""
-    v = _array(kernel(e, table), table.num_rows)
-    if isinstance(v, pa.ChunkedArray):
-        v = _one_array(v)
-    return _canonical(v)
+    return _canonical(_one_array(_array(kernel(e, table), table.num_rows)))
 
 
 def _whole_table(table: TableDef, reader: TableReader) -> List[pa.Table]:
