@@ -1030,10 +1030,12 @@ class ArrowForm:
         self, s: Dict[str, Any], first: bool
     ) -> Tuple[Callable[[Any], Optional[pa.Table]], Optional[Callable[[], Optional[pa.Table]]]]:
         """The stage's mapper and, where its pipe holds rows back for a map-side join
-        (``_HeldProbe``), the mapper_final that gives the rows held at the end."""
+        (``_HeldProbe``, ``_ProbeAhead``), the mapper_final that gives the rows held at the end."""
         pipe = s["inputs"][0]["pipes"][0]
         inp = s["inputs"][0]
-        held = _HeldProbe.of(pipe["ops"], self.tables, s) if s["kind"] != "join" else None
+        held: Optional[Any] = None  # rows held back for a map-side join
+        if s["kind"] != "join":
+            held = _HeldProbe.of(pipe["ops"], self.tables, s) or _ProbeAhead.of(pipe["ops"], self.tables, s)
         # A global aggregate over a stage's rows: each task adds its partial over no rows at its
         # end, whether or not a batch came (a reduce task of an empty partition maps none).
         over_none = not first and s["kind"] == "aggregate" and not inp["keys"]
@@ -1472,6 +1474,77 @@ class _HeldProbe:
         return run_pipe(self.after, table, self.tables, self.stage)
 
 
+class _ProbeAhead:
+    """A pipe whose map-side join's side (or its hash index) another worker is still writing:
+    rather than wait for it, this task reads on -- each batch through the ops before the join,
+    its join keys worked out and hashed (``_ProbeKeys``), what a probe does first -- holding the
+    batches, up to a quarter of its budget (then it waits), until the side is there (or its input
+    ends: ``take``, then waiting too). Each held batch is then probed on its own, in input order,
+    with its keys as worked out: the rows are what probing it on arrival would give. Once the
+    side is there, a batch goes straight through. A join of 10M visits with 1M pages (J) from
+    Parquet: the worker that waited ~0.6 s for the other to write the side and its index parses
+    and hashes its first split meanwhile."""
+
+    def __init__(
+        self,
+        before: List[List[Any]],
+        after: List[List[Any]],
+        tables: Sequence[TableDef],
+        stage: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        from engine.environment import TASK_BUDGET_VAR
+        from engine.options import DEFAULT_MEMORY_BUDGET
+
+        self.before, self.after, self.tables, self.stage = before, after, tables, stage
+        self.spec = after[0][1]
+        self.used = pipe_columns(list(after[1:]), stage)
+        self.held: List[Tuple[pa.Table, _ProbeKeys]] = []
+        self.nbytes = 0
+        self.ready = False  # the side and its index are there
+        self.cap = int(os.environ.get(TASK_BUDGET_VAR) or DEFAULT_MEMORY_BUDGET) // 4
+
+    @classmethod
+    def of(
+        cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef], stage: Optional[Dict[str, Any]] = None
+    ) -> Optional[_ProbeAhead]:
+        """The probe-ahead of a pipe whose first op other than a filter or projection is a
+        map-side join, else None."""
+        for at, op in enumerate(pipe_ops):
+            if op[0] not in ("filter", "project"):
+                return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
+        return None
+
+    def add(self, table: pa.Table) -> Optional[pa.Table]:
+        """The pipe's rows of *table* and of the batches held before it, once the side is there
+        (or what is held fills the cap); else None, *table* held."""
+        table = run_pipe(self.before, table, self.tables)
+        if self.ready:
+            return self._probed(table, None)
+        keyed = _ProbeKeys.of(self.spec, table)
+        join = broadcast_join(self.spec, self.tables, wait=False)
+        self.held.append((table, keyed))
+        self.nbytes += keyed.nbytes_beside(table)
+        if join is not None and join.index_ready(keyed.keys):
+            self.ready = True
+        elif self.nbytes < self.cap:
+            return None
+        return self.take()
+
+    def take(self) -> Optional[pa.Table]:
+        """The pipe's rows of every batch held (None when none is), the side waited for."""
+        if not self.held:
+            return None
+        held, self.held, self.nbytes = self.held, [], 0
+        out = [self._probed(table, keyed) for table, keyed in held]
+        self.ready = True  # waited for: the side and its index are there now
+        return out[0] if len(out) == 1 else concat(out, [""] * len(out))
+
+    def _probed(self, table: pa.Table, keyed: Optional[_ProbeKeys]) -> pa.Table:
+        used = None if self.used is None else set(self.used)
+        table, _ = broadcast_join(self.spec, self.tables).probe(table, used, keyed)
+        return run_pipe(self.after[1:], table, self.tables, self.stage)
+
+
 #: The broadcast sides this process loaded for the job ``_JOINS_JOB``, by their spec.
 _JOINS: Dict[str, BroadcastJoin] = {}
 _JOINS_JOB: Optional[str] = None
@@ -1525,29 +1598,41 @@ def _shared_join(
     wait for it rather than read the side too, and every process maps the same pages (a worker's
     copy of a 1M-row side: ~70 MB, ~0.5 s). With *wait* false, None rather than a wait while
     another process holds the lock."""
-    return _made_once(
+    join = _made_once(
         path,
         lambda: BroadcastJoin.read(spec, tables),
         BroadcastJoin.save,
         lambda p: BroadcastJoin.load(spec, p),
         wait,
     )
+    return None if join is BUSY else join
 
 
 def _shared_index(
-    shared: str, types: Tuple[pa.DataType, ...], columns: Sequence[pa.Array], rows: Any
-) -> Optional[_HashIndex]:
+    shared: str,
+    types: Tuple[pa.DataType, ...],
+    columns: Sequence[pa.Array],
+    rows: Any,
+    wait: bool = True,
+) -> Any:
     """The hash index of key *columns* (of *types*) of the side mapped from directory *shared*,
     made once beside it as the side itself (``_made_once``): one build a job, not one a worker (a
     1M-row side's: ~0.4 s), and one copy in memory, mapped by every worker (~32 bytes a row), so
-    that a side's memory does not grow with the workers (``session.engine_broadcast_bytes``)."""
+    that a side's memory does not grow with the workers (``session.engine_broadcast_bytes``).
+    ``None`` where a key type has no hash here; with *wait* false, ``BUSY`` while another
+    process builds it."""
     digest = hashlib.sha1(repr([str(t) for t in types]).encode()).hexdigest()[:12]
     return _made_once(
         os.path.join(shared, f"index-{digest}"),
         lambda: _HashIndex.build(columns, rows),
         _HashIndex.save,
         lambda p: _HashIndex.load(columns, p),
+        wait,
     )
+
+
+#: What ``_made_once`` gives, not waiting, while another process makes the thing.
+BUSY = object()
 
 
 def _made_once(
@@ -1560,8 +1645,8 @@ def _made_once(
     """What *make* gives, shared by a job's processes through directory *path*: the first to get
     the lock (``path.lock``) makes it and *save*s it there (``_write_directory``: whole or not at
     all); every process then *load*s it from there, mapped rather than copied. With *wait* false,
-    None rather than a wait while another process holds the lock. Where the save fails (no room
-    to share it), the process that made it keeps its own."""
+    ``BUSY`` rather than a wait while another process holds the lock. Where the save fails (no
+    room to share it), the process that made it keeps its own."""
     if not os.path.isdir(path):
         import fcntl
 
@@ -1569,7 +1654,7 @@ def _made_once(
             try:  # the lock is released when closed, or when a dead task's process ends
                 fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                return None
+                return BUSY
             if not os.path.isdir(path):
                 made = make()
                 try:
@@ -1705,22 +1790,24 @@ class BroadcastJoin:
         join.shared = path
         return join
 
-    def probe(self, big: pa.Table, used: Optional[set] = None) -> Tuple[pa.Table, pa.Array]:
+    def probe(
+        self, big: pa.Table, used: Optional[set] = None, keyed: Optional[_ProbeKeys] = None
+    ) -> Tuple[pa.Table, pa.Array]:
         """The joined rows of *big* (columns ``c0..``), and the big row each came from; with
-        *used*, the joined columns read after the join: the others come out NULL (not taken)."""
+        *used*, the joined columns read after the join: the others come out NULL (not taken);
+        *keyed*, *big*'s keys as ``_ProbeKeys.of`` gives them (worked out before the side was
+        there: ``_ProbeAhead``)."""
         import numpy as np
 
         n = big.num_rows
-        keys = [_key_array(k, big) for k in self.spec["big_keys"]]
-        small_keys = self.small_keys
-        for j, k in enumerate(keys):  # both sides of a key in one type
-            column = small_keys.column(f"k{j}")
-            if column.type != k.type:
-                small_keys = small_keys.set_column(j, f"k{j}", pc.cast(column, k.type))
+        if keyed is None:
+            keyed = _ProbeKeys.of(self.spec, big, hashed=False)
+        keys = keyed.keys
+        small_keys = self._small_keys_as(keys)
         rows = pa.array(np.arange(n, dtype=np.int64))
         index = self._probe_index(small_keys, keys)
         if index is not None:
-            i, j = index.pairs(keys)
+            i, j = index.pairs(keyed)
         else:
             left = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__i"])
             knames = _names("k", len(keys))
@@ -1756,6 +1843,23 @@ class BroadcastJoin:
                 )
         return joined, i.combine_chunks() if isinstance(i, pa.ChunkedArray) else i
 
+    def _small_keys_as(self, keys: Sequence[pa.Array]) -> pa.Table:
+        """The side's keys (``small_keys``), each cast to its probe key's type."""
+        small_keys = self.small_keys
+        for j, k in enumerate(keys):  # both sides of a key in one type
+            column = small_keys.column(f"k{j}")
+            if column.type != k.type:
+                small_keys = small_keys.set_column(j, f"k{j}", pc.cast(column, k.type))
+        return small_keys
+
+    def index_ready(self, keys: Sequence[pa.Array]) -> bool:
+        """Whether a probe of *keys* would find the side's index of their types, or build it
+        itself: not while another process builds the shared one (``_shared_index``)."""
+        types = tuple(k.type for k in keys)
+        if types in self._indexes or self.shared is None or not types:
+            return True
+        return self._index(self._small_keys_as(keys), types, wait=False) is not BUSY
+
     def _probe_index(self, small_keys: pa.Table, keys: Sequence[pa.Array]) -> Optional[_HashIndex]:
         """The index to probe *keys* with: for a probe of one key much smaller than the side
         (``SMALL_PROBE_RATIO``), whose side has no index built yet, one of the side rows whose
@@ -1780,9 +1884,10 @@ class BroadcastJoin:
                 return index
         return self._index(small_keys, types)
 
-    def _index(self, small_keys: pa.Table, types: Sequence[pa.DataType]) -> Optional[_HashIndex]:
+    def _index(self, small_keys: pa.Table, types: Sequence[pa.DataType], wait: bool = True) -> Any:
         """The small side's hash index for probe keys of *types* (built on first use), or
-        ``None`` where a key's type has no hash here (Arrow's join then, per batch)."""
+        ``None`` where a key's type has no hash here (Arrow's join then, per batch); with *wait*
+        false, ``BUSY`` while another process builds the shared one."""
         types = tuple(types)
         if not types:  # a cross join: every pair
             return None
@@ -1790,9 +1895,12 @@ class BroadcastJoin:
             columns = [_one_array(small_keys.column(j)) for j in range(len(types))]
             rows = small_keys.column("__j").to_numpy()
             if self.shared is None:
-                self._indexes[types] = _HashIndex.build(columns, rows)
+                index = _HashIndex.build(columns, rows)
             else:
-                self._indexes[types] = _shared_index(self.shared, types, columns, rows)
+                index = _shared_index(self.shared, types, columns, rows, wait)
+                if index is BUSY:
+                    return BUSY
+            self._indexes[types] = index
         return self._indexes[types]
 
     def _rows(self, big: pa.Table, small: pa.Table) -> pa.Table:
@@ -1874,19 +1982,13 @@ class _HashIndex:
         arrays = [np.load(os.path.join(path, f"{name}.npy"), mmap_mode="r") for name in cls.ARRAYS]
         return cls(columns, *arrays)
 
-    def pairs(self, keys: Sequence[pa.Array]) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
-        """(probe row, small row) of every match of probe *keys* (a NULL matches nothing)."""
+    def pairs(self, keyed: _ProbeKeys) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
+        """(probe row, small row) of every match of the probe's keys, *keyed* (a NULL matches
+        nothing)."""
         import numpy as np
 
-        n = len(keys[0]) if keys else 0
-        valid = np.ones(n, dtype=bool)
-        for k in keys:
-            if k.null_count:
-                valid &= k.is_valid().to_numpy(zero_copy_only=False)
-        probe = np.nonzero(valid)[0]
-        if len(probe) < n:
-            keys = [k.take(pa.array(probe)) for k in keys]
-        hashes = _key_hashes(keys)
+        probe, keys = keyed.rows, keyed.valid
+        hashes = keyed.hashes if keyed.hashes is not None else _key_hashes(keys)
         bucket = (hashes >> np.uint64(self.shift)).astype(np.intp)
         lo = self.starts[bucket]
         counts = self.starts[bucket + 1] - lo
@@ -1901,6 +2003,46 @@ class _HashIndex:
         for k, column in zip(keys, self.columns):
             equal &= _equal_values(k.take(pa.array(i)), column.take(pa.array(self.positions[at])))
         return pa.chunked_array([probe[i[equal]]]), pa.chunked_array([self.rows[at[equal]]])
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProbeKeys:
+    """A probe batch's join keys (``keys``), and of its rows without a NULL key (``rows``) those
+    keys (``valid``) and, where worked out ahead (``_ProbeAhead``), their ``_key_hashes``."""
+
+    keys: List[pa.Array]
+    rows: Any  # NumPy int64 positions
+    valid: List[pa.Array]
+    hashes: Any = None  # NumPy uint64, or None: not worked out (or no hash for a key type)
+
+    @classmethod
+    def of(cls, spec: Dict[str, Any], big: pa.Table, hashed: bool = True) -> _ProbeKeys:
+        """The keys of join *spec* over probe rows *big*; *hashed*: their hashes too."""
+        return cls.of_keys([_key_array(k, big) for k in spec["big_keys"]], hashed)
+
+    @classmethod
+    def of_keys(cls, keys: List[pa.Array], hashed: bool = True) -> _ProbeKeys:
+        """Probe *keys* (canonical: ``_key_array``); *hashed*: their hashes too."""
+        import numpy as np
+
+        n = len(keys[0]) if keys else 0
+        valid = np.ones(n, dtype=bool)
+        for k in keys:
+            if k.null_count:
+                valid &= k.is_valid().to_numpy(zero_copy_only=False)
+        rows = np.nonzero(valid)[0]
+        kept = keys if len(rows) == n else [k.take(pa.array(rows)) for k in keys]
+        hashes = _key_hashes(kept) if hashed and keys else None
+        return cls(keys, rows, kept, hashes)
+
+    def nbytes_beside(self, table: pa.Table) -> int:
+        """The bytes of probe rows *table* and of these, its keys (a key that is one of its
+        columns counted once: the same buffers)."""
+        seen = {b.address: b.size for c in table.columns for a in c.chunks for b in a.buffers() if b}
+        for k in [*self.keys, *self.valid]:
+            seen.update((b.address, b.size) for b in k.buffers() if b)
+        extra = 0 if self.hashes is None else self.hashes.nbytes
+        return sum(seen.values()) + self.rows.nbytes + extra
 
 
 def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -798,6 +798,70 @@ def test_a_shared_side_keyed_by_its_own_columns_writes_them_once_and_waits_for_n
     assert expected[0].num_rows > 0
 
 
+@pytest.mark.parametrize("busy", ["side", "index"])
+@pytest.mark.parametrize("join", ["JOIN", "LEFT JOIN"])
+def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_probe_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, busy: str, join: str
+) -> None:
+    # vector._ProbeAhead: while another process holds the side's lock (or its index's), each
+    # batch is held, its keys hashed, and None comes out; once the lock is free, the held
+    # batches and the new one come out probed, in order; a batch that fills the cap waits
+    import fcntl
+    import hashlib
+    import threading
+
+    from engine.environment import TASK_BUDGET_VAR
+    from engine.sql import protocol, vector
+
+    big = "".join(f"{'' if i % 13 == 0 else i % 70}|b{i}\n" for i in range(600))
+    small = "".join(f"{i % 50}|s{i}\n" for i in range(120))
+    session = _big_and_small(tmp_path, big, small)
+    plan, spec, rows = _broadcast_join_of(session, join)
+    stage = plan.to_json()["stages"][0]
+    ops = stage["inputs"][0]["pipes"][0]["ops"]
+    want = vector.run_pipe(ops, rows, plan.tables, stage)  # no shared side: read here
+    assert want.num_rows > 0 and rows.column(0).null_count > 0
+    job = tmp_path / "job"
+    job.mkdir()
+    monkeypatch.setenv("mapreduce_job_id", "probe-ahead")
+    monkeypatch.setenv("mapreduce_job_local_dir", str(job))
+    side = job / f".broadcast-{hashlib.sha1(protocol.dumps(spec).encode()).hexdigest()[:20]}"
+    if busy == "index":  # the side is there, its index not yet
+        vector._shared_join(spec, plan.tables, str(side))
+        vector._JOINS.clear()
+        key_type = vector._key_array(spec["big_keys"][0], rows).type
+        digest = hashlib.sha1(repr([str(key_type)]).encode()).hexdigest()[:12]
+        lock_path = side / f"index-{digest}.lock"
+    else:
+        lock_path = Path(f"{side}.lock")
+    batches = [rows.slice(at, 100) for at in range(0, rows.num_rows, 100)]
+    ahead = vector._ProbeAhead.of(ops, plan.tables, stage)
+    with open(lock_path, "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker writing it
+        assert [ahead.add(b) for b in batches[:3]] == [None, None, None]
+        assert not ahead.ready and len(ahead.held) == 3
+        assert all(k.hashes is not None for _, k in ahead.held)
+    got = [ahead.add(batches[3])]  # free: the three held and this one
+    assert ahead.ready and not ahead.held
+    got += [ahead.add(b) for b in batches[4:]]
+    assert vector.concat(got, [""] * len(got)).equals(want)
+
+    # a cap of one batch: the batch that fills it waits for the lock's holder
+    monkeypatch.setenv("mapreduce_job_id", "probe-ahead-capped")
+    monkeypatch.setenv(TASK_BUDGET_VAR, "4")
+    shutil.rmtree(job)
+    job.mkdir()
+    if busy == "index":
+        vector._shared_join(spec, plan.tables, str(side))
+        vector._JOINS.clear()
+    ahead = vector._ProbeAhead.of(ops, plan.tables, stage)
+    lock = open(lock_path, "ab")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    threading.Timer(0.3, lock.close).start()  # the holder finishes
+    got = [ahead.add(b) for b in batches]
+    assert ahead.ready and vector.concat(got, [""] * len(got)).equals(want)
+
+
 def test_an_empty_shared_side_joins_as_the_side_read(tmp_path: Path) -> None:
     # its file holds no batch: the keys taken from it have no chunk, as the side read has one
     from engine.sql import vector
@@ -1391,7 +1455,7 @@ def test_the_broadcast_hash_index_finds_arrow_joins_pairs(case, collide) -> None
         if "bool" in types:
             assert index is None
             return
-        i, j = index.pairs(probe)
+        i, j = index.pairs(vector._ProbeKeys.of_keys(probe))
     got = list(zip(i.to_pylist(), j.to_pylist()))
     assert got == sorted(got)  # by probe row, then small row: the record form's order
     assert got == _arrow_pairs(probe, small)
@@ -1412,7 +1476,8 @@ def test_a_shared_sides_hash_index_is_built_once_and_mapped_by_every_process(tmp
         patch.setattr(vector._HashIndex, "build", lambda *a: builds.append(1) or build(*a))
         for _ in range(2):
             index = vector._shared_index(str(tmp_path), (pa.int64(),), keys, rows)
-            got, want = index.pairs(probe), fresh.pairs(probe)
+            keyed = vector._ProbeKeys.of_keys(probe)
+            got, want = index.pairs(keyed), fresh.pairs(keyed)
             assert got[0].equals(want[0]) and got[1].equals(want[1])
         assert isinstance(index.hashes, np.memmap)  # mapped from the first one's files
         flags = [pa.array([True, False])]
