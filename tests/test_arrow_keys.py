@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zlib
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +98,45 @@ def test_hash64_of_strings_slices_large_types_and_trailing_zero_bytes():
     assert hash64(pa.array(many)).tolist()[-5:] == [_hash64_reference(v.encode()) for v in many[-5:]]
     assert len(set(hash64(pa.array(["a", "a\x00", "a\x00\x00"])).tolist())) == 3
     assert len(hash64(pa.array([], pa.string()))) == 0
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["polars", "hash64"])
+def test_key_hash64_gives_equal_values_equal_hashes_in_every_process(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the join index is hashed in one process and probed in the others (engine.sql.vector): a
+    # value's hash is the same whatever array holds it (type, chunks, slice) and in a new process
+    from engine.arrow import keys
+
+    if not fast:
+        monkeypatch.setattr(keys, "_polars", lambda: None)
+    elif sys.version_info < (3, 11):
+        pytest.skip("polars is an engine dependency from Python 3.11 (hash64 before)")
+    else:
+        assert keys._polars() is not None
+    values = ["", "a", "a\x00", "abcdefgh", "abcdefghi", "é" * 30, "http://x.org/" * 5] * 3
+    want = keys.key_hash64(pa.array(values)).tolist()
+    assert len(set(want)) == 7  # a hash of the values, not a constant
+    assert keys.key_hash64(pa.array(values, pa.large_string())).tolist() == want
+    assert keys.key_hash64(pa.array([v.encode() for v in values], pa.binary())).tolist() == want
+    assert keys.key_hash64(pa.chunked_array([values[:5], values[5:]])).tolist() == want
+    assert keys.key_hash64(pa.array(values).slice(4, 7)).tolist() == want[4:11]
+    assert len(keys.key_hash64(pa.array([], pa.string()))) == 0
+    with pytest.raises(ValueError):
+        keys.key_hash64(pa.array(["a", None]))
+    many = [f"u{i}" for i in range(50_000)]
+    assert len(set(keys.key_hash64(pa.array(many)).tolist())) == len(many)
+    fallback = "from engine.arrow import keys; keys._polars = lambda: None; " if not fast else ""
+    code = (
+        f"import json, sys, pyarrow as pa; {fallback}from engine.arrow import keys; "
+        "print(json.dumps(keys.key_hash64(pa.array(json.loads(sys.argv[1]))).tolist()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(values)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == want
+    if not fast:
+        assert want == keys.hash64(pa.array(values)).tolist()
 
 
 @settings(max_examples=60, deadline=None)

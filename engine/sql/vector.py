@@ -2070,17 +2070,17 @@ def _fixed_bits(column: pa.Array) -> Any:
 
 def _key_hashes(columns: Sequence[pa.Array]) -> Any:
     """A 64-bit hash of each row of key *columns* (no NULLs), or ``None`` when a column's type
-    has none here: ``hash64`` of a string's bytes, a number's bits mixed (Fibonacci hashing)."""
+    has none here: ``key_hash64`` of a string's bytes, a number's bits mixed (Fibonacci hashing)."""
     import numpy as np
 
-    from engine.arrow.keys import hash64
+    from engine.arrow.keys import key_hash64
 
     n = len(columns[0]) if columns else 0
     out = np.zeros(n, dtype=np.uint64)
     for column in columns:
         t = column.type
         if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t):
-            h = hash64(column)
+            h = key_hash64(column)
         else:
             bits = _fixed_bits(column)
             if bits is None:
