@@ -18,6 +18,7 @@ import pyarrow as pa
 from engine.arrow.output import output_lines, write_lines
 from engine.arrow.read import block_bytes, input_batches
 from engine.arrow.shuffle import PartitionReduce, map_and_shuffle, result_batches
+from engine.arrow.step import mapped_tables
 from engine.commit import part_path
 from engine.environment import input_environment, set_environment
 from engine.formats import TextPartWriter
@@ -107,12 +108,12 @@ def _map_output(
     try:
         for batch in batches:
             records_in += batch.num_rows
-            table = twin.mapper(batch) if twin.mapper is not None else pa.Table.from_batches([batch])
-            if table is not None:  # None: the mapper holds the batch's rows back
+            mapped = twin.mapper(batch) if twin.mapper is not None else pa.Table.from_batches([batch])
+            for table in mapped_tables(mapped):  # none: the mapper holds the batch's rows back
                 write_lines(writer, output_lines(twin, table, write))
         held = twin.mapper_final() if twin.mapper_final is not None else None
-        if held is not None:
-            write_lines(writer, output_lines(twin, held, write))
+        for table in mapped_tables(held):
+            write_lines(writer, output_lines(twin, table, write))
     finally:
         writer.close()
     counts = TaskCounts(records_in=records_in, records_out=writer.records, bytes_out=writer.bytes)

@@ -28,7 +28,7 @@ from engine.arrow.read import (
     conform,
     unify_schemas,
 )
-from engine.arrow.step import VectorStep
+from engine.arrow.step import VectorStep, mapped_tables
 from engine.commit import run_path, slice_path, spill_path
 from engine.errors import JobDefinitionError
 from engine.formats import TextPartWriter
@@ -192,6 +192,18 @@ def _kernels_of(where: str) -> Iterator[None]:
         ) from exc
 
 
+def _each_made(mapped: Any, where: str) -> Iterator[Any]:
+    """The tables of what a mapper returned (``mapped_tables``), each made inside
+    ``_kernels_of(where)``: an iterable makes its tables as they are taken."""
+    tables = mapped_tables(mapped)
+    while True:
+        with _kernels_of(where):
+            table = next(tables, None)
+        if table is None:
+            return
+        yield table
+
+
 def _release_memory() -> None:
     """Hand memory freed by Arrow back to the system (mimalloc and jemalloc keep it for
     reuse otherwise): after a buffer flush or a reduce slice, the next one is the same
@@ -321,18 +333,21 @@ def map_and_shuffle(
     for batch in batches:
         stats.records_in += batch.num_rows
         source = (batch.schema.metadata or {}).get(META_SOURCE, b"").decode()
-        with _kernels_of(f"mapper (input {source})" if source else "mapper"):
-            mapped = step.mapper(batch) if step.mapper is not None else batch
         held_sources.append(source)
-        if mapped is not None:  # None: the mapper holds the batch's rows back
-            add(mapped, _joined(held_sources))
+        where = f"mapper (input {source})" if source else "mapper"
+        with _kernels_of(where):
+            mapped = step.mapper(batch) if step.mapper is not None else batch
+        sources = _joined(held_sources)
+        for table in _each_made(mapped, where):  # none: the mapper holds the batch's rows back
+            add(table, sources)
             held_sources = []
     if step.mapper_final is not None:
         source = _joined(held_sources)
-        with _kernels_of(f"mapper_final (input {source})" if source else "mapper_final"):
+        where = f"mapper_final (input {source})" if source else "mapper_final"
+        with _kernels_of(where):
             mapped = step.mapper_final()
-        if mapped is not None:
-            add(mapped, source)
+        for table in _each_made(mapped, where):
+            add(table, source)
     flush()
     paths: dict[int, str] = {}
     for p, files in enumerate(spills):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.errors import JobDefinitionError
 
@@ -23,7 +23,9 @@ class VectorStep:
       get the previous step's result table in batches). A mapper may return ``None`` for a
       batch whose rows it holds back; ``mapper_final`` (if given) is called once after the
       task's last batch (once a task, where mrjob's is once a file of a combined split) and
-      returns what is still held (a table, or ``None``).
+      returns what is still held (a table, or ``None``). Either may return an iterable of
+      tables instead, taken one at a time (``mapped_tables``): rows released at once need not
+      be one table.
     * ``keys``: the columns that group and partition rows (the step's mrjob key).
     * ``aggregate``: ``{output column: (input column, operation)}``; empty: no grouping,
       the partition's rows are handed to ``reducer`` as they are.
@@ -90,3 +92,15 @@ def one_group(batch: pa.RecordBatch, key: str = "all") -> pa.Table:
     import pyarrow as pa
 
     return pa.Table.from_batches([batch]).append_column(key, pa.nulls(batch.num_rows, pa.int8()))
+
+
+def mapped_tables(mapped: Any) -> Iterator[Any]:
+    """What a twin's ``mapper`` or ``mapper_final`` returned, as the tables to take in turn:
+    none for ``None``, a table (or record batch) itself, else each table of the iterable, made
+    as it is taken, so that a mapper releasing many held batches at once has one batch's output
+    at a time in memory, not all of them (``engine.sql.vector._ProbeAhead``)."""
+    if mapped is None:
+        return iter(())
+    if hasattr(mapped, "schema"):  # a table or a record batch
+        return iter((mapped,))
+    return iter(mapped)

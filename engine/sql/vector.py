@@ -1035,7 +1035,8 @@ class ArrowForm:
         inp = s["inputs"][0]
         held: Optional[Any] = None  # rows held back for a map-side join
         if s["kind"] != "join":
-            held = _HeldProbe.of(pipe["ops"], self.tables, s) or _ProbeAhead.of(pipe["ops"], self.tables, s)
+            ops = pipe["ops"]
+            held = _HeldProbe.of(ops, self.tables, s) or _ProbeAhead.of(ops, self.tables, s)
         # A global aggregate over a stage's rows: each task adds its partial over no rows at its
         # end, whether or not a batch came (a reduce task of an empty partition maps none).
         over_none = not first and s["kind"] == "aggregate" and not inp["keys"]
@@ -1059,14 +1060,20 @@ class ArrowForm:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
             if held is None:
                 return shaped(run_pipe(pipe["ops"], table, self.tables, s))
-            ready = held.add(table)
-            return None if ready is None else shaped(ready)
+            return released(held.add(table))
 
-        def mapper_final() -> Optional[pa.Table]:
+        def mapper_final() -> Any:
             ready = held.take() if held is not None else None
             if ready is not None:
-                return shaped(ready)  # a global aggregate's has its row over no rows (_with_empty_row)
+                return released(ready)  # a global aggregate's has its row over no rows (_with_empty_row)
             return _empty_partial(s) if over_none else None
+
+        def released(ready: Any) -> Any:
+            """The map output of rows a held probe let go: a table, or one table a batch
+            (``_ProbeAhead``: made as the engine takes them, ``VectorStep.mapper``)."""
+            if ready is None or isinstance(ready, pa.Table):
+                return None if ready is None else shaped(ready)
+            return map(shaped, ready)
 
         def shaped(table: pa.Table) -> pa.Table:
             """The pipe's rows as the stage's map output."""
@@ -1514,12 +1521,13 @@ class _ProbeAhead:
                 return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
         return None
 
-    def add(self, table: pa.Table) -> Optional[pa.Table]:
-        """The pipe's rows of *table* and of the batches held before it, once the side is there
-        (or what is held fills the cap); else None, *table* held."""
+    def add(self, table: pa.Table) -> Optional[Iterator[pa.Table]]:
+        """The pipe's rows of the batches held and of *table*, a table each, probed as they are
+        taken, once the side is there (or what is held fills the cap); else None, *table*
+        held."""
         table = run_pipe(self.before, table, self.tables)
         if self.ready:
-            return self._probed(table, None)
+            return iter((self._probed(table, None),))
         keyed = _ProbeKeys.of(self.spec, table)
         join = broadcast_join(self.spec, self.tables, wait=False)
         self.held.append((table, keyed))
@@ -1530,14 +1538,14 @@ class _ProbeAhead:
             return None
         return self.take()
 
-    def take(self) -> Optional[pa.Table]:
-        """The pipe's rows of every batch held (None when none is), the side waited for."""
+    def take(self) -> Optional[Iterator[pa.Table]]:
+        """The pipe's rows of every batch held (None when none is), a table each, probed as
+        they are taken (the first waits for the side): a batch's joined rows at a time."""
         if not self.held:
             return None
         held, self.held, self.nbytes = self.held, [], 0
-        out = [self._probed(table, keyed) for table, keyed in held]
-        self.ready = True  # waited for: the side and its index are there now
-        return out[0] if len(out) == 1 else concat(out, [""] * len(out))
+        self.ready = True  # the first probe waits for the side and its index
+        return (self._probed(table, keyed) for table, keyed in held)
 
     def _probed(self, table: pa.Table, keyed: Optional[_ProbeKeys]) -> pa.Table:
         used = None if self.used is None else set(self.used)
@@ -1858,7 +1866,10 @@ class BroadcastJoin:
         types = tuple(k.type for k in keys)
         if types in self._indexes or self.shared is None or not types:
             return True
-        return self._index(self._small_keys_as(keys), types, wait=False) is not BUSY
+        small_keys = self._small_keys_as(keys)
+        if self._small_probe(small_keys, keys):
+            return True  # answered without the index (_probe_index)
+        return self._index(small_keys, types, wait=False) is not BUSY
 
     def _probe_index(self, small_keys: pa.Table, keys: Sequence[pa.Array]) -> Optional[_HashIndex]:
         """The index to probe *keys* with: for a probe of one key much smaller than the side
@@ -1868,13 +1879,7 @@ class BroadcastJoin:
         the rows ``is_in`` keeps are every row that can match, in the side's order. Not for
         floating-point keys, whose equality here (``_equal_values``) is not Arrow's set's."""
         types = tuple(k.type for k in keys)
-        if (
-            len(keys) == 1
-            and types not in self._indexes
-            and len(keys[0]) * SMALL_PROBE_RATIO < small_keys.num_rows
-            and not pa.types.is_floating(types[0])
-            and self._small_probes < SMALL_PROBES  # then many: the index, once, answers them all
-        ):
+        if self._small_probe(small_keys, keys):
             self._small_probes += 1
             wanted = pc.unique(keys[0])
             hit = pc.is_in(_one_array(small_keys.column("k0")), value_set=wanted, skip_nulls=True)
@@ -1883,6 +1888,17 @@ class BroadcastJoin:
             if index is not None:
                 return index
         return self._index(small_keys, types)
+
+    def _small_probe(self, small_keys: pa.Table, keys: Sequence[pa.Array]) -> bool:
+        """Whether ``_probe_index`` answers a probe of *keys* without the side's index."""
+        types = tuple(k.type for k in keys)
+        return (
+            len(keys) == 1
+            and types not in self._indexes
+            and len(keys[0]) * SMALL_PROBE_RATIO < small_keys.num_rows
+            and not pa.types.is_floating(types[0])
+            and self._small_probes < SMALL_PROBES  # then many: the index, once, answers them all
+        )
 
     def _index(self, small_keys: pa.Table, types: Sequence[pa.DataType], wait: bool = True) -> Any:
         """The small side's hash index for probe keys of *types* (built on first use), or
@@ -2036,13 +2052,13 @@ class _ProbeKeys:
         return cls(keys, rows, kept, hashes)
 
     def nbytes_beside(self, table: pa.Table) -> int:
-        """The bytes of probe rows *table* and of these, its keys (a key that is one of its
-        columns counted once: the same buffers)."""
-        seen = {b.address: b.size for c in table.columns for a in c.chunks for b in a.buffers() if b}
-        for k in [*self.keys, *self.valid]:
-            seen.update((b.address, b.size) for b in k.buffers() if b)
+        """The bytes of probe rows *table* (a slice's share of its buffers) and of these, its
+        keys: a key that is one of its columns (the same data buffer) is not counted again."""
+        columns = {b.address for c in table.columns for a in c.chunks for b in a.buffers()[1:] if b}
+        keys = {id(k): k for k in [*self.keys, *self.valid]}.values()
+        own = sum(k.nbytes for k in keys if not any(b and b.address in columns for b in k.buffers()[1:]))
         extra = 0 if self.hashes is None else self.hashes.nbytes
-        return sum(seen.values()) + self.rows.nbytes + extra
+        return table.nbytes + own + self.rows.nbytes + extra
 
 
 def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -841,9 +841,11 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
         assert [ahead.add(b) for b in batches[:3]] == [None, None, None]
         assert not ahead.ready and len(ahead.held) == 3
         assert all(k.hashes is not None for _, k in ahead.held)
-    got = [ahead.add(batches[3])]  # free: the three held and this one
+    released = ahead.add(batches[3])  # free: the three held and this one, a table each
     assert ahead.ready and not ahead.held
-    got += [ahead.add(b) for b in batches[4:]]
+    got = list(released)
+    assert len(got) == 4
+    got += [t for b in batches[4:] for t in ahead.add(b)]
     assert vector.concat(got, [""] * len(got)).equals(want)
 
     # a cap of one batch: the batch that fills it waits for the lock's holder
@@ -858,8 +860,66 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
     lock = open(lock_path, "ab")
     fcntl.flock(lock, fcntl.LOCK_EX)
     threading.Timer(0.3, lock.close).start()  # the holder finishes
-    got = [ahead.add(b) for b in batches]
+    got = [t for b in batches for t in ahead.add(b) or ()]
     assert ahead.ready and vector.concat(got, [""] * len(got)).equals(want)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT big.x, small.y FROM big LEFT JOIN small ON big.k = small.k",
+        "SELECT count(*), min(small.y) FROM big JOIN small ON big.k = small.k",
+    ],
+    ids=["left", "global"],
+)
+def test_a_map_task_holds_every_batch_while_the_side_is_written_and_gives_them_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sql: str
+) -> None:
+    # the stage's mapper (SqlJob's Arrow form) while another process holds the side's lock
+    # to the task's end: every batch held (None), then the task's mapper_final gives them all,
+    # the map output of the mapper with the side there (engine.arrow.step.mapped_tables)
+    import fcntl
+    import hashlib
+    import threading
+
+    from engine.arrow.step import mapped_tables
+    from engine.sql import protocol
+
+    big = "".join(f"{'' if i % 13 == 0 else i % 70}|b{i}\n" for i in range(600))
+    small = "".join(f"{i % 50}|s{i}\n" for i in range(120))
+    session = _big_and_small(tmp_path, big, small)
+    (statement,) = session.parse(sql)
+    plan = session.compile(statement)
+    (spec,) = [
+        op[1]
+        for op in plan.to_json()["stages"][0]["inputs"][0]["pipes"][0]["ops"]
+        if op[0] == "broadcast_join"
+    ]
+    block = (tmp_path / "big.txt").read_bytes()
+    monkeypatch.setenv("mapreduce_map_input_file", str(tmp_path / "big.txt"))
+
+    def map_task(job_id: str, lock: bool) -> tuple:
+        monkeypatch.setenv("mapreduce_job_id", job_id)
+        local = tmp_path / job_id
+        local.mkdir()
+        monkeypatch.setenv("mapreduce_job_local_dir", str(local))
+        job = SqlJob(["-r", "engine", "--sql-plan", plan.encode(), "--sql-arrow-min-bytes", "0"])
+        step = job.vector_steps()[0]
+        batches = step.text_reader(block).to_batches(max_chunksize=100)
+        digest = hashlib.sha1(protocol.dumps(spec).encode()).hexdigest()[:20]
+        holder = open(local / f".broadcast-{digest}.lock", "ab")
+        if lock:
+            fcntl.flock(holder, fcntl.LOCK_EX)  # another worker writing the side
+            threading.Timer(5, holder.close).start()  # no hang where the mapper would wait
+        outs = [step.mapper(b) for b in batches]
+        holder.close()
+        final = [t for t in mapped_tables(step.mapper_final())]
+        return outs, [t for out in outs for t in mapped_tables(out)] + final
+
+    _, want = map_task("free", lock=False)
+    outs, got = map_task("held", lock=True)
+    assert outs == [None] * len(outs) and len(outs) > 4
+    assert pa.concat_tables(got).equals(pa.concat_tables(want)) and sum(t.num_rows for t in got) > 0
 
 
 def test_an_empty_shared_side_joins_as_the_side_read(tmp_path: Path) -> None:
