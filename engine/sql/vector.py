@@ -1940,14 +1940,15 @@ class _HashIndex:
     join sorted gives them: by probe row, then small row.
     """
 
-    def __init__(
-        self, columns: Sequence[pa.Array], hashes: Any, positions: Any, rows: Any, starts: Any
-    ) -> None:
+    #: An entry of the index: a key's hash and the key's row in ``columns``, side by side, so
+    #: that a probe key's candidates cost one random read each, not one for each field.
+    ENTRY = [("hash", "<u8"), ("at", "<i8")]
+
+    def __init__(self, columns: Sequence[pa.Array], entries: Any, rows: Any, starts: Any) -> None:
         self.columns = columns  # the key columns, in the small side's order
-        self.hashes = hashes  # sorted
-        self.positions = positions  # of each hash, its index into columns
-        self.rows = rows  # of each hash, the small table's row
-        self.starts = starts  # of each bucket (and one past the last), where its hashes begin
+        self.entries = entries  # sorted by hash (ENTRY)
+        self.rows = rows  # of each entry, the small table's row; None: its "at" (every side row)
+        self.starts = starts  # of each bucket (and one past the last), where its entries begin
         bits = (len(starts) - 1).bit_length() - 1  # 2**bits buckets
         self.shift = 64 - bits  # a hash's bucket: its top bits
 
@@ -1963,15 +1964,22 @@ class _HashIndex:
         order = np.argsort(hashes)
         if len(order) > 1 and not np.all(np.diff(hashes[order]) != 0):
             order = np.argsort(hashes, kind="stable")  # ties: a hash's rows in small-side order
-        hashes = hashes[order]
-        bits = max(1, (len(hashes) - 1).bit_length())  # 2**bits buckets for the rows
-        counts = np.bincount((hashes >> np.uint64(64 - bits)).astype(np.intp), minlength=1 << bits)
+        entries = np.empty(len(order), dtype=cls.ENTRY)
+        entries["hash"] = hashes[order]
+        entries["at"] = order
+        bits = max(1, (len(order) - 1).bit_length())  # 2**bits buckets for the rows
+        buckets = (entries["hash"] >> np.uint64(64 - bits)).astype(np.intp)
+        counts = np.bincount(buckets, minlength=1 << bits)
         starts = np.zeros((1 << bits) + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
-        return cls(columns, hashes, order, rows[order], starts)
+        rows = np.asarray(rows)
+        # a side whose keys are on every row (no NULL dropped) has each key's row as its "at"
+        same_rows = len(rows) == len(order) and bool(np.array_equal(rows, np.arange(len(rows))))
+        return cls(columns, entries, None if same_rows else rows[order], starts)
 
-    #: The index's arrays, each a NumPy file of its name in the directory ``save`` writes.
-    ARRAYS = ("hashes", "positions", "rows", "starts")
+    #: The index's arrays, each a NumPy file of its name in the directory ``save`` writes
+    #: (``rows`` only where it is not the entries' own ``at``).
+    ARRAYS = ("entries", "starts", "rows")
 
     @staticmethod
     def save(index: Optional[_HashIndex], path: str) -> None:
@@ -1984,7 +1992,8 @@ class _HashIndex:
                 open(os.path.join(directory, "none"), "wb").close()
                 return
             for name in _HashIndex.ARRAYS:
-                np.save(os.path.join(directory, f"{name}.npy"), getattr(index, name))
+                if getattr(index, name) is not None:
+                    np.save(os.path.join(directory, f"{name}.npy"), getattr(index, name))
 
         _write_directory(path, write)
 
@@ -1995,8 +2004,12 @@ class _HashIndex:
 
         if os.path.exists(os.path.join(path, "none")):
             return None
-        arrays = [np.load(os.path.join(path, f"{name}.npy"), mmap_mode="r") for name in cls.ARRAYS]
-        return cls(columns, *arrays)
+
+        def mapped(name: str) -> Any:
+            file = os.path.join(path, f"{name}.npy")
+            return np.load(file, mmap_mode="r") if os.path.exists(file) else None
+
+        return cls(columns, mapped("entries"), mapped("rows"), mapped("starts"))
 
     def pairs(self, keyed: _ProbeKeys) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
         """(probe row, small row) of every match of the probe's keys, *keyed* (a NULL matches
@@ -2009,16 +2022,18 @@ class _HashIndex:
         lo = self.starts[bucket]
         counts = self.starts[bucket + 1] - lo
         total = int(counts.sum())
-        # each probe row's candidates, its bucket's rows: lo, lo + 1, ... lo + count - 1
+        # each probe row's candidates, its bucket's entries: lo, lo + 1, ... lo + count - 1
         first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         at = first + np.arange(total, dtype=np.int64)
         i = np.repeat(np.arange(len(probe), dtype=np.int64), counts)
-        same = self.hashes[at] == hashes[i]  # of them, those of the probe key's hash
-        at, i = at[same], i[same]
+        candidates = np.asarray(self.entries[at])
+        same = candidates["hash"] == hashes[i]  # of them, those of the probe key's hash
+        at, i, where = at[same], i[same], candidates["at"][same]
         equal = np.ones(len(at), dtype=bool)
         for k, column in zip(keys, self.columns):
-            equal &= _equal_values(k.take(pa.array(i)), column.take(pa.array(self.positions[at])))
-        return pa.chunked_array([probe[i[equal]]]), pa.chunked_array([self.rows[at[equal]]])
+            equal &= _equal_values(k.take(pa.array(i)), column.take(pa.array(where)))
+        small = where[equal] if self.rows is None else np.asarray(self.rows[at[equal]])
+        return pa.chunked_array([probe[i[equal]]]), pa.chunked_array([small])
 
 
 @dataclasses.dataclass(frozen=True)

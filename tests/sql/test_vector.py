@@ -764,6 +764,7 @@ def test_a_broadcast_side_shared_through_its_file_joins_as_the_side_read(tmp_pat
     assert sorted(p.name for p in shared.parent.iterdir()) == [".broadcast-side", ".broadcast-side.lock"]
     (index,) = [p.name for p in shared.iterdir() if p.is_dir()]
     assert sorted(p.name for p in shared.iterdir()) == [index, f"{index}.lock", "keys.arrow", "side.arrow"]
+    # the side has NULL keys (dropped from its index): its rows are written beside the entries
     arrays = sorted(f"{a}.npy" for a in vector._HashIndex.ARRAYS)
     assert sorted(p.name for p in (shared / index).iterdir()) == arrays
     assert expected[0].num_rows > 0
@@ -1539,7 +1540,8 @@ def test_a_shared_sides_hash_index_is_built_once_and_mapped_by_every_process(tmp
             keyed = vector._ProbeKeys.of_keys(probe)
             got, want = index.pairs(keyed), fresh.pairs(keyed)
             assert got[0].equals(want[0]) and got[1].equals(want[1])
-        assert isinstance(index.hashes, np.memmap)  # mapped from the first one's files
+        assert isinstance(index.entries, np.memmap)  # mapped from the first one's files
+        assert index.rows is None  # every side row keyed: an entry's own row
         flags = [pa.array([True, False])]
         for _ in range(2):
             assert vector._shared_index(str(tmp_path), (pa.bool_(),), flags, rows[:2]) is None
