@@ -145,7 +145,8 @@ def key_hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     values, equal hashes, in every process of one installation; polars' hash of the values where
     polars is installed (a join of 10M visits with 1M pages from Parquet: 2.6 s against 3.2 s,
     bench/RESULTS.md), else ``hash64``. Only for a hash index that checks each match against
-    the values and lives for one job: the hashes change with polars' version."""
+    the values and lives for one job: the hashes change with polars' version
+    (``key_hash_name``). The array may be read-only."""
     polars = _polars()
     if polars is None:
         return hash64(values)
@@ -156,6 +157,12 @@ def key_hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if not len(values):
         return np.zeros(0, dtype=np.uint64)
     return polars.from_arrow(values).hash(seed=POLARS_SEED).to_numpy()
+
+
+def key_hash_name() -> str:
+    """Which hash ``key_hash64`` is in this process: polars' (and its version) or ``hash64``."""
+    polars = _polars()
+    return "hash64" if polars is None else f"polars {polars.__version__}"
 
 
 @functools.cache

@@ -1410,6 +1410,11 @@ SMALL_PROBE_RATIO = 16
 SMALL_PROBES = 8
 
 
+def _first_join(pipe_ops: Sequence[List[Any]]) -> Optional[int]:
+    """Where a pipe's first map-side join is among its ops (the others filter and project)."""
+    return next((at for at, op in enumerate(pipe_ops) if op[0] not in ("filter", "project")), None)
+
+
 class _HeldProbe:
     """A pipe whose map-side join probes a side much larger than what reaches the join (a
     selective filter before it: AMPLab 3A keeps ~0.6% of its visits): the rows that pass the ops
@@ -1448,12 +1453,12 @@ class _HeldProbe:
     ) -> Optional[_HeldProbe]:
         """The held probe of a pipe whose first map-side join has one key and a filter before
         it (without one, a batch reaches the join whole: nothing to gain by holding), else None."""
-        for at, op in enumerate(pipe_ops):
-            if op[0] not in ("filter", "project"):
-                if len(op[1]["big_keys"]) != 1 or not any(o[0] == "filter" for o in pipe_ops[:at]):
-                    return None
-                return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
-        return None
+        at = _first_join(pipe_ops)
+        if at is None or len(pipe_ops[at][1]["big_keys"]) != 1:
+            return None
+        if not any(o[0] == "filter" for o in pipe_ops[:at]):
+            return None
+        return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
 
     def add(self, table: pa.Table) -> Optional[pa.Table]:
         """The pipe's rows of everything held, once that is enough for one probe; else None."""
@@ -1516,10 +1521,8 @@ class _ProbeAhead:
     ) -> Optional[_ProbeAhead]:
         """The probe-ahead of a pipe whose first op other than a filter or projection is a
         map-side join, else None."""
-        for at, op in enumerate(pipe_ops):
-            if op[0] not in ("filter", "project"):
-                return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
-        return None
+        at = _first_join(pipe_ops)
+        return None if at is None else cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
 
     def add(self, table: pa.Table) -> Optional[Iterator[pa.Table]]:
         """The pipe's rows of the batches held and of *table*, a table each, probed as they are
@@ -1629,7 +1632,10 @@ def _shared_index(
     that a side's memory does not grow with the workers (``session.engine_broadcast_bytes``).
     ``None`` where a key type has no hash here; with *wait* false, ``BUSY`` while another
     process builds it."""
-    digest = hashlib.sha1(repr([str(t) for t in types]).encode()).hexdigest()[:12]
+    from engine.arrow.keys import key_hash_name
+
+    # the hash is in the name too: a process that hashed otherwise finds no index to misread
+    digest = hashlib.sha1(repr([str(t) for t in types] + [key_hash_name()]).encode()).hexdigest()[:12]
     return _made_once(
         os.path.join(shared, f"index-{digest}"),
         lambda: _HashIndex.build(columns, rows),
@@ -1816,6 +1822,10 @@ class BroadcastJoin:
         index = self._probe_index(small_keys, keys)
         if index is not None:
             i, j = index.pairs(keyed)
+        elif not keys:  # a cross join (a residual condition, maybe): every pair, by big row
+            side = small_keys.column("__j").to_numpy()
+            i = pa.array(np.repeat(np.arange(n, dtype=np.int64), len(side)))
+            j = pa.array(np.tile(side, n))
         else:
             left = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__i"])
             knames = _names("k", len(keys))

@@ -15,6 +15,7 @@ import io
 import json
 import random
 import shutil
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import List, NamedTuple, Sequence
@@ -811,6 +812,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
     import hashlib
     import threading
 
+    from engine.arrow import keys
     from engine.environment import TASK_BUDGET_VAR
     from engine.sql import protocol, vector
 
@@ -831,7 +833,8 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
         vector._shared_join(spec, plan.tables, str(side))
         vector._JOINS.clear()
         key_type = vector._key_array(spec["big_keys"][0], rows).type
-        digest = hashlib.sha1(repr([str(key_type)]).encode()).hexdigest()[:12]
+        named = repr([str(key_type), keys.key_hash_name()])
+        digest = hashlib.sha1(named.encode()).hexdigest()[:12]
         lock_path = side / f"index-{digest}.lock"
     else:
         lock_path = Path(f"{side}.lock")
@@ -921,6 +924,39 @@ def test_a_map_task_holds_every_batch_while_the_side_is_written_and_gives_them_a
     outs, got = map_task("held", lock=True)
     assert outs == [None] * len(outs) and len(outs) > 4
     assert pa.concat_tables(got).equals(pa.concat_tables(want)) and sum(t.num_rows for t in got) > 0
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT big.x, small.y FROM big CROSS JOIN small",
+        "SELECT big.x, small.y FROM big JOIN small ON big.k < small.k",
+        "SELECT big.x, small.y FROM big, small WHERE big.k + small.k = 60 OR small.k IS NULL",
+    ],
+    ids=["cross", "theta", "comma-where"],
+)
+def test_a_broadcast_join_without_an_equal_key_pairs_every_row_on_both_forms_as_duckdb(
+    tmp_path: Path, sql: str
+) -> None:
+    # no key: every big row with every side row, the condition (if any) a residual; the Arrow
+    # form's probe failed ("keys cannot be empty") before
+    big = "".join(f"{'' if i % 7 == 0 else i % 50}|b{i}\n" for i in range(40))
+    small = "".join(f"{'' if i % 5 == 0 else i}|s{i}\n" for i in range(30))
+    session = _big_and_small(tmp_path, big, small)
+    (statement,) = session.parse(sql)
+    assert "broadcast_join" in json.dumps(session.compile(statement).to_json())
+    _both_forms(session, sql, tmp_path, "cross", clean=())
+    con = duckdb.connect()
+    for name, text in (("big", big), ("small", small)):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        value = "x" if name == "big" else "y"
+        con.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', delim='|', header=false, "
+            f"columns={{'k': 'INTEGER', '{value}': 'VARCHAR'}})"
+        )
+    want = sorted(con.execute(sql).fetchall(), key=repr)
+    assert sorted(run_engine(session, sql), key=repr) == want and want
 
 
 def test_an_empty_shared_side_joins_as_the_side_read(tmp_path: Path) -> None:
@@ -1547,3 +1583,26 @@ def test_a_shared_sides_hash_index_is_built_once_and_mapped_by_every_process(tmp
             assert vector._shared_index(str(tmp_path), (pa.bool_(),), flags, rows[:2]) is None
     assert len(builds) == 2  # once for each key type
     assert _arrow_pairs(probe, keys) == list(zip(got[0].to_pylist(), got[1].to_pylist()))
+
+
+def test_a_process_that_hashes_otherwise_builds_its_own_shared_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the index's directory names its hash (keys.key_hash_name): a process without polars does
+    # not probe polars' hashes with its own (every probe would find nothing) but builds its own
+    from engine.arrow import keys
+    from engine.sql import vector
+
+    side = [pa.array(["a", "b", "c", "b"])]
+    probe = vector._ProbeKeys.of_keys([pa.array(["b", "x", "c"])])
+    rows = np.arange(4, dtype=np.int64)
+    pairs = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(keys, "_polars", lambda: None)
+        index = vector._shared_index(str(tmp_path), (pa.string(),), side, rows)
+        i, j = index.pairs(vector._ProbeKeys.of_keys(probe.keys))
+        pairs.append(list(zip(i.to_pylist(), j.to_pylist())))
+    assert pairs[0] == pairs[1] == [(0, 1), (0, 3), (2, 2)]
+    names = {p.name for p in tmp_path.iterdir() if p.is_dir()}
+    assert len(names) == (2 if sys.version_info >= (3, 11) else 1)  # polars, then hash64
