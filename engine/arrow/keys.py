@@ -140,14 +140,15 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 POLARS_SEED = 0x5EED
 
 
-def key_hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def key_hash64(values: pa.Array | pa.ChunkedArray, fast: bool = True) -> np.ndarray:
     """A 64-bit hash of each value of a binary or string array (no nulls), as uint64: equal
     values, equal hashes, in every process of one installation; polars' hash of the values where
     polars is installed (a join of 10M visits with 1M pages from Parquet: 2.6 s against 3.2 s,
     bench/RESULTS.md), else ``hash64``. Only for a hash index that checks each match against
     the values and lives for one job: the hashes change with polars' version
-    (``key_hash_name``). The array may be read-only."""
-    polars = _polars()
+    (``key_hash_name``). The array may be read-only. *fast* false: ``hash64`` (no polars import,
+    for a few values)."""
+    polars = _polars() if fast else None
     if polars is None:
         return hash64(values)
     if isinstance(values, pa.ChunkedArray):
@@ -159,9 +160,9 @@ def key_hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return polars.from_arrow(values).hash(seed=POLARS_SEED).to_numpy()
 
 
-def key_hash_name() -> str:
-    """Which hash ``key_hash64`` is in this process: polars' (and its version) or ``hash64``."""
-    polars = _polars()
+def key_hash_name(fast: bool = True) -> str:
+    """Which hash ``key_hash64`` (*fast*) is in this process: polars' (its version) or ``hash64``."""
+    polars = _polars() if fast else None
     return "hash64" if polars is None else f"polars {polars.__version__}"
 
 

@@ -1489,13 +1489,13 @@ class _HeldProbe:
 class _ProbeAhead:
     """A pipe whose map-side join's side (or its hash index) another worker is still writing:
     rather than wait for it, this task reads on -- each batch through the ops before the join,
-    its join keys worked out and hashed (``_ProbeKeys``), what a probe does first -- holding the
+    its join keys worked out (``_ProbeKeys``), what a probe does first -- holding the
     batches, up to a quarter of its budget (then it waits), until the side is there (or its input
     ends: ``take``, then waiting too). Each held batch is then probed on its own, in input order,
     with its keys as worked out: the rows are what probing it on arrival would give. Once the
     side is there, a batch goes straight through. A join of 10M visits with 1M pages (J) from
-    Parquet: the worker that waited ~0.6 s for the other to write the side and its index parses
-    and hashes its first split meanwhile."""
+    Parquet: the worker that waited ~0.6 s for the other to write the side and its index reads
+    its first split meanwhile."""
 
     def __init__(
         self,
@@ -1635,12 +1635,13 @@ def _shared_index(
     from engine.arrow.keys import key_hash_name
 
     # the hash is in the name too: a process that hashed otherwise finds no index to misread
-    digest = hashlib.sha1(repr([str(t) for t in types] + [key_hash_name()]).encode()).hexdigest()[:12]
+    fast = fast_hash(len(rows))
+    digest = hashlib.sha1(repr([str(t) for t in types] + [key_hash_name(fast)]).encode()).hexdigest()[:12]
     return _made_once(
         os.path.join(shared, f"index-{digest}"),
-        lambda: _HashIndex.build(columns, rows),
+        lambda: _HashIndex.build(columns, rows, fast),
         _HashIndex.save,
-        lambda p: _HashIndex.load(columns, p),
+        lambda p: _HashIndex.load(columns, p, fast),
         wait,
     )
 
@@ -1815,7 +1816,7 @@ class BroadcastJoin:
 
         n = big.num_rows
         if keyed is None:
-            keyed = _ProbeKeys.of(self.spec, big, hashed=False)
+            keyed = _ProbeKeys.of(self.spec, big)
         keys = keyed.keys
         small_keys = self._small_keys_as(keys)
         rows = pa.array(np.arange(n, dtype=np.int64))
@@ -1921,7 +1922,7 @@ class BroadcastJoin:
             columns = [_one_array(small_keys.column(j)) for j in range(len(types))]
             rows = small_keys.column("__j").to_numpy()
             if self.shared is None:
-                index = _HashIndex.build(columns, rows)
+                index = _HashIndex.build(columns, rows, fast_hash(len(rows)))
             else:
                 index = _shared_index(self.shared, types, columns, rows, wait)
                 if index is BUSY:
@@ -1954,7 +1955,10 @@ class _HashIndex:
     #: that a probe key's candidates cost one random read each, not one for each field.
     ENTRY = [("hash", "<u8"), ("at", "<i8")]
 
-    def __init__(self, columns: Sequence[pa.Array], entries: Any, rows: Any, starts: Any) -> None:
+    def __init__(
+        self, columns: Sequence[pa.Array], entries: Any, rows: Any, starts: Any, fast: bool
+    ) -> None:
+        self.fast = fast  # its string keys hashed by polars (keys.key_hash64), else hash64
         self.columns = columns  # the key columns, in the small side's order
         self.entries = entries  # sorted by hash (ENTRY)
         self.rows = rows  # of each entry, the small table's row; None: its "at" (every side row)
@@ -1963,12 +1967,12 @@ class _HashIndex:
         self.shift = 64 - bits  # a hash's bucket: its top bits
 
     @classmethod
-    def build(cls, columns: Sequence[pa.Array], rows: Any) -> Optional[_HashIndex]:
-        """The index of key *columns* (no NULLs) of small rows *rows*; ``None`` if a column's
-        type has no hash here."""
+    def build(cls, columns: Sequence[pa.Array], rows: Any, fast: bool = False) -> Optional[_HashIndex]:
+        """The index of key *columns* (no NULLs) of small rows *rows*, hashed by polars if *fast*
+        (``fast_hash``); ``None`` if a column's type has no hash here."""
         import numpy as np
 
-        hashes = _key_hashes(columns)
+        hashes = _key_hashes(columns, fast)
         if hashes is None:
             return None
         order = np.argsort(hashes)
@@ -1985,7 +1989,7 @@ class _HashIndex:
         rows = np.asarray(rows)
         # a side whose keys are on every row (no NULL dropped) has each key's row as its "at"
         same_rows = len(rows) == len(order) and bool(np.array_equal(rows, np.arange(len(rows))))
-        return cls(columns, entries, None if same_rows else rows[order], starts)
+        return cls(columns, entries, None if same_rows else rows[order], starts, fast)
 
     #: The index's arrays, each a NumPy file of its name in the directory ``save`` writes
     #: (``rows`` only where it is not the entries' own ``at``).
@@ -2008,8 +2012,9 @@ class _HashIndex:
         _write_directory(path, write)
 
     @classmethod
-    def load(cls, columns: Sequence[pa.Array], path: str) -> Optional[_HashIndex]:
-        """The index ``save`` wrote in *path* over key *columns*, its arrays mapped, not copied."""
+    def load(cls, columns: Sequence[pa.Array], path: str, fast: bool) -> Optional[_HashIndex]:
+        """The index ``save`` wrote in *path* over key *columns* (hashed as *fast* says), its
+        arrays mapped, not copied."""
         import numpy as np
 
         if os.path.exists(os.path.join(path, "none")):
@@ -2019,7 +2024,7 @@ class _HashIndex:
             file = os.path.join(path, f"{name}.npy")
             return np.load(file, mmap_mode="r") if os.path.exists(file) else None
 
-        return cls(columns, mapped("entries"), mapped("rows"), mapped("starts"))
+        return cls(columns, mapped("entries"), mapped("rows"), mapped("starts"), fast)
 
     def pairs(self, keyed: _ProbeKeys) -> Tuple[pa.ChunkedArray, pa.ChunkedArray]:
         """(probe row, small row) of every match of the probe's keys, *keyed* (a NULL matches
@@ -2027,7 +2032,7 @@ class _HashIndex:
         import numpy as np
 
         probe, keys = keyed.rows, keyed.valid
-        hashes = keyed.hashes if keyed.hashes is not None else _key_hashes(keys)
+        hashes = _key_hashes(keys, self.fast)
         bucket = (hashes >> np.uint64(self.shift)).astype(np.intp)
         lo = self.starts[bucket]
         counts = self.starts[bucket + 1] - lo
@@ -2049,21 +2054,21 @@ class _HashIndex:
 @dataclasses.dataclass(frozen=True)
 class _ProbeKeys:
     """A probe batch's join keys (``keys``), and of its rows without a NULL key (``rows``) those
-    keys (``valid``) and, where worked out ahead (``_ProbeAhead``), their ``_key_hashes``."""
+    keys (``valid``): what a probe works out first, ahead of the side where it must wait for it
+    (``_ProbeAhead``). Not their hashes: which hash an index takes is its own (``_HashIndex``)."""
 
     keys: List[pa.Array]
     rows: Any  # NumPy int64 positions
     valid: List[pa.Array]
-    hashes: Any = None  # NumPy uint64, or None: not worked out (or no hash for a key type)
 
     @classmethod
-    def of(cls, spec: Dict[str, Any], big: pa.Table, hashed: bool = True) -> _ProbeKeys:
-        """The keys of join *spec* over probe rows *big*; *hashed*: their hashes too."""
-        return cls.of_keys([_key_array(k, big) for k in spec["big_keys"]], hashed)
+    def of(cls, spec: Dict[str, Any], big: pa.Table) -> _ProbeKeys:
+        """The keys of join *spec* over probe rows *big*."""
+        return cls.of_keys([_key_array(k, big) for k in spec["big_keys"]])
 
     @classmethod
-    def of_keys(cls, keys: List[pa.Array], hashed: bool = True) -> _ProbeKeys:
-        """Probe *keys* (canonical: ``_key_array``); *hashed*: their hashes too."""
+    def of_keys(cls, keys: List[pa.Array]) -> _ProbeKeys:
+        """Probe *keys* (canonical: ``_key_array``)."""
         import numpy as np
 
         n = len(keys[0]) if keys else 0
@@ -2073,8 +2078,7 @@ class _ProbeKeys:
                 valid &= k.is_valid().to_numpy(zero_copy_only=False)
         rows = np.nonzero(valid)[0]
         kept = keys if len(rows) == n else [k.take(pa.array(rows)) for k in keys]
-        hashes = _key_hashes(kept) if hashed and keys else None
-        return cls(keys, rows, kept, hashes)
+        return cls(keys, rows, kept)
 
     def nbytes_beside(self, table: pa.Table) -> int:
         """The bytes of probe rows *table* (a slice's share of its buffers) and of these, its
@@ -2082,8 +2086,7 @@ class _ProbeKeys:
         columns = {b.address for c in table.columns for a in c.chunks for b in a.buffers()[1:] if b}
         keys = {id(k): k for k in [*self.keys, *self.valid]}.values()
         own = sum(k.nbytes for k in keys if not any(b and b.address in columns for b in k.buffers()[1:]))
-        extra = 0 if self.hashes is None else self.hashes.nbytes
-        return table.nbytes + own + self.rows.nbytes + extra
+        return table.nbytes + own + self.rows.nbytes
 
 
 def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -2109,7 +2112,18 @@ def _fixed_bits(column: pa.Array) -> Any:
     return np.frombuffer(data, dtype=kind)[column.offset : column.offset + len(column)]
 
 
-def _key_hashes(columns: Sequence[pa.Array]) -> Any:
+#: Rows of a side from which its index hashes string keys with polars (``keys.key_hash64``): a
+#: process's first such hash imports polars (~0.13 s), which a small side's few hashes, or a
+#: selective join's index of the side rows it looked up, would not win back.
+FAST_HASH_ROWS = 1 << 16
+
+
+def fast_hash(rows: int) -> bool:
+    """Whether the hash index of a side of *rows* keyed rows hashes with polars."""
+    return rows >= FAST_HASH_ROWS
+
+
+def _key_hashes(columns: Sequence[pa.Array], fast: bool = False) -> Any:
     """A 64-bit hash of each row of key *columns* (no NULLs), or ``None`` when a column's type
     has none here: ``key_hash64`` of a string's bytes, a number's bits mixed (Fibonacci hashing)."""
     import numpy as np
@@ -2121,7 +2135,7 @@ def _key_hashes(columns: Sequence[pa.Array]) -> Any:
     for column in columns:
         t = column.type
         if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t):
-            h = key_hash64(column)
+            h = key_hash64(column, fast)
         else:
             bits = _fixed_bits(column)
             if bits is None:

@@ -806,7 +806,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, busy: str, join: str
 ) -> None:
     # vector._ProbeAhead: while another process holds the side's lock (or its index's), each
-    # batch is held, its keys hashed, and None comes out; once the lock is free, the held
+    # batch is held, its keys worked out, and None comes out; once the lock is free, the held
     # batches and the new one come out probed, in order; a batch that fills the cap waits
     import fcntl
     import hashlib
@@ -833,7 +833,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
         vector._shared_join(spec, plan.tables, str(side))
         vector._JOINS.clear()
         key_type = vector._key_array(spec["big_keys"][0], rows).type
-        named = repr([str(key_type), keys.key_hash_name()])
+        named = repr([str(key_type), keys.key_hash_name(vector.fast_hash(120))])  # 120 side rows
         digest = hashlib.sha1(named.encode()).hexdigest()[:12]
         lock_path = side / f"index-{digest}.lock"
     else:
@@ -844,7 +844,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker writing it
         assert [ahead.add(b) for b in batches[:3]] == [None, None, None]
         assert not ahead.ready and len(ahead.held) == 3
-        assert all(k.hashes is not None for _, k in ahead.held)
+        assert all(len(k.keys) == 1 for _, k in ahead.held)  # their keys worked out
     released = ahead.add(batches[3])  # free: the three held and this one, a table each
     assert ahead.ready and not ahead.held
     got = list(released)
@@ -1546,7 +1546,7 @@ def test_the_broadcast_hash_index_finds_arrow_joins_pairs(case, collide) -> None
             patch.setattr(
                 vector,
                 "_key_hashes",
-                lambda cols: None if hashes(cols) is None else np.zeros(len(cols[0]), np.uint64),
+                lambda cols, fast=False: None if hashes(cols) is None else np.zeros(len(cols[0]), np.uint64),
             )
         index = vector._HashIndex.build(small, np.arange(len(small_rows)))
         if "bool" in types:
@@ -1593,6 +1593,7 @@ def test_a_process_that_hashes_otherwise_builds_its_own_shared_index(
     from engine.arrow import keys
     from engine.sql import vector
 
+    monkeypatch.setattr(vector, "FAST_HASH_ROWS", 4)  # a side this small hashes with polars too
     side = [pa.array(["a", "b", "c", "b"])]
     probe = vector._ProbeKeys.of_keys([pa.array(["b", "x", "c"])])
     rows = np.arange(4, dtype=np.int64)
@@ -1601,7 +1602,8 @@ def test_a_process_that_hashes_otherwise_builds_its_own_shared_index(
         if not fast:
             monkeypatch.setattr(keys, "_polars", lambda: None)
         index = vector._shared_index(str(tmp_path), (pa.string(),), side, rows)
-        i, j = index.pairs(vector._ProbeKeys.of_keys(probe.keys))
+        assert index.fast
+        i, j = index.pairs(probe)
         pairs.append(list(zip(i.to_pylist(), j.to_pylist())))
     assert pairs[0] == pairs[1] == [(0, 1), (0, 3), (2, 2)]
     names = {p.name for p in tmp_path.iterdir() if p.is_dir()}
