@@ -1410,12 +1410,40 @@ SMALL_PROBE_RATIO = 16
 SMALL_PROBES = 8
 
 
+def _task_budget() -> int:
+    """The task's memory budget, which a task of the engine's has (the driver, which only builds
+    the steps, holds nothing)."""
+    from engine.environment import TASK_BUDGET_VAR
+    from engine.options import DEFAULT_MEMORY_BUDGET
+
+    return int(os.environ.get(TASK_BUDGET_VAR) or DEFAULT_MEMORY_BUDGET)
+
+
 def _first_join(pipe_ops: Sequence[List[Any]]) -> Optional[int]:
     """Where a pipe's first map-side join is among its ops (the others filter and project)."""
     return next((at for at, op in enumerate(pipe_ops) if op[0] not in ("filter", "project")), None)
 
 
-class _HeldProbe:
+class _HeldRows:
+    """A pipe cut before its first map-side join (``_first_join``): the ops *before* it, run on
+    each batch, and the join and the ops *after* it, run on the rows a subclass holds back;
+    *tables* are the plan's, *stage* the one the pipe feeds."""
+
+    def __init__(
+        self,
+        before: List[List[Any]],
+        after: List[List[Any]],
+        tables: Sequence[TableDef],
+        stage: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.before, self.after, self.tables, self.stage = before, after, tables, stage
+        self.setup()
+
+    def setup(self) -> None:
+        """The subclass's own state, once the pipe's parts are set."""
+
+
+class _HeldProbe(_HeldRows):
     """A pipe whose map-side join probes a side much larger than what reaches the join (a
     selective filter before it: AMPLab 3A keeps ~0.6% of its visits): the rows that pass the ops
     before the join are held back, batch after batch, until they are a sixteenth of the side's
@@ -1428,24 +1456,13 @@ class _HeldProbe:
     (an error of a held batch's later ops comes after an error of a later batch's filter, where
     the record form would raise the first; the query fails either way, naming the split)."""
 
-    def __init__(
-        self,
-        before: List[List[Any]],
-        after: List[List[Any]],
-        tables: Sequence[TableDef],
-        stage: Optional[Dict[str, Any]] = None,
-    ) -> None:
+    def setup(self) -> None:
         from engine.arrow.read import block_bytes
-        from engine.environment import TASK_BUDGET_VAR
-        from engine.options import DEFAULT_MEMORY_BUDGET
 
-        self.before, self.after, self.tables, self.stage = before, after, tables, stage
         self.held: List[pa.Table] = []
         self.rows = self.nbytes = 0
         self.side_rows: Optional[int] = None  # the join's side, once loaded
-        # the task's budget, which a task of the engine's has (the driver, which only builds
-        # the steps, holds nothing)
-        self.cap = block_bytes(int(os.environ.get(TASK_BUDGET_VAR) or DEFAULT_MEMORY_BUDGET))
+        self.cap = block_bytes(_task_budget())
 
     @classmethod
     def of(
@@ -1486,7 +1503,7 @@ class _HeldProbe:
         return run_pipe(self.after, table, self.tables, self.stage)
 
 
-class _ProbeAhead:
+class _ProbeAhead(_HeldRows):
     """A pipe whose map-side join's side (or its hash index) another worker is still writing:
     rather than wait for it, this task reads on -- each batch through the ops before the join,
     its join keys worked out (``_ProbeKeys``), what a probe does first -- holding the
@@ -1497,23 +1514,13 @@ class _ProbeAhead:
     Parquet: the worker that waited ~0.6 s for the other to write the side and its index reads
     its first split meanwhile."""
 
-    def __init__(
-        self,
-        before: List[List[Any]],
-        after: List[List[Any]],
-        tables: Sequence[TableDef],
-        stage: Optional[Dict[str, Any]] = None,
-    ) -> None:
-        from engine.environment import TASK_BUDGET_VAR
-        from engine.options import DEFAULT_MEMORY_BUDGET
-
-        self.before, self.after, self.tables, self.stage = before, after, tables, stage
-        self.spec = after[0][1]
-        self.used = pipe_columns(list(after[1:]), stage)
+    def setup(self) -> None:
+        self.spec = self.after[0][1]
+        self.used = pipe_columns(list(self.after[1:]), self.stage)
         self.held: List[Tuple[pa.Table, _ProbeKeys]] = []
         self.nbytes = 0
         self.ready = False  # the side and its index are there
-        self.cap = int(os.environ.get(TASK_BUDGET_VAR) or DEFAULT_MEMORY_BUDGET) // 4
+        self.cap = _task_budget() // 4
 
     @classmethod
     def of(
