@@ -1071,9 +1071,9 @@ class ArrowForm:
         def released(ready: Any) -> Any:
             """The map output of rows a held probe let go: a table, or one table a batch
             (``_ProbeAhead``: made as the engine takes them, ``VectorStep.mapper``)."""
-            if ready is None or isinstance(ready, pa.Table):
-                return None if ready is None else shaped(ready)
-            return map(shaped, ready)
+            if ready is None:
+                return None
+            return shaped(ready) if isinstance(ready, pa.Table) else map(shaped, ready)
 
         def shaped(table: pa.Table) -> pa.Table:
             """The pipe's rows as the stage's map output."""
@@ -1442,6 +1442,21 @@ class _HeldRows:
     def setup(self) -> None:
         """The subclass's own state, once the pipe's parts are set."""
 
+    @classmethod
+    def of(
+        cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef], stage: Optional[Dict[str, Any]] = None
+    ) -> Any:
+        """The subclass's hold of a pipe that has a map-side join it takes (``takes``), else None."""
+        at = _first_join(pipe_ops)
+        if at is None or not cls.takes(pipe_ops, at):
+            return None
+        return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
+
+    @staticmethod
+    def takes(pipe_ops: Sequence[List[Any]], at: int) -> bool:
+        """Whether the subclass holds rows for the join at *at* of *pipe_ops*: any join."""
+        return True
+
 
 class _HeldProbe(_HeldRows):
     """A pipe whose map-side join probes a side much larger than what reaches the join (a
@@ -1464,18 +1479,11 @@ class _HeldProbe(_HeldRows):
         self.side_rows: Optional[int] = None  # the join's side, once loaded
         self.cap = block_bytes(_task_budget())
 
-    @classmethod
-    def of(
-        cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef], stage: Optional[Dict[str, Any]] = None
-    ) -> Optional[_HeldProbe]:
-        """The held probe of a pipe whose first map-side join has one key and a filter before
-        it (without one, a batch reaches the join whole: nothing to gain by holding), else None."""
-        at = _first_join(pipe_ops)
-        if at is None or len(pipe_ops[at][1]["big_keys"]) != 1:
-            return None
-        if not any(o[0] == "filter" for o in pipe_ops[:at]):
-            return None
-        return cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
+    @staticmethod
+    def takes(pipe_ops: Sequence[List[Any]], at: int) -> bool:
+        """A join of one key with a filter before it (without one, a batch reaches the join
+        whole: nothing to gain by holding)."""
+        return len(pipe_ops[at][1]["big_keys"]) == 1 and any(o[0] == "filter" for o in pipe_ops[:at])
 
     def add(self, table: pa.Table) -> Optional[pa.Table]:
         """The pipe's rows of everything held, once that is enough for one probe; else None."""
@@ -1522,22 +1530,13 @@ class _ProbeAhead(_HeldRows):
         self.ready = False  # the side and its index are there
         self.cap = _task_budget() // 4
 
-    @classmethod
-    def of(
-        cls, pipe_ops: Sequence[List[Any]], tables: Sequence[TableDef], stage: Optional[Dict[str, Any]] = None
-    ) -> Optional[_ProbeAhead]:
-        """The probe-ahead of a pipe whose first op other than a filter or projection is a
-        map-side join, else None."""
-        at = _first_join(pipe_ops)
-        return None if at is None else cls(list(pipe_ops[:at]), list(pipe_ops[at:]), tables, stage)
-
-    def add(self, table: pa.Table) -> Optional[Iterator[pa.Table]]:
-        """The pipe's rows of the batches held and of *table*, a table each, probed as they are
-        taken, once the side is there (or what is held fills the cap); else None, *table*
-        held."""
+    def add(self, table: pa.Table) -> Any:
+        """The pipe's rows of *table* once the side is there; the first time, of the batches
+        held and of *table*, a table each, probed as they are taken (also when what is held
+        fills the cap); else None, *table* held."""
         table = run_pipe(self.before, table, self.tables)
         if self.ready:
-            return iter((self._probed(table, None),))
+            return self._probed(table, None)
         keyed = _ProbeKeys.of(self.spec, table)
         join = broadcast_join(self.spec, self.tables, wait=False)
         self.held.append((table, keyed))
@@ -1827,14 +1826,14 @@ class BroadcastJoin:
         keys = keyed.keys
         small_keys = self._small_keys_as(keys)
         rows = pa.array(np.arange(n, dtype=np.int64))
-        index = self._probe_index(small_keys, keys)
+        index = self._probe_index(small_keys, keys) if keys else None
         if index is not None:
             i, j = index.pairs(keyed)
         elif not keys:  # a cross join (a residual condition, maybe): every pair, by big row
             side = small_keys.column("__j").to_numpy()
             i = pa.array(np.repeat(np.arange(n, dtype=np.int64), len(side)))
             j = pa.array(np.tile(side, n))
-        else:
+        else:  # a key type without a hash here: Arrow's join
             left = pa.table([*keys, rows], names=[*_names("k", len(keys)), "__i"])
             knames = _names("k", len(keys))
             pairs = left.join(small_keys, knames, knames, join_type="inner", use_threads=False)
@@ -1923,8 +1922,6 @@ class BroadcastJoin:
         ``None`` where a key's type has no hash here (Arrow's join then, per batch); with *wait*
         false, ``BUSY`` while another process builds the shared one."""
         types = tuple(types)
-        if not types:  # a cross join: every pair
-            return None
         if types not in self._indexes:
             columns = [_one_array(small_keys.column(j)) for j in range(len(types))]
             rows = small_keys.column("__j").to_numpy()

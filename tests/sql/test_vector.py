@@ -813,6 +813,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
     import threading
 
     from engine.arrow import keys
+    from engine.arrow.step import mapped_tables
     from engine.environment import TASK_BUDGET_VAR
     from engine.sql import protocol, vector
 
@@ -849,7 +850,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
     assert ahead.ready and not ahead.held
     got = list(released)
     assert len(got) == 4
-    got += [t for b in batches[4:] for t in ahead.add(b)]
+    got += [t for b in batches[4:] for t in mapped_tables(ahead.add(b))]
     assert vector.concat(got, [""] * len(got)).equals(want)
 
     # a cap of one batch: the batch that fills it waits for the lock's holder
@@ -864,7 +865,7 @@ def test_a_task_reads_on_while_another_writes_the_side_and_gives_the_rows_a_prob
     lock = open(lock_path, "ab")
     fcntl.flock(lock, fcntl.LOCK_EX)
     threading.Timer(0.3, lock.close).start()  # the holder finishes
-    got = [t for b in batches for t in ahead.add(b) or ()]
+    got = [t for b in batches for t in mapped_tables(ahead.add(b))]
     assert ahead.ready and vector.concat(got, [""] * len(got)).equals(want)
 
 
